@@ -1,0 +1,42 @@
+# Every command a user or CI needs. `make test` is what CI runs.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: venv test lint test-python test-terraform demo bench package clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt lambda/pyproject.toml local/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt -e ./lambda -e ./local
+	touch $@
+
+## test: lint, the Python tests, the Terraform checks and the end-to-end demo
+test: lint test-python test-terraform demo
+
+lint: venv
+	$(VENV)/bin/ruff check lambda local tests bench
+	$(VENV)/bin/ruff format --check lambda local tests bench
+	$(VENV)/bin/mypy lambda/src
+
+test-python: venv
+	$(PY) -m pytest tests
+
+test-terraform: venv
+	bash scripts/terraform-check.sh
+
+## demo: the whole pipeline on this machine, on built-in defaults
+demo: venv
+	$(PY) -m cwotlp_local.demo
+
+## bench: throughput, memory and import-time figures for the forwarder
+bench: venv
+	$(PY) bench/bench.py
+
+## package: the Lambda deployment package, for runners without Python (lambda_package_path)
+package: venv
+	$(PY) lambda/build.py --output dist/cwotlp-lambda.zip
+
+clean:
+	rm -rf $(VENV) .venv-* dist build .pytest_cache .mypy_cache .ruff_cache
