@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Build the Lambda deployment package: the cwotlp sources plus the pinned runtime wheels, as one zip.
+
+Usage: python3 build.py --output PATH.zip [--arch arm64|x86_64] [--python-version 3.13]
+
+Needs only the Python standard library and pip, so Terraform can run it with the system python3.
+pip downloads the wheels pinned in requirements.txt for the Lambda platform (manylinux2014, CPython
+of the requested version); the wheels are unpacked here rather than installed, so no installer writes
+scripts, bytecode or machine-specific metadata. The zip is deterministic: the same inputs (and the same
+zlib) give the same bytes, because entries are sorted, every timestamp is 1980-01-01 00:00:00, modes are
+fixed (0644 files, 0755 directories and executables), compression is fixed, __pycache__ and *.pyc are
+left out, and installer-only files are dropped (with their lines in *.dist-info/RECORD).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import hashlib
+import importlib.util
+import io
+import os
+import re
+import stat
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REQUIREMENTS = HERE / "requirements.txt"
+SOURCE = HERE / "src" / "cwotlp"
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+PLATFORMS = {"arm64": "aarch64", "x86_64": "x86_64"}
+INSTALLER_FILES = {"INSTALLER", "REQUESTED", "direct_url.json"}
+
+# archive path -> (content, executable)
+Files = dict[str, tuple[bytes, bool]]
+
+
+class BuildError(Exception):
+    """An expected failure, reported as one line without a traceback."""
+
+
+def excluded(path: str) -> bool:
+    parts = path.split("/")
+    return "__pycache__" in parts or path.endswith((".pyc", ".pyo"))
+
+
+def add(files: Files, path: str, data: bytes, executable: bool) -> None:
+    if path in files and files[path][0] != data:
+        raise BuildError(f"two sources give different contents for {path}")
+    files[path] = (data, executable)
+
+
+def download_wheels(requirements: Path, arch: str, python_version: str, dest: Path) -> list[Path]:
+    if importlib.util.find_spec("pip") is None:
+        raise BuildError(f"pip is not available for {sys.executable}; install it (e.g. python3-pip)")
+    machine = PLATFORMS[arch]
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-input", "--disable-pip-version-check"]
+    cmd += ["--only-binary=:all:", "--no-deps", "--implementation", "cp", "--python-version", python_version]
+    cmd += ["--platform", f"manylinux2014_{machine}", "--platform", f"manylinux_2_17_{machine}"]
+    cmd += ["--dest", str(dest), "--requirement", str(requirements)]
+    # pip's own messages go to stderr so that stdout carries only the result.
+    result = subprocess.run(cmd, stdout=sys.stderr, check=False)
+    if result.returncode != 0:
+        raise BuildError(
+            f"pip could not download the wheels in {requirements.name} for {arch}/CPython {python_version} "
+            f"(exit {result.returncode}); check the network access to the package index and the pins"
+        )
+    wheels = sorted(dest.glob("*.whl"))
+    if not wheels:
+        raise BuildError(f"pip downloaded no wheels for {requirements}")
+    return wheels
+
+
+def unpack_wheel(wheel: Path, files: Files) -> None:
+    """Add a wheel's files as an installer would place them, with its RECORD rewritten to match."""
+    renamed: dict[str, str | None] = {}
+    records: list[str] = []
+    with zipfile.ZipFile(wheel) as zf:
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            name = info.filename
+            target: str | None = name
+            data_dir = re.match(r"[^/]+\.data/([^/]+)/(.*)", name)
+            if data_dir:  # purelib/platlib go to the top level; scripts, headers and data are not needed
+                target = data_dir[2] if data_dir[1] in ("purelib", "platlib") else None
+            if target and (excluded(target) or target.rsplit("/", 1)[-1] in INSTALLER_FILES):
+                target = None
+            renamed[name] = target
+            if re.fullmatch(r"[^/]+\.dist-info/RECORD", name):
+                records.append(name)
+            elif target:
+                add(files, target, zf.read(info), bool((info.external_attr >> 16) & 0o111))
+        for record in records:
+            original = zf.read(record)
+            if all(name == target for name, target in renamed.items()):  # nothing moved or dropped
+                add(files, record, original, False)
+                continue
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\n")
+            for row in csv.reader(io.StringIO(original.decode())):
+                if row and (row[0] == record or renamed.get(row[0])):
+                    writer.writerow([renamed.get(row[0]) or row[0], *row[1:]])
+            add(files, record, out.getvalue().encode(), False)
+
+
+def add_source(source: Path, files: Files) -> None:
+    if not (source / "__init__.py").is_file():
+        raise BuildError(f"{source} is not a Python package (no __init__.py)")
+    for path in sorted(source.rglob("*")):
+        rel = f"{source.name}/{path.relative_to(source).as_posix()}"
+        if path.is_file() and not excluded(rel):
+            add(files, rel, path.read_bytes(), bool(path.stat().st_mode & 0o111))
+
+
+def write_zip(files: Files, output: Path) -> None:
+    directories = {path.rsplit("/", i)[0] + "/" for path in files for i in range(1, path.count("/") + 1)}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name in sorted(directories | files.keys()):
+            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            info.create_system = 3  # Unix, so that external_attr carries the mode
+            if name.endswith("/"):
+                info.external_attr = (stat.S_IFDIR | 0o755) << 16 | 0x10
+                zf.writestr(info, b"")
+            else:
+                data, executable = files[name]
+                info.external_attr = (stat.S_IFREG | (0o755 if executable else 0o644)) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, data, compresslevel=9)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buffer.getvalue())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build(output: Path, arch: str, python_version: str, requirements: Path, source: Path) -> str:
+    """Write the package to output and return its base64 SHA-256 (Lambda's CodeSha256)."""
+    files: Files = {}
+    with tempfile.TemporaryDirectory(prefix="cwotlp-build-") as tmp:
+        for wheel in download_wheels(requirements, arch, python_version, Path(tmp)):
+            unpack_wheel(wheel, files)
+    add_source(source, files)
+    write_zip(files, output)
+    return base64.b64encode(hashlib.sha256(output.read_bytes()).digest()).decode()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--output", required=True, type=Path, help="path of the zip to write")
+    parser.add_argument("--arch", choices=sorted(PLATFORMS), default="arm64", help="Lambda architecture")
+    parser.add_argument("--python-version", default="3.13", help="Lambda Python runtime version, e.g. 3.13")
+    args = parser.parse_args(argv)
+    if not re.fullmatch(r"3\.\d+", args.python_version):
+        parser.error(f"--python-version must look like 3.13, not {args.python_version!r}")
+    try:
+        digest = build(args.output, args.arch, args.python_version, REQUIREMENTS, SOURCE)
+    except (BuildError, OSError) as exc:
+        print(f"build.py: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.output} CodeSha256={digest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
