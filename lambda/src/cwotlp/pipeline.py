@@ -1,0 +1,178 @@
+"""One object, start to finish: read -> decode -> convert -> batch -> export, with progress and a report.
+
+The same steps serve the Lambda handler, `cwotlp send` and `cwotlp replay`; `cwotlp convert` uses
+`Conversion` alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from cwotlp.auth import authenticator
+from cwotlp.batch import Batch, batches
+from cwotlp.config import ConfigError, Destination, Settings
+from cwotlp.convert import Converter, Entry, Naming, SkippedRecord
+from cwotlp.decode import json_lines
+from cwotlp.export import ExportCounters, Exporter
+from cwotlp.http import Deadline, DeliveryError, RetryPolicy
+from cwotlp.progress import Progress, ProgressStore
+from cwotlp.source import CHUNK_BYTES, Decompressed, ObjectRef
+
+log = logging.getLogger("cwotlp")
+
+
+class Conversion:
+    """The requests one object's bytes turn into, produced lazily so memory stays bounded by a batch.
+
+    Records before `resume_from` (counting valid records only) are read but not sent again.
+    """
+
+    def __init__(
+        self, chunks: Iterable[bytes], naming: Naming, max_request_bytes: int, *, resume_from: int = 0
+    ) -> None:
+        self.source = Decompressed(chunks)
+        self.skipped: Counter[str] = Counter()
+        self.converter = Converter(naming)
+        self.records = 0
+        self._max_request_bytes = max_request_bytes
+        self._resume_from = resume_from
+
+    def batches(self) -> Iterator[Batch]:
+        return batches(self._entries(), self._max_request_bytes, first_record=self._resume_from)
+
+    def _entries(self) -> Iterator[Entry]:
+        convert = self.converter.convert
+        skipped = self.skipped
+        resume_from = self._resume_from
+        records = 0
+        try:
+            for value in json_lines(self.source, skipped):
+                entry = convert(value)
+                if isinstance(entry, SkippedRecord):
+                    skipped[entry.reason] += 1
+                    continue
+                records += 1
+                if records > resume_from:
+                    yield entry
+        finally:
+            self.records = records
+
+
+@dataclass
+class ObjectReport:
+    """What happened to one object; logged as one structured line."""
+
+    bucket: str
+    key: str
+    status: str = "delivered"
+    records: int = 0
+    resumed_from: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    statistics_dropped: int = 0
+    object_bytes: int = 0
+    truncated: bool = False
+    counters: ExportCounters = field(default_factory=ExportCounters)
+    duration_ms: int = 0
+    error: str | None = None
+
+    def absorb(self, conversion: Conversion) -> None:
+        self.records = conversion.records
+        self.skipped = conversion.skipped
+        self.statistics_dropped = conversion.converter.statistics_dropped
+        self.object_bytes = conversion.source.bytes_read
+        self.truncated = conversion.source.truncated
+        if self.truncated:
+            self.skipped["truncated_gzip"] += 1
+
+    def log_fields(self) -> dict[str, Any]:
+        counters = self.counters
+        fields: dict[str, Any] = {
+            "bucket": self.bucket,
+            "key": self.key,
+            "status": self.status,
+            "records": self.records,
+            "datapoints": counters.datapoints,
+            "skipped": dict(self.skipped),
+            "statistics_dropped": self.statistics_dropped,
+            "requests": counters.requests,
+            "raw_bytes": counters.raw_bytes,
+            "gzip_bytes": counters.gzip_bytes,
+            "object_bytes": self.object_bytes,
+            "retries": counters.retries,
+            "splits": counters.splits,
+            "rejected_datapoints": counters.rejected_datapoints,
+            "resumed_from": self.resumed_from,
+            "duration_ms": self.duration_ms,
+        }
+        if self.error:
+            fields["error"] = self.error
+        return fields
+
+    def log(self) -> None:
+        level = logging.ERROR if self.status == "failed" else logging.INFO
+        log.log(level, f"object {self.status}", extra={"object": self.log_fields()})
+
+
+ExporterFactory = Callable[[ExportCounters], Exporter]
+
+
+def exporter_factory(destination: Destination, session: Any, settings: Settings) -> ExporterFactory:
+    """Exporters for one destination, each counting into the counters of the object it serves."""
+    policy = RetryPolicy(max_retries=settings.max_retries, timeout=settings.request_timeout_seconds)
+
+    def make(counters: ExportCounters) -> Exporter:
+        auth = authenticator(destination, session, policy, counters)
+        return Exporter(destination.endpoint, auth, session, policy, counters)
+
+    return make
+
+
+def forward_object(
+    s3: Any, ref: ObjectRef, make_exporter: ExporterFactory, settings: Settings, deadline: Deadline
+) -> ObjectReport:
+    """Delivers one S3 object, resuming after what an earlier attempt delivered. Never raises for
+    delivery problems: the report's status is "failed" and its error says why."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    started = time.monotonic()
+    report = ObjectReport(ref.bucket, ref.key)
+    conversion: Conversion | None = None
+    try:
+        store = ProgressStore(s3, ref.bucket, ref.key)
+        progress = store.load()
+        if progress.complete:
+            report.status = "already_delivered"
+            return report
+        report.resumed_from = progress.records
+        body = s3.get_object(Bucket=ref.bucket, Key=ref.key)["Body"]
+        conversion = Conversion(
+            body.iter_chunks(CHUNK_BYTES),
+            settings.naming,
+            settings.max_request_bytes,
+            resume_from=progress.records,
+        )
+        exporter = make_exporter(report.counters)
+
+        def accepted(batch: Batch) -> None:
+            store.save(Progress(records=batch.end_record))
+
+        for batch in conversion.batches():
+            exporter.send(batch, deadline, accepted)
+        store.save(Progress(complete=True))
+    except (DeliveryError, ConfigError) as error:
+        report.status, report.error = "failed", str(error)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "error")
+        report.status, report.error = "failed", f"S3 {error.operation_name}: {code}"
+    except BotoCoreError as error:
+        report.status, report.error = "failed", f"S3: {type(error).__name__}"
+    finally:
+        if conversion is not None:
+            report.absorb(conversion)
+        report.duration_ms = round((time.monotonic() - started) * 1000)
+    return report
