@@ -1,0 +1,84 @@
+output "s3_bucket_name" {
+  description = "Name of the bucket that receives the Firehose objects (created or given)."
+  value       = local.bucket_name
+}
+
+output "s3_bucket_arn" {
+  description = "ARN of the bucket that receives the Firehose objects (created or given)."
+  value       = local.bucket_arn
+}
+
+output "firehose_delivery_stream_name" {
+  description = "Name of the Firehose delivery stream."
+  value       = aws_kinesis_firehose_delivery_stream.this.name
+}
+
+output "firehose_delivery_stream_arn" {
+  description = "ARN of the Firehose delivery stream."
+  value       = aws_kinesis_firehose_delivery_stream.this.arn
+}
+
+output "firehose_log_group_name" {
+  description = "Name of the log group with the Firehose delivery errors."
+  value       = aws_cloudwatch_log_group.firehose.name
+}
+
+output "firehose_role_arn" {
+  description = "ARN of the IAM role Firehose uses to write to the bucket."
+  value       = aws_iam_role.firehose.arn
+}
+
+output "metric_stream_name" {
+  description = "Name of the CloudWatch metric stream."
+  value       = aws_cloudwatch_metric_stream.this.name
+}
+
+output "metric_stream_arn" {
+  description = "ARN of the CloudWatch metric stream."
+  value       = aws_cloudwatch_metric_stream.this.arn
+}
+
+output "metric_stream_role_arn" {
+  description = "ARN of the IAM role the metric stream uses to put records to Firehose."
+  value       = aws_iam_role.metric_stream.arn
+}
+
+output "secret_arn" {
+  description = "ARN of the secret with the collector endpoint and credentials (created or given)."
+  value       = local.secret_arn
+}
+
+output "lambda_function_name" {
+  description = "Name of the forwarder Lambda."
+  value       = aws_lambda_function.this.function_name
+}
+
+output "lambda_function_arn" {
+  description = "ARN of the forwarder Lambda."
+  value       = aws_lambda_function.this.arn
+}
+
+output "lambda_role_arn" {
+  description = "ARN of the forwarder Lambda's execution role."
+  value       = aws_iam_role.lambda.arn
+}
+
+output "lambda_log_group_name" {
+  description = "Name of the forwarder Lambda's log group."
+  value       = aws_cloudwatch_log_group.lambda.name
+}
+
+output "sqs_queue_name" {
+  description = "Name of the SQS queue that receives failed forwarder invocations."
+  value       = aws_sqs_queue.failures.name
+}
+
+output "sqs_queue_arn" {
+  description = "ARN of the SQS queue that receives failed forwarder invocations."
+  value       = aws_sqs_queue.failures.arn
+}
+
+output "sqs_queue_url" {
+  description = "URL of the SQS queue that receives failed forwarder invocations (the replay command reads it)."
+  value       = aws_sqs_queue.failures.url
+}

@@ -1,0 +1,306 @@
+# The module on its defaults: what gets created, how it is named and wired, and what the Lambda is told.
+
+mock_provider "aws" {
+  override_during = plan
+
+  mock_resource "aws_s3_bucket" {
+    defaults = { arn = "arn:aws:s3:::cwotlp-20240101000000000000000001", id = "cwotlp-20240101000000000000000001" }
+  }
+  mock_resource "aws_secretsmanager_secret" {
+    defaults = { arn = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:cwotlp/collector-AbCdEf" }
+  }
+  mock_resource "aws_lambda_function" {
+    defaults = { arn = "arn:aws:lambda:eu-west-1:111122223333:function:cwotlp-forwarder" }
+  }
+  mock_resource "aws_sqs_queue" {
+    defaults = {
+      arn = "arn:aws:sqs:eu-west-1:111122223333:cwotlp-forwarder-failures"
+      url = "https://sqs.eu-west-1.amazonaws.com/111122223333/cwotlp-forwarder-failures"
+    }
+  }
+  mock_resource "aws_kinesis_firehose_delivery_stream" {
+    defaults = { arn = "arn:aws:firehose:eu-west-1:111122223333:deliverystream/cwotlp-metrics" }
+  }
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "111122223333" }
+  }
+}
+
+variables {
+  secret_value = {
+    endpoint      = "https://otlp.example.com"
+    token_url     = "https://auth.example.com/oauth2/token"
+    client_id     = "client"
+    client_secret = "client-secret"
+  }
+}
+
+run "creates_everything_on_defaults" {
+  command = plan
+
+  assert {
+    condition     = length(aws_s3_bucket.this) == 1 && aws_s3_bucket.this[0].bucket_prefix == "cwotlp-" && !aws_s3_bucket.this[0].force_destroy
+    error_message = "A bucket named after the prefix must be created."
+  }
+  assert {
+    condition     = length(aws_secretsmanager_secret.this) == 1 && length(aws_secretsmanager_secret_version.this) == 1
+    error_message = "The secret and its version must be created."
+  }
+  assert {
+    condition     = aws_secretsmanager_secret_version.this[0].secret_string_wo_version == 1 && aws_secretsmanager_secret_version.this[0].secret_string == null
+    error_message = "The secret value must go through the write-only argument only."
+  }
+  assert {
+    condition     = length(terraform_data.package) == 1
+    error_message = "Without lambda_package_path the package must be built during apply."
+  }
+  assert {
+    condition     = output.s3_bucket_name == "cwotlp-20240101000000000000000001" && output.secret_arn == aws_secretsmanager_secret.this[0].arn
+    error_message = "Outputs must name the created bucket and secret."
+  }
+  assert {
+    condition     = output.sqs_queue_url == "https://sqs.eu-west-1.amazonaws.com/111122223333/cwotlp-forwarder-failures"
+    error_message = "The queue URL must be an output."
+  }
+}
+
+run "bucket_is_private_encrypted_and_expiring" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      aws_s3_bucket_public_access_block.this[0].block_public_acls,
+      aws_s3_bucket_public_access_block.this[0].block_public_policy,
+      aws_s3_bucket_public_access_block.this[0].ignore_public_acls,
+      aws_s3_bucket_public_access_block.this[0].restrict_public_buckets,
+    ])
+    error_message = "All public access must be blocked."
+  }
+  assert {
+    condition     = one(aws_s3_bucket_ownership_controls.this[0].rule).object_ownership == "BucketOwnerEnforced"
+    error_message = "Object ownership must be bucket-owner-enforced."
+  }
+  assert {
+    condition     = one(one(aws_s3_bucket_server_side_encryption_configuration.this[0].rule).apply_server_side_encryption_by_default).sse_algorithm == "AES256"
+    error_message = "The default encryption must be SSE-S3 when no KMS key is given."
+  }
+  assert {
+    condition = jsondecode(aws_s3_bucket_policy.this[0].policy).Statement[0] == {
+      Sid       = "DenyInsecureTransport"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = "s3:*"
+      Resource  = ["arn:aws:s3:::cwotlp-20240101000000000000000001", "arn:aws:s3:::cwotlp-20240101000000000000000001/*"]
+      Condition = { Bool = { "aws:SecureTransport" = "false" } }
+    }
+    error_message = "The bucket policy must deny requests without TLS."
+  }
+  assert {
+    condition = {
+      for r in aws_s3_bucket_lifecycle_configuration.this[0].rule : r.id => r
+      }["expire-metrics"].expiration[0].days == 3 && {
+      for r in aws_s3_bucket_lifecycle_configuration.this[0].rule : r.id => r
+    }["abort-incomplete-uploads"].abort_incomplete_multipart_upload[0].days_after_initiation == 1
+    error_message = "Delivered objects must expire after 3 days and incomplete uploads be aborted after 1 day."
+  }
+  assert {
+    condition = (
+      one(aws_s3_bucket_notification.this.lambda_function).filter_prefix == "metrics/" &&
+      one(aws_s3_bucket_notification.this.lambda_function).events == toset(["s3:ObjectCreated:*"]) &&
+      one(aws_s3_bucket_notification.this.lambda_function).lambda_function_arn == aws_lambda_function.this.arn
+    )
+    error_message = "Objects created under metrics/ must invoke the Lambda."
+  }
+  assert {
+    condition     = aws_lambda_permission.s3.principal == "s3.amazonaws.com" && aws_lambda_permission.s3.source_arn == aws_s3_bucket.this[0].arn && aws_lambda_permission.s3.source_account == "111122223333"
+    error_message = "Only the bucket of this account may invoke the Lambda."
+  }
+}
+
+run "firehose_delivers_gzip_newline_delimited_objects" {
+  command = plan
+
+  assert {
+    condition     = aws_kinesis_firehose_delivery_stream.this.destination == "extended_s3" && aws_kinesis_firehose_delivery_stream.this.name == "cwotlp-metrics"
+    error_message = "Firehose must deliver to S3."
+  }
+  assert {
+    condition = (
+      one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).prefix == "metrics/!{timestamp:yyyy/MM/dd/HH}/" &&
+      one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).error_output_prefix == "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/"
+    )
+    error_message = "Objects must land under metrics/ with a date path, errors under errors/."
+  }
+  assert {
+    condition = (
+      one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).compression_format == "GZIP" &&
+      one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).buffering_size == 5 &&
+      one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).buffering_interval == 60
+    )
+    error_message = "Objects must be GZIP with 5 MB / 60 s buffering by default."
+  }
+  assert {
+    condition     = one(one(one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).processing_configuration).processors).type == "AppendDelimiterToRecord"
+    error_message = "The newline delimiter processor must be on."
+  }
+  assert {
+    condition = (
+      one(one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).cloudwatch_logging_options).enabled &&
+      one(one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).cloudwatch_logging_options).log_group_name == "/aws/kinesisfirehose/cwotlp-metrics"
+    )
+    error_message = "Delivery errors must be logged."
+  }
+  assert {
+    condition     = one(aws_kinesis_firehose_delivery_stream.this.server_side_encryption).enabled && one(aws_kinesis_firehose_delivery_stream.this.server_side_encryption).key_type == "AWS_OWNED_CMK"
+    error_message = "Firehose server-side encryption must be on."
+  }
+}
+
+run "metric_stream_streams_json_everything_on_defaults" {
+  command = plan
+
+  assert {
+    condition     = aws_cloudwatch_metric_stream.this.output_format == "json" && aws_cloudwatch_metric_stream.this.firehose_arn == aws_kinesis_firehose_delivery_stream.this.arn
+    error_message = "The metric stream must send JSON to the Firehose."
+  }
+  assert {
+    condition     = length(aws_cloudwatch_metric_stream.this.include_filter) == 0 && length(aws_cloudwatch_metric_stream.this.exclude_filter) == 0 && length(aws_cloudwatch_metric_stream.this.statistics_configuration) == 0
+    error_message = "Without filters every namespace must be streamed."
+  }
+  assert {
+    condition     = !aws_cloudwatch_metric_stream.this.include_linked_accounts_metrics
+    error_message = "Linked-account metrics must be off by default."
+  }
+}
+
+run "lambda_runs_the_forwarder" {
+  command = plan
+
+  assert {
+    condition     = aws_lambda_function.this.handler == "cwotlp.handler.handler" && aws_lambda_function.this.runtime == "python3.13" && aws_lambda_function.this.architectures == tolist(["arm64"])
+    error_message = "The Lambda must run cwotlp.handler.handler on python3.13/arm64 by default."
+  }
+  assert {
+    condition     = aws_lambda_function.this.function_name == "cwotlp-forwarder" && aws_lambda_function.this.memory_size == 512 && aws_lambda_function.this.timeout == 300
+    error_message = "Name, memory and timeout defaults."
+  }
+  assert {
+    condition     = aws_lambda_function.this.reserved_concurrent_executions == null
+    error_message = "No concurrency is reserved by default."
+  }
+  assert {
+    condition     = one(aws_lambda_function.this.logging_config).log_format == "JSON" && one(aws_lambda_function.this.logging_config).log_group == "/aws/lambda/cwotlp-forwarder"
+    error_message = "The Lambda must log JSON to its own log group."
+  }
+  assert {
+    condition     = aws_cloudwatch_log_group.lambda.retention_in_days == 14 && aws_cloudwatch_log_group.firehose.retention_in_days == 14
+    error_message = "Both log groups must have a retention."
+  }
+  assert {
+    condition = (
+      aws_lambda_function_event_invoke_config.this.maximum_retry_attempts == 2 &&
+      aws_lambda_function_event_invoke_config.this.maximum_event_age_in_seconds == 21600 &&
+      one(one(aws_lambda_function_event_invoke_config.this.destination_config).on_failure).destination == aws_sqs_queue.failures.arn
+    )
+    error_message = "Failed async invocations must be retried and then sent to the queue."
+  }
+  assert {
+    condition     = aws_sqs_queue.failures.sqs_managed_sse_enabled && aws_sqs_queue.failures.message_retention_seconds == 1209600
+    error_message = "The on-failure queue must be encrypted and keep messages 14 days."
+  }
+}
+
+run "source_code_hash_is_known_at_plan" {
+  command = plan
+
+  assert {
+    condition     = aws_lambda_function.this.source_code_hash == base64encode(local.lambda_build_digest) && length(base64decode(aws_lambda_function.this.source_code_hash)) == 64
+    error_message = "source_code_hash must be the digest of the build inputs, known at plan."
+  }
+  assert {
+    condition     = startswith(aws_lambda_function.this.filename, "./build/cwotlp-arm64-3.13-") && endswith(aws_lambda_function.this.filename, ".zip")
+    error_message = "The package is built under build/ with architecture and Python version in its name."
+  }
+  assert {
+    condition     = contains(local.lambda_source_files, "cwotlp/environment.json") && alltrue([for f in local.lambda_source_files : !strcontains(f, "__pycache__")])
+    error_message = "The digest must cover the package sources and nothing generated."
+  }
+}
+
+run "source_code_hash_follows_architecture_and_runtime" {
+  command = plan
+
+  variables {
+    lambda_architecture = "x86_64"
+    lambda_runtime      = "python3.12"
+  }
+
+  assert {
+    condition     = strcontains(base64decode(aws_lambda_function.this.source_code_hash), local.lambda_build_digest) && strcontains(terraform_data.package[0].triggers_replace[0], local.lambda_build_digest)
+    error_message = "source_code_hash and the build trigger must both follow the build digest."
+  }
+  assert {
+    condition     = strcontains(terraform_data.package[0].triggers_replace[1], "cwotlp-x86_64-3.12-")
+    error_message = "The build must be for the chosen architecture and Python version."
+  }
+}
+
+run "lambda_environment_matches_what_cwotlp_reads" {
+  command = plan
+
+  assert {
+    condition     = length(setsubtract(keys(aws_lambda_function.this.environment[0].variables), keys(jsondecode(file("lambda/src/cwotlp/environment.json"))))) == 0
+    error_message = "Every CWOTLP_* variable must be listed in lambda/src/cwotlp/environment.json."
+  }
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["CWOTLP_SECRET_ARN"] == aws_secretsmanager_secret.this[0].arn
+    error_message = "CWOTLP_SECRET_ARN must name the created secret."
+  }
+  assert {
+    condition     = jsondecode(aws_lambda_function.this.environment[0].variables["CWOTLP_RESOURCE_ATTRIBUTES"]) == { environment = "production" }
+    error_message = "CWOTLP_RESOURCE_ATTRIBUTES must be a JSON object, environment=production by default."
+  }
+  assert {
+    condition = (
+      aws_lambda_function.this.environment[0].variables["CWOTLP_DIMENSION_ATTRIBUTES"] == "false" &&
+      aws_lambda_function.this.environment[0].variables["CWOTLP_LOG_LEVEL"] == "INFO" &&
+      aws_lambda_function.this.environment[0].variables["CWOTLP_SERVICE_NAME"] == "aws-cloudwatch-stream"
+    )
+    error_message = "Default forwarder settings."
+  }
+  assert {
+    condition     = alltrue([for v in values(aws_lambda_function.this.environment[0].variables) : !strcontains(v, "client-secret")])
+    error_message = "No credential may reach the Lambda environment."
+  }
+}
+
+run "lambda_settings_reach_the_environment" {
+  command = plan
+
+  variables {
+    lambda_log_level            = "WARNING"
+    lambda_service_name         = "cloudwatch"
+    lambda_resource_attributes  = { environment = "staging", team = "platform" }
+    lambda_dimension_attributes = true
+    lambda_exporter             = { max_retries = 3, request_timeout_seconds = 10 }
+  }
+
+  assert {
+    condition = aws_lambda_function.this.environment[0].variables == tomap({
+      CWOTLP_SECRET_ARN              = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:cwotlp/collector-AbCdEf"
+      CWOTLP_SECRET_TTL_SECONDS      = "300"
+      CWOTLP_SERVICE_NAME            = "cloudwatch"
+      CWOTLP_RESOURCE_ATTRIBUTES     = "{\"environment\":\"staging\",\"team\":\"platform\"}"
+      CWOTLP_DIMENSION_ATTRIBUTES    = "true"
+      CWOTLP_MAX_REQUEST_BYTES       = "3145728"
+      CWOTLP_MAX_RETRIES             = "3"
+      CWOTLP_REQUEST_TIMEOUT_SECONDS = "10"
+      CWOTLP_LOG_LEVEL               = "WARNING"
+    })
+    error_message = "The inputs must reach the environment as the forwarder reads them."
+  }
+  assert {
+    condition     = one(aws_lambda_function.this.logging_config).application_log_level == "WARN"
+    error_message = "Lambda's log filter spells WARNING as WARN."
+  }
+}

@@ -1,0 +1,528 @@
+################################################################################
+# General
+################################################################################
+
+variable "name" {
+  description = "Prefix of every resource name (bucket prefix, Firehose stream, metric stream, Lambda, roles, queue, secret, log groups)."
+  type        = string
+  default     = "cwotlp"
+
+  validation {
+    # 32 keeps the longest derived names inside their limits: the bucket prefix (37), IAM roles and the Lambda (64).
+    condition     = length(var.name) >= 1 && length(var.name) <= 32 && can(regex("^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$", var.name)) && !strcontains(var.name, "--")
+    error_message = "name must be 1 to 32 characters of lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen (it prefixes an S3 bucket name), for example \"cwotlp-prod\"."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource that supports them."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}
+
+################################################################################
+# S3 bucket
+################################################################################
+
+variable "create_bucket" {
+  description = "Create the S3 bucket that receives the Firehose objects. Set to false and give bucket_arn to use an existing bucket (its encryption, policy and lifecycle stay yours; this module replaces its event notification configuration)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "bucket_arn" {
+  description = "ARN of an existing S3 bucket to use when create_bucket is false."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.bucket_arn == null || can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.bucket_arn))
+    error_message = "bucket_arn must be an S3 bucket ARN such as \"arn:aws:s3:::my-metrics-bucket\" (no object path)."
+  }
+
+  validation {
+    condition     = var.create_bucket == (var.bucket_arn == null)
+    error_message = "Give bucket_arn exactly when create_bucket is false: set create_bucket = false to use an existing bucket, or remove bucket_arn to let the module create one."
+  }
+}
+
+variable "s3_kms_key_arn" {
+  description = "ARN of a KMS key for the bucket's default encryption and the Firehose objects. Null uses SSE-S3 (AES256)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.s3_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.s3_kms_key_arn))
+    error_message = "s3_kms_key_arn must be a KMS key ARN such as \"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-...\" (not an alias), or null for SSE-S3."
+  }
+}
+
+variable "s3_lifecycle" {
+  description = "Days after which the created bucket deletes delivered objects (metrics/), failed deliveries (errors/) and incomplete multipart uploads."
+  type = object({
+    metrics_expiration_days                = optional(number, 3)
+    errors_expiration_days                 = optional(number, 14)
+    abort_incomplete_multipart_upload_days = optional(number, 1)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition = alltrue([
+      for days in values(var.s3_lifecycle) : days >= 1 && days <= 3650 && floor(days) == days
+    ])
+    error_message = "Every s3_lifecycle value must be a whole number of days from 1 to 3650, for example { metrics_expiration_days = 7 }."
+  }
+}
+
+variable "s3_force_destroy" {
+  description = "Let terraform destroy delete the created bucket even when it still holds objects."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+################################################################################
+# Firehose
+################################################################################
+
+variable "firehose_buffering" {
+  description = "Firehose buffering hints: an object is written when either limit is reached. The defaults keep end-to-end latency near two to three minutes."
+  type = object({
+    size_mb          = optional(number, 5)
+    interval_seconds = optional(number, 60)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = var.firehose_buffering.size_mb >= 1 && var.firehose_buffering.size_mb <= 128 && floor(var.firehose_buffering.size_mb) == var.firehose_buffering.size_mb
+    error_message = "firehose_buffering.size_mb must be a whole number from 1 to 128 (the Firehose limits for an S3 destination)."
+  }
+
+  validation {
+    condition     = var.firehose_buffering.interval_seconds >= 0 && var.firehose_buffering.interval_seconds <= 900 && floor(var.firehose_buffering.interval_seconds) == var.firehose_buffering.interval_seconds
+    error_message = "firehose_buffering.interval_seconds must be a whole number from 0 to 900 (the Firehose limits); 60 is a good value."
+  }
+}
+
+variable "firehose_kms_key_arn" {
+  description = "ARN of a customer managed KMS key for Firehose server-side encryption. Null uses an AWS owned key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.firehose_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.firehose_kms_key_arn))
+    error_message = "firehose_kms_key_arn must be a KMS key ARN such as \"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-...\" (not an alias), or null for an AWS owned key."
+  }
+}
+
+variable "firehose_log_retention_days" {
+  description = "Retention of the Firehose delivery error log group, in days."
+  type        = number
+  default     = 14
+  nullable    = false
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.firehose_log_retention_days)
+    error_message = "firehose_log_retention_days must be one of the values CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+################################################################################
+# Metric stream
+################################################################################
+
+variable "metric_stream_namespaces" {
+  description = "Namespaces to stream (include filters), each optionally limited to some metric names. Empty streams every namespace, less metric_stream_exclude_namespaces."
+  type = list(object({
+    namespace    = string
+    metric_names = optional(list(string), [])
+  }))
+  default  = []
+  nullable = false
+
+  validation {
+    condition     = length(var.metric_stream_namespaces) <= 1000
+    error_message = "metric_stream_namespaces can hold at most 1000 entries (the metric stream limit); stream fewer namespaces or use metric_stream_exclude_namespaces."
+  }
+
+  validation {
+    condition = alltrue([
+      for f in var.metric_stream_namespaces : length(f.namespace) >= 1 && length(f.namespace) <= 255 && length(f.metric_names) <= 999 && alltrue([for m in f.metric_names : length(m) >= 1 && length(m) <= 255])
+    ])
+    error_message = "Each metric_stream_namespaces entry needs a namespace of 1 to 255 characters (such as \"AWS/EC2\") and at most 999 metric_names of 1 to 255 characters each."
+  }
+
+  validation {
+    condition     = length(distinct([for f in var.metric_stream_namespaces : f.namespace])) == length(var.metric_stream_namespaces)
+    error_message = "Each namespace may appear only once in metric_stream_namespaces: merge the metric_names of repeated entries."
+  }
+
+  validation {
+    condition     = length(var.metric_stream_namespaces) == 0 || length(var.metric_stream_exclude_namespaces) == 0
+    error_message = "Set either metric_stream_namespaces (include filters) or metric_stream_exclude_namespaces (exclude filters), not both: a metric stream accepts only one kind."
+  }
+}
+
+variable "metric_stream_exclude_namespaces" {
+  description = "Namespaces not to stream (exclude filters), each optionally limited to some metric names; the alternative to metric_stream_namespaces."
+  type = list(object({
+    namespace    = string
+    metric_names = optional(list(string), [])
+  }))
+  default  = []
+  nullable = false
+
+  validation {
+    condition     = length(var.metric_stream_exclude_namespaces) <= 1000
+    error_message = "metric_stream_exclude_namespaces can hold at most 1000 entries (the metric stream limit)."
+  }
+
+  validation {
+    condition = alltrue([
+      for f in var.metric_stream_exclude_namespaces : length(f.namespace) >= 1 && length(f.namespace) <= 255 && length(f.metric_names) <= 999 && alltrue([for m in f.metric_names : length(m) >= 1 && length(m) <= 255])
+    ])
+    error_message = "Each metric_stream_exclude_namespaces entry needs a namespace of 1 to 255 characters (such as \"AWS/Usage\") and at most 999 metric_names of 1 to 255 characters each."
+  }
+
+  validation {
+    condition     = length(distinct([for f in var.metric_stream_exclude_namespaces : f.namespace])) == length(var.metric_stream_exclude_namespaces)
+    error_message = "Each namespace may appear only once in metric_stream_exclude_namespaces: merge the metric_names of repeated entries."
+  }
+}
+
+variable "metric_stream_statistics" {
+  description = "Percentiles streamed in addition to min, max, sum and count: each entry lists up to 20 percentiles (such as \"p99\") and the namespace/metric pairs (up to 100) that get them."
+  type = list(object({
+    additional_statistics = list(string)
+    metrics = list(object({
+      namespace   = string
+      metric_name = string
+    }))
+  }))
+  default  = []
+  nullable = false
+
+  validation {
+    condition = alltrue([
+      for s in var.metric_stream_statistics : length(s.additional_statistics) >= 1 && length(s.additional_statistics) <= 20 && length(s.metrics) >= 1 && length(s.metrics) <= 100
+    ])
+    error_message = "Each metric_stream_statistics entry needs 1 to 20 additional_statistics and 1 to 100 metrics (the metric stream limits); split larger lists into several entries."
+  }
+
+  validation {
+    # The forwarder turns percentiles into summary quantiles; other statistics (TM, WM, PR, ...) would be dropped.
+    condition = alltrue(flatten([
+      for s in var.metric_stream_statistics : [for stat in s.additional_statistics : can(regex("^p(100|[0-9]{1,2}(\\.[0-9]{1,10})?)$", stat))]
+    ]))
+    error_message = "additional_statistics may only hold percentiles written as p followed by 0 to 100, such as \"p50\", \"p99\" or \"p99.9\": the forwarder sends percentiles as summary quantiles and has no place for other statistics."
+  }
+}
+
+variable "metric_stream_include_linked_accounts" {
+  description = "In a CloudWatch cross-account monitoring account, also stream the metrics of the linked source accounts."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+################################################################################
+# Secret with the collector endpoint and credentials
+################################################################################
+
+variable "create_secret" {
+  description = "Create the Secrets Manager secret from secret_value. Set to false and give secret_arn to use an existing secret (then nothing is created and secret_value is ignored)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "secret_arn" {
+  description = "ARN of an existing secret holding the collector JSON, used when create_secret is false."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.secret_arn))
+    error_message = "secret_arn must be a Secrets Manager secret ARN such as \"arn:aws:secretsmanager:eu-west-1:111122223333:secret:otlp-AbCdEf\"."
+  }
+
+  validation {
+    condition     = var.create_secret == (var.secret_arn == null)
+    error_message = "Give secret_arn exactly when create_secret is false: set create_secret = false to use an existing secret, or remove secret_arn to let the module create one."
+  }
+}
+
+variable "secret_kms_key_arn" {
+  description = "ARN of the KMS key that encrypts the secret: used for the created secret, or the key of the existing secret_arn. The Lambda may decrypt with it. Null uses the AWS managed key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.secret_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.secret_kms_key_arn))
+    error_message = "secret_kms_key_arn must be a KMS key ARN such as \"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-...\" (not an alias), or null for the AWS managed key."
+  }
+}
+
+variable "secret_value" {
+  description = "Collector endpoint and credentials written to the created secret: endpoint plus either OAuth2 client credentials (token_url, client_id, client_secret, optional audience and scope) or static headers. Ephemeral: it never enters the plan or the state."
+  type = object({
+    endpoint      = string
+    token_url     = optional(string)
+    client_id     = optional(string)
+    client_secret = optional(string)
+    audience      = optional(string)
+    scope         = optional(string)
+    headers       = optional(map(string))
+  })
+  default   = null
+  sensitive = true
+  ephemeral = true
+
+  validation {
+    condition     = !var.create_secret || var.secret_value != null
+    error_message = "secret_value is required when create_secret is true: pass { endpoint, token_url, client_id, client_secret } or { endpoint, headers }, or set create_secret = false and secret_arn."
+  }
+
+  validation {
+    condition     = var.secret_value == null || can(regex("^https?://", var.secret_value.endpoint))
+    error_message = "secret_value.endpoint must be the collector's OTLP/HTTP base URL starting with https:// (or http:// for a collector in a private network)."
+  }
+
+  validation {
+    condition = var.secret_value == null || (
+      var.secret_value.token_url != null && var.secret_value.client_id != null && var.secret_value.client_secret != null && var.secret_value.headers == null
+      ) || (
+      var.secret_value.token_url == null && var.secret_value.client_id == null && var.secret_value.client_secret == null && var.secret_value.audience == null && var.secret_value.scope == null
+    )
+    error_message = "secret_value needs either all of token_url, client_id and client_secret (OAuth2 client credentials, with optional audience and scope) or only headers (static headers), not a mix of both."
+  }
+}
+
+variable "secret_value_version" {
+  description = "Version of secret_value. Terraform cannot see changes of an ephemeral value: increase this number to write a new secret_value."
+  type        = number
+  default     = 1
+  nullable    = false
+
+  validation {
+    condition     = var.secret_value_version >= 1 && floor(var.secret_value_version) == var.secret_value_version
+    error_message = "secret_value_version must be a whole number from 1 up; increase it by one each time secret_value changes."
+  }
+}
+
+variable "secret_recovery_window_days" {
+  description = "Days Secrets Manager keeps the created secret after deletion before removing it for good (0 deletes at once)."
+  type        = number
+  default     = 7
+  nullable    = false
+
+  validation {
+    condition     = var.secret_recovery_window_days == 0 || (var.secret_recovery_window_days >= 7 && var.secret_recovery_window_days <= 30 && floor(var.secret_recovery_window_days) == var.secret_recovery_window_days)
+    error_message = "secret_recovery_window_days must be 0 (delete at once) or a whole number from 7 to 30."
+  }
+}
+
+################################################################################
+# Lambda forwarder
+################################################################################
+
+variable "lambda_runtime" {
+  description = "Python runtime of the Lambda; the deployment package is built for it."
+  type        = string
+  default     = "python3.13"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^python3\\.1[1-9]$", var.lambda_runtime))
+    error_message = "lambda_runtime must be a Lambda Python runtime from python3.11 up (the forwarder needs Python 3.11 or later), for example \"python3.13\"."
+  }
+}
+
+variable "lambda_architecture" {
+  description = "Instruction set of the Lambda: arm64 (cheaper per GB-second) or x86_64; the deployment package is built for it."
+  type        = string
+  default     = "arm64"
+  nullable    = false
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be \"arm64\" or \"x86_64\"."
+  }
+}
+
+variable "lambda_memory_size" {
+  description = "Memory of the Lambda in MB (CPU grows with it)."
+  type        = number
+  default     = 512
+  nullable    = false
+
+  validation {
+    condition     = var.lambda_memory_size >= 128 && var.lambda_memory_size <= 10240 && floor(var.lambda_memory_size) == var.lambda_memory_size
+    error_message = "lambda_memory_size must be a whole number of MB from 128 to 10240; 512 suits Firehose objects of a few MB."
+  }
+}
+
+variable "lambda_timeout" {
+  description = "Timeout of one Lambda invocation, in seconds."
+  type        = number
+  default     = 300
+  nullable    = false
+
+  validation {
+    condition     = var.lambda_timeout >= 10 && var.lambda_timeout <= 900 && floor(var.lambda_timeout) == var.lambda_timeout
+    error_message = "lambda_timeout must be a whole number of seconds from 10 to 900 (the Lambda maximum); leave room for the exporter's retries."
+  }
+}
+
+variable "lambda_reserved_concurrency" {
+  description = "Reserved concurrent executions of the Lambda, which also caps the load on the collector. Null leaves the function on the account's unreserved pool."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.lambda_reserved_concurrency == null || try(var.lambda_reserved_concurrency >= 1 && floor(var.lambda_reserved_concurrency) == var.lambda_reserved_concurrency, false)
+    error_message = "lambda_reserved_concurrency must be a whole number from 1 up, or null for no reservation (0 would stop the forwarder)."
+  }
+}
+
+variable "lambda_log_retention_days" {
+  description = "Retention of the Lambda's log group, in days."
+  type        = number
+  default     = 14
+  nullable    = false
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.lambda_log_retention_days)
+    error_message = "lambda_log_retention_days must be one of the values CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+variable "lambda_log_level" {
+  description = "Log level of the forwarder (CWOTLP_LOG_LEVEL) and of the Lambda's JSON application logs."
+  type        = string
+  default     = "INFO"
+  nullable    = false
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.lambda_log_level)
+    error_message = "lambda_log_level must be one of \"DEBUG\", \"INFO\", \"WARNING\" or \"ERROR\" (upper case)."
+  }
+}
+
+variable "lambda_service_name" {
+  description = "Resource attribute service.name of the forwarded metrics."
+  type        = string
+  default     = "aws-cloudwatch-stream"
+  nullable    = false
+
+  validation {
+    condition     = length(trimspace(var.lambda_service_name)) > 0
+    error_message = "lambda_service_name must not be empty; the default is \"aws-cloudwatch-stream\"."
+  }
+}
+
+variable "lambda_resource_attributes" {
+  description = "Extra resource attributes added to every forwarded metric."
+  type        = map(string)
+  default     = { environment = "production" }
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for k in keys(var.lambda_resource_attributes) : length(trimspace(k)) > 0 && !startswith(k, "cloud.") && k != "service.name"])
+    error_message = "lambda_resource_attributes keys must be non-empty and must not set cloud.* or service.name (the forwarder sets those; use lambda_service_name for service.name)."
+  }
+}
+
+variable "lambda_dimension_attributes" {
+  description = "Add one datapoint attribute per CloudWatch dimension, besides the Dimensions JSON attribute."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "lambda_exporter" {
+  description = "Tuning of the OTLP exporter and the secret cache."
+  type = object({
+    max_request_bytes       = optional(number, 3145728)
+    max_retries             = optional(number, 5)
+    request_timeout_seconds = optional(number, 15)
+    secret_ttl_seconds      = optional(number, 300)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = var.lambda_exporter.max_request_bytes >= 65536 && var.lambda_exporter.max_request_bytes <= 67108864 && floor(var.lambda_exporter.max_request_bytes) == var.lambda_exporter.max_request_bytes
+    error_message = "lambda_exporter.max_request_bytes must be a whole number from 65536 to 67108864 (64 KiB to 64 MiB); match your collector's request size limit."
+  }
+
+  validation {
+    condition     = var.lambda_exporter.max_retries >= 0 && var.lambda_exporter.max_retries <= 10 && floor(var.lambda_exporter.max_retries) == var.lambda_exporter.max_retries
+    error_message = "lambda_exporter.max_retries must be a whole number from 0 to 10; Lambda's own async retries come on top."
+  }
+
+  validation {
+    condition     = var.lambda_exporter.request_timeout_seconds >= 1 && var.lambda_exporter.request_timeout_seconds <= 300 && var.lambda_exporter.request_timeout_seconds < var.lambda_timeout
+    error_message = "lambda_exporter.request_timeout_seconds must be from 1 to 300 and below lambda_timeout (leave room for retries), for example 15."
+  }
+
+  validation {
+    condition     = var.lambda_exporter.secret_ttl_seconds >= 0 && var.lambda_exporter.secret_ttl_seconds <= 86400 && floor(var.lambda_exporter.secret_ttl_seconds) == var.lambda_exporter.secret_ttl_seconds
+    error_message = "lambda_exporter.secret_ttl_seconds must be a whole number from 0 to 86400; rotated credentials take effect after at most this long."
+  }
+}
+
+variable "lambda_async_invoke" {
+  description = "Lambda's handling of failed asynchronous invocations: retries, then the on-failure queue once retries or the maximum event age run out."
+  type = object({
+    maximum_retry_attempts       = optional(number, 2)
+    maximum_event_age_in_seconds = optional(number, 21600)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = contains([0, 1, 2], var.lambda_async_invoke.maximum_retry_attempts)
+    error_message = "lambda_async_invoke.maximum_retry_attempts must be 0, 1 or 2 (the Lambda limits)."
+  }
+
+  validation {
+    condition     = var.lambda_async_invoke.maximum_event_age_in_seconds >= 60 && var.lambda_async_invoke.maximum_event_age_in_seconds <= 21600 && floor(var.lambda_async_invoke.maximum_event_age_in_seconds) == var.lambda_async_invoke.maximum_event_age_in_seconds
+    error_message = "lambda_async_invoke.maximum_event_age_in_seconds must be a whole number from 60 to 21600 (six hours, the Lambda limits)."
+  }
+}
+
+variable "lambda_failure_queue" {
+  description = "The SQS queue that receives failed invocations: message retention (for replay) and an optional KMS key (null uses SQS managed encryption)."
+  type = object({
+    message_retention_seconds = optional(number, 1209600)
+    kms_key_arn               = optional(string)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = var.lambda_failure_queue.message_retention_seconds >= 60 && var.lambda_failure_queue.message_retention_seconds <= 1209600 && floor(var.lambda_failure_queue.message_retention_seconds) == var.lambda_failure_queue.message_retention_seconds
+    error_message = "lambda_failure_queue.message_retention_seconds must be a whole number from 60 to 1209600 (14 days, the SQS maximum and the default)."
+  }
+
+  validation {
+    condition     = var.lambda_failure_queue.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.lambda_failure_queue.kms_key_arn))
+    error_message = "lambda_failure_queue.kms_key_arn must be a KMS key ARN such as \"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-...\" (not an alias), or null for SQS managed encryption."
+  }
+}
+
+variable "lambda_package_path" {
+  description = "Path of a prebuilt deployment package (make package writes dist/cwotlp-lambda.zip) for runners without Python. Null builds the package during apply with lambda/build.py."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.lambda_package_path == null || endswith(coalesce(var.lambda_package_path, "-"), ".zip")
+    error_message = "lambda_package_path must be the path of a .zip deployment package, or null to build one during apply."
+  }
+}
