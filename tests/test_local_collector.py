@@ -202,6 +202,16 @@ def test_faults_are_consumed_in_order() -> None:
         assert statuses == [429, 500, 502, 200]
 
 
+def test_faults_can_start_after_some_requests() -> None:
+    body = as_json(make_request())
+    with Collector() as collector:
+        collector.inject(Fault(status=503), times=2, after=3)
+        statuses = [post(collector.url, body, JSON).status_code for _ in range(6)]
+        assert statuses == [200, 200, 200, 503, 503, 200]
+        assert len(collector.requests) == 4
+        assert collector.pending_faults == 0
+
+
 def test_reset_fault_closes_the_connection_without_response() -> None:
     body = as_json(make_request())
     with Collector() as collector:

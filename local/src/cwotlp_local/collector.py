@@ -338,15 +338,19 @@ class Collector(LocalServer):
         return f"{self.base_url}{self.path}"
 
     # controls ----------------------------------------------------------------------------------------------
-    def inject(self, fault: Fault, times: int = 1) -> None:
-        """Queues a fault for each of the next `times` requests (after any faults already queued)."""
-        self._faults.add(fault, times)
+    def inject(self, fault: Fault, times: int = 1, after: int = 0) -> None:
+        """Queues a fault for each of `times` requests, after any faults already queued.
+
+        With `after`, that many requests are let through first (an outage in the middle of a run).
+        """
+        self._faults.add(fault, times, after)
 
     def clear_faults(self) -> None:
         self._faults.clear()
 
     @property
     def pending_faults(self) -> int:
+        """Queue entries not consumed yet (faults and the requests `after` lets through)."""
         return len(self._faults)
 
     def partial_success(self, rejected: int, message: str = "") -> None:

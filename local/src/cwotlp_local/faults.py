@@ -27,16 +27,21 @@ class Fault:
 
 
 class FaultQueue:
-    """A thread-safe queue of faults, consumed one per incoming request, in order."""
+    """A thread-safe queue of faults, consumed one per incoming request, in order.
+
+    An entry of None lets one request through untouched, so a fault can be placed after a number of
+    normal requests (`after`).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queue: deque[Fault] = deque()
+        self._queue: deque[Fault | None] = deque()
 
-    def add(self, fault: Fault, times: int = 1) -> None:
-        if times < 0:
-            raise ValueError("times must be >= 0")
+    def add(self, fault: Fault, times: int = 1, after: int = 0) -> None:
+        if times < 0 or after < 0:
+            raise ValueError("times and after must be >= 0")
         with self._lock:
+            self._queue.extend([None] * after)
             self._queue.extend([fault] * times)
 
     def take(self) -> Fault | None:

@@ -179,8 +179,9 @@ class TokenServer(LocalServer):
         return f"TokenServer(client_id={self.client_id!r}, expires_in={self.expires_in})"
 
     # controls ----------------------------------------------------------------------------------------------
-    def inject(self, fault: Fault, times: int = 1) -> None:
-        self._faults.add(fault, times)
+    def inject(self, fault: Fault, times: int = 1, after: int = 0) -> None:
+        """Queues a fault for each of `times` requests, after `after` requests let through."""
+        self._faults.add(fault, times, after)
 
     def clear_faults(self) -> None:
         self._faults.clear()
