@@ -288,15 +288,15 @@ variable "secret_value" {
   }
 
   validation {
-    condition     = var.secret_value == null || can(regex("^https?://", var.secret_value.endpoint))
+    condition     = var.secret_value == null ? true : can(regex("^https?://", var.secret_value.endpoint))
     error_message = "secret_value.endpoint must be the collector's OTLP/HTTP base URL starting with https:// (or http:// for a collector in a private network)."
   }
 
   validation {
-    condition = var.secret_value == null || (
-      var.secret_value.token_url != null && var.secret_value.client_id != null && var.secret_value.client_secret != null && var.secret_value.headers == null
-      ) || (
-      var.secret_value.token_url == null && var.secret_value.client_id == null && var.secret_value.client_secret == null && var.secret_value.audience == null && var.secret_value.scope == null
+    # Terraform evaluates both sides of || and &&, so the null case needs a conditional.
+    condition = var.secret_value == null ? true : (
+      (var.secret_value.token_url != null && var.secret_value.client_id != null && var.secret_value.client_secret != null && var.secret_value.headers == null) ||
+      (var.secret_value.token_url == null && var.secret_value.client_id == null && var.secret_value.client_secret == null && var.secret_value.audience == null && var.secret_value.scope == null)
     )
     error_message = "secret_value needs either all of token_url, client_id and client_secret (OAuth2 client credentials, with optional audience and scope) or only headers (static headers), not a mix of both."
   }
@@ -522,7 +522,7 @@ variable "lambda_package_path" {
   default     = null
 
   validation {
-    condition     = var.lambda_package_path == null || endswith(coalesce(var.lambda_package_path, "-"), ".zip")
-    error_message = "lambda_package_path must be the path of a .zip deployment package, or null to build one during apply."
+    condition     = var.lambda_package_path == null ? true : fileexists(var.lambda_package_path)
+    error_message = "lambda_package_path must name an existing deployment package (make package writes dist/cwotlp-lambda.zip; relative paths start at the root module), or be null to build the package during apply."
   }
 }

@@ -1,0 +1,133 @@
+# Include filters, exclude filters (never both), percentiles and linked-account metrics.
+
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "111122223333" }
+  }
+}
+
+variables {
+  secret_value = { endpoint = "https://otlp.example.com" }
+}
+
+run "include_filters_from_namespaces" {
+  command = plan
+
+  variables {
+    metric_stream_namespaces = [
+      { namespace = "AWS/EC2" },
+      { namespace = "AWS/ApplicationELB", metric_names = ["RequestCount", "TargetResponseTime"] },
+    ]
+  }
+
+  assert {
+    condition = aws_cloudwatch_metric_stream.this.include_filter == toset([
+      { namespace = "AWS/EC2", metric_names = toset([]) },
+      { namespace = "AWS/ApplicationELB", metric_names = toset(["RequestCount", "TargetResponseTime"]) },
+    ])
+    error_message = "Each namespace must become one include filter with its metric names."
+  }
+  assert {
+    condition     = length(aws_cloudwatch_metric_stream.this.exclude_filter) == 0
+    error_message = "Include filters exclude exclude filters."
+  }
+}
+
+run "exclude_filters_from_exclude_namespaces" {
+  command = plan
+
+  variables {
+    metric_stream_exclude_namespaces = [
+      { namespace = "AWS/Usage" },
+      { namespace = "AWS/Logs", metric_names = ["IncomingBytes"] },
+    ]
+  }
+
+  assert {
+    condition = aws_cloudwatch_metric_stream.this.exclude_filter == toset([
+      { namespace = "AWS/Usage", metric_names = toset([]) },
+      { namespace = "AWS/Logs", metric_names = toset(["IncomingBytes"]) },
+    ])
+    error_message = "Each excluded namespace must become one exclude filter."
+  }
+  assert {
+    condition     = length(aws_cloudwatch_metric_stream.this.include_filter) == 0
+    error_message = "Exclude filters exclude include filters."
+  }
+}
+
+run "both_filter_kinds_are_rejected_at_plan" {
+  command = plan
+
+  variables {
+    metric_stream_namespaces         = [{ namespace = "AWS/EC2" }]
+    metric_stream_exclude_namespaces = [{ namespace = "AWS/Usage" }]
+  }
+
+  expect_failures = [var.metric_stream_namespaces]
+}
+
+run "percentiles_per_metric" {
+  command = plan
+
+  variables {
+    metric_stream_statistics = [
+      {
+        additional_statistics = ["p50", "p99", "p99.9"]
+        metrics = [
+          { namespace = "AWS/ApplicationELB", metric_name = "TargetResponseTime" },
+          { namespace = "AWS/Lambda", metric_name = "Duration" },
+        ]
+      },
+      {
+        additional_statistics = ["p90"]
+        metrics               = [{ namespace = "AWS/SQS", metric_name = "ApproximateAgeOfOldestMessage" }]
+      },
+    ]
+    metric_stream_include_linked_accounts = true
+  }
+
+  assert {
+    condition = aws_cloudwatch_metric_stream.this.statistics_configuration == toset([
+      {
+        additional_statistics = toset(["p50", "p99", "p99.9"])
+        include_metric = toset([
+          { namespace = "AWS/ApplicationELB", metric_name = "TargetResponseTime" },
+          { namespace = "AWS/Lambda", metric_name = "Duration" },
+        ])
+      },
+      {
+        additional_statistics = toset(["p90"])
+        include_metric        = toset([{ namespace = "AWS/SQS", metric_name = "ApproximateAgeOfOldestMessage" }])
+      },
+    ])
+    error_message = "Each statistics entry must become one statistics configuration."
+  }
+  assert {
+    condition     = aws_cloudwatch_metric_stream.this.include_linked_accounts_metrics
+    error_message = "Linked-account metrics must be streamed when asked for."
+  }
+}
+
+run "names_follow_the_prefix" {
+  command = plan
+
+  variables {
+    name = "a23456789012345678901234567890bc"
+  }
+
+  assert {
+    condition = alltrue([
+      aws_cloudwatch_metric_stream.this.name == "a23456789012345678901234567890bc",
+      aws_kinesis_firehose_delivery_stream.this.name == "a23456789012345678901234567890bc-metrics",
+      aws_lambda_function.this.function_name == "a23456789012345678901234567890bc-forwarder",
+      aws_iam_role.metric_stream.name == "a23456789012345678901234567890bc-metric-stream",
+      aws_sqs_queue.failures.name == "a23456789012345678901234567890bc-forwarder-failures",
+    ])
+    error_message = "Every name must start with var.name."
+  }
+  assert {
+    condition     = length(aws_s3_bucket.this[0].bucket_prefix) <= 37 && length(aws_iam_role.metric_stream.name) <= 64 && length(aws_lambda_function.this.function_name) <= 64
+    error_message = "The longest name must keep every derived name inside its limit."
+  }
+}

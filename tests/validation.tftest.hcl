@@ -1,0 +1,544 @@
+# Every validation rule of variables.tf rejects a wrong value at plan, with a message that says how to fix it.
+
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "111122223333" }
+  }
+}
+
+variables {
+  secret_value = {
+    endpoint      = "https://otlp.example.com"
+    token_url     = "https://auth.example.com/oauth2/token"
+    client_id     = "client"
+    client_secret = "client-secret"
+  }
+}
+
+run "valid_defaults_pass" {
+  command = plan
+}
+
+run "name_rejects_upper_case" {
+  command = plan
+
+  variables {
+    name = "CwOtlp"
+  }
+
+  expect_failures = [var.name]
+}
+
+run "name_rejects_more_than_32_characters" {
+  command = plan
+
+  variables {
+    name = "a-name-that-is-far-too-long-for-a-bucket"
+  }
+
+  expect_failures = [var.name]
+}
+
+run "name_rejects_double_hyphens" {
+  command = plan
+
+  variables {
+    name = "cw--otlp"
+  }
+
+  expect_failures = [var.name]
+}
+
+run "bucket_arn_must_be_a_bucket_arn" {
+  command = plan
+
+  variables {
+    create_bucket = false
+    bucket_arn    = "arn:aws:s3:::bucket/metrics"
+  }
+
+  expect_failures = [var.bucket_arn]
+}
+
+run "bucket_arn_is_required_without_create_bucket" {
+  command = plan
+
+  variables {
+    create_bucket = false
+  }
+
+  expect_failures = [var.bucket_arn]
+}
+
+run "bucket_arn_conflicts_with_create_bucket" {
+  command = plan
+
+  variables {
+    bucket_arn = "arn:aws:s3:::my-metrics-bucket"
+  }
+
+  expect_failures = [var.bucket_arn]
+}
+
+run "s3_kms_key_arn_must_be_a_key_arn" {
+  command = plan
+
+  variables {
+    s3_kms_key_arn = "alias/metrics"
+  }
+
+  expect_failures = [var.s3_kms_key_arn]
+}
+
+run "s3_lifecycle_days_must_be_positive" {
+  command = plan
+
+  variables {
+    s3_lifecycle = { metrics_expiration_days = 0 }
+  }
+
+  expect_failures = [var.s3_lifecycle]
+}
+
+run "firehose_buffering_size_within_limits" {
+  command = plan
+
+  variables {
+    firehose_buffering = { size_mb = 129 }
+  }
+
+  expect_failures = [var.firehose_buffering]
+}
+
+run "firehose_buffering_interval_within_limits" {
+  command = plan
+
+  variables {
+    firehose_buffering = { interval_seconds = 901 }
+  }
+
+  expect_failures = [var.firehose_buffering]
+}
+
+run "firehose_kms_key_arn_must_be_a_key_arn" {
+  command = plan
+
+  variables {
+    firehose_kms_key_arn = "my-key"
+  }
+
+  expect_failures = [var.firehose_kms_key_arn]
+}
+
+run "firehose_log_retention_days_must_be_accepted_by_cloudwatch" {
+  command = plan
+
+  variables {
+    firehose_log_retention_days = 10
+  }
+
+  expect_failures = [var.firehose_log_retention_days]
+}
+
+run "metric_stream_namespaces_at_most_1000" {
+  command = plan
+
+  variables {
+    metric_stream_namespaces = [for i in range(1001) : { namespace = "Custom/${i}" }]
+  }
+
+  expect_failures = [var.metric_stream_namespaces]
+}
+
+run "metric_stream_namespaces_need_a_namespace" {
+  command = plan
+
+  variables {
+    metric_stream_namespaces = [{ namespace = "" }]
+  }
+
+  expect_failures = [var.metric_stream_namespaces]
+}
+
+run "metric_stream_namespaces_unique" {
+  command = plan
+
+  variables {
+    metric_stream_namespaces = [{ namespace = "AWS/EC2" }, { namespace = "AWS/EC2", metric_names = ["CPUUtilization"] }]
+  }
+
+  expect_failures = [var.metric_stream_namespaces]
+}
+
+run "include_and_exclude_filters_are_exclusive" {
+  command = plan
+
+  variables {
+    metric_stream_namespaces         = [{ namespace = "AWS/EC2" }]
+    metric_stream_exclude_namespaces = [{ namespace = "AWS/Usage" }]
+  }
+
+  expect_failures = [var.metric_stream_namespaces]
+}
+
+run "metric_stream_exclude_namespaces_at_most_1000" {
+  command = plan
+
+  variables {
+    metric_stream_exclude_namespaces = [for i in range(1001) : { namespace = "Custom/${i}" }]
+  }
+
+  expect_failures = [var.metric_stream_exclude_namespaces]
+}
+
+run "metric_stream_exclude_namespaces_metric_names_not_empty" {
+  command = plan
+
+  variables {
+    metric_stream_exclude_namespaces = [{ namespace = "AWS/Usage", metric_names = [""] }]
+  }
+
+  expect_failures = [var.metric_stream_exclude_namespaces]
+}
+
+run "metric_stream_exclude_namespaces_unique" {
+  command = plan
+
+  variables {
+    metric_stream_exclude_namespaces = [{ namespace = "AWS/Usage" }, { namespace = "AWS/Usage" }]
+  }
+
+  expect_failures = [var.metric_stream_exclude_namespaces]
+}
+
+run "metric_stream_statistics_at_most_20" {
+  command = plan
+
+  variables {
+    metric_stream_statistics = [{ additional_statistics = [for i in range(21) : "p${i + 50}"], metrics = [{ namespace = "AWS/ELB", metric_name = "Latency" }] }]
+  }
+
+  expect_failures = [var.metric_stream_statistics]
+}
+
+run "metric_stream_statistics_need_metrics" {
+  command = plan
+
+  variables {
+    metric_stream_statistics = [{ additional_statistics = ["p99"], metrics = [] }]
+  }
+
+  expect_failures = [var.metric_stream_statistics]
+}
+
+run "metric_stream_statistics_only_percentiles" {
+  command = plan
+
+  variables {
+    metric_stream_statistics = [{ additional_statistics = ["TM(10%:90%)"], metrics = [{ namespace = "AWS/ELB", metric_name = "Latency" }] }]
+  }
+
+  expect_failures = [var.metric_stream_statistics]
+}
+
+run "metric_stream_statistics_percentile_at_most_100" {
+  command = plan
+
+  variables {
+    metric_stream_statistics = [{ additional_statistics = ["p101"], metrics = [{ namespace = "AWS/ELB", metric_name = "Latency" }] }]
+  }
+
+  expect_failures = [var.metric_stream_statistics]
+}
+
+run "secret_arn_must_be_a_secret_arn" {
+  command = plan
+
+  variables {
+    create_secret = false
+    secret_arn    = "arn:aws:ssm:eu-west-1:111122223333:parameter/otlp"
+  }
+
+  expect_failures = [var.secret_arn]
+}
+
+run "secret_arn_is_required_without_create_secret" {
+  command = plan
+
+  variables {
+    create_secret = false
+  }
+
+  expect_failures = [var.secret_arn]
+}
+
+run "secret_arn_conflicts_with_create_secret" {
+  command = plan
+
+  variables {
+    secret_arn = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:otlp-AbCdEf"
+  }
+
+  expect_failures = [var.secret_arn]
+}
+
+run "secret_kms_key_arn_must_be_a_key_arn" {
+  command = plan
+
+  variables {
+    secret_kms_key_arn = "alias/aws/secretsmanager"
+  }
+
+  expect_failures = [var.secret_kms_key_arn]
+}
+
+run "secret_value_is_required_with_create_secret" {
+  command = plan
+
+  variables {
+    secret_value = null
+  }
+
+  expect_failures = [var.secret_value]
+}
+
+run "secret_value_endpoint_must_be_a_url" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "otlp.example.com", headers = { Authorization = "Bearer x" } }
+  }
+
+  expect_failures = [var.secret_value]
+}
+
+run "secret_value_is_oauth2_or_headers" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "https://otlp.example.com", token_url = "https://auth.example.com/token", client_id = "id", client_secret = "s", headers = { a = "b" } }
+  }
+
+  expect_failures = [var.secret_value]
+}
+
+run "secret_value_oauth2_needs_all_three" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "https://otlp.example.com", token_url = "https://auth.example.com/token", client_id = "id" }
+  }
+
+  expect_failures = [var.secret_value]
+}
+
+run "secret_value_version_from_one" {
+  command = plan
+
+  variables {
+    secret_value_version = 0
+  }
+
+  expect_failures = [var.secret_value_version]
+}
+
+run "secret_recovery_window_days_within_limits" {
+  command = plan
+
+  variables {
+    secret_recovery_window_days = 3
+  }
+
+  expect_failures = [var.secret_recovery_window_days]
+}
+
+run "lambda_runtime_python_311_or_later" {
+  command = plan
+
+  variables {
+    lambda_runtime = "python3.9"
+  }
+
+  expect_failures = [var.lambda_runtime]
+}
+
+run "lambda_runtime_is_python" {
+  command = plan
+
+  variables {
+    lambda_runtime = "nodejs22.x"
+  }
+
+  expect_failures = [var.lambda_runtime]
+}
+
+run "lambda_architecture_known" {
+  command = plan
+
+  variables {
+    lambda_architecture = "aarch64"
+  }
+
+  expect_failures = [var.lambda_architecture]
+}
+
+run "lambda_memory_size_within_limits" {
+  command = plan
+
+  variables {
+    lambda_memory_size = 64
+  }
+
+  expect_failures = [var.lambda_memory_size]
+}
+
+run "lambda_timeout_within_limits" {
+  command = plan
+
+  variables {
+    lambda_timeout = 901
+  }
+
+  expect_failures = [var.lambda_timeout]
+}
+
+run "lambda_reserved_concurrency_not_zero" {
+  command = plan
+
+  variables {
+    lambda_reserved_concurrency = 0
+  }
+
+  expect_failures = [var.lambda_reserved_concurrency]
+}
+
+run "lambda_log_retention_days_must_be_accepted_by_cloudwatch" {
+  command = plan
+
+  variables {
+    lambda_log_retention_days = 15
+  }
+
+  expect_failures = [var.lambda_log_retention_days]
+}
+
+run "lambda_log_level_known" {
+  command = plan
+
+  variables {
+    lambda_log_level = "info"
+  }
+
+  expect_failures = [var.lambda_log_level]
+}
+
+run "lambda_service_name_not_empty" {
+  command = plan
+
+  variables {
+    lambda_service_name = " "
+  }
+
+  expect_failures = [var.lambda_service_name]
+}
+
+run "lambda_resource_attributes_leave_cloud_attributes_alone" {
+  command = plan
+
+  variables {
+    lambda_resource_attributes = { "cloud.region" = "eu-west-1" }
+  }
+
+  expect_failures = [var.lambda_resource_attributes]
+}
+
+run "lambda_exporter_max_request_bytes_within_limits" {
+  command = plan
+
+  variables {
+    lambda_exporter = { max_request_bytes = 1024 }
+  }
+
+  expect_failures = [var.lambda_exporter]
+}
+
+run "lambda_exporter_max_retries_within_limits" {
+  command = plan
+
+  variables {
+    lambda_exporter = { max_retries = 11 }
+  }
+
+  expect_failures = [var.lambda_exporter]
+}
+
+run "lambda_exporter_request_timeout_below_lambda_timeout" {
+  command = plan
+
+  variables {
+    lambda_timeout  = 30
+    lambda_exporter = { request_timeout_seconds = 30 }
+  }
+
+  expect_failures = [var.lambda_exporter]
+}
+
+run "lambda_exporter_secret_ttl_within_limits" {
+  command = plan
+
+  variables {
+    lambda_exporter = { secret_ttl_seconds = -1 }
+  }
+
+  expect_failures = [var.lambda_exporter]
+}
+
+run "lambda_async_invoke_retries_within_limits" {
+  command = plan
+
+  variables {
+    lambda_async_invoke = { maximum_retry_attempts = 3 }
+  }
+
+  expect_failures = [var.lambda_async_invoke]
+}
+
+run "lambda_async_invoke_event_age_within_limits" {
+  command = plan
+
+  variables {
+    lambda_async_invoke = { maximum_event_age_in_seconds = 30 }
+  }
+
+  expect_failures = [var.lambda_async_invoke]
+}
+
+run "lambda_failure_queue_retention_within_limits" {
+  command = plan
+
+  variables {
+    lambda_failure_queue = { message_retention_seconds = 1209601 }
+  }
+
+  expect_failures = [var.lambda_failure_queue]
+}
+
+run "lambda_failure_queue_kms_key_arn_must_be_a_key_arn" {
+  command = plan
+
+  variables {
+    lambda_failure_queue = { kms_key_arn = "alias/aws/sqs" }
+  }
+
+  expect_failures = [var.lambda_failure_queue]
+}
+
+run "lambda_package_path_must_exist" {
+  command = plan
+
+  variables {
+    lambda_package_path = "dist/no-such-package.zip"
+  }
+
+  expect_failures = [var.lambda_package_path]
+}
