@@ -1,0 +1,75 @@
+# Every option of the module: an existing secret, customer managed keys, exclude filters,
+# percentiles, linked accounts and tuned Lambda settings.
+
+module "cloudwatch_otlp" {
+  source = "../.."
+
+  name = "cwotlp-complete"
+  tags = { project = "observability", owner = "platform" }
+
+  # S3
+  s3_kms_key_arn = var.kms_key_arn
+  s3_lifecycle = {
+    metrics_expiration_days                = 7
+    errors_expiration_days                 = 30
+    abort_incomplete_multipart_upload_days = 1
+  }
+  s3_force_destroy = true
+
+  # Firehose
+  firehose_buffering          = { size_mb = 8, interval_seconds = 120 }
+  firehose_kms_key_arn        = var.kms_key_arn
+  firehose_log_retention_days = 30
+
+  # Metric stream: everything except billing-like and log metrics, with latency percentiles.
+  metric_stream_exclude_namespaces = [
+    { namespace = "AWS/Usage" },
+    { namespace = "AWS/Logs", metric_names = ["IncomingBytes", "IncomingLogEvents"] },
+  ]
+  metric_stream_statistics = [
+    {
+      additional_statistics = ["p50", "p90", "p99"]
+      metrics = [
+        { namespace = "AWS/ApplicationELB", metric_name = "TargetResponseTime" },
+        { namespace = "AWS/Lambda", metric_name = "Duration" },
+      ]
+    },
+    {
+      additional_statistics = ["p99.9"]
+      metrics               = [{ namespace = "AWS/ApiGateway", metric_name = "Latency" }]
+    },
+  ]
+  metric_stream_include_linked_accounts = true
+
+  # An existing secret, managed outside this configuration.
+  create_secret      = false
+  secret_arn         = var.secret_arn
+  secret_kms_key_arn = var.kms_key_arn
+
+  # Lambda
+  lambda_runtime              = "python3.13"
+  lambda_architecture         = "x86_64"
+  lambda_memory_size          = 1024
+  lambda_timeout              = 600
+  lambda_reserved_concurrency = 5
+  lambda_log_retention_days   = 30
+  lambda_log_level            = "DEBUG"
+  lambda_service_name         = "aws-cloudwatch"
+  lambda_resource_attributes  = { environment = "staging", "deployment.region" = var.region }
+  lambda_dimension_attributes = true
+  lambda_exporter = {
+    max_request_bytes       = 1048576
+    max_retries             = 3
+    request_timeout_seconds = 20
+    secret_ttl_seconds      = 600
+  }
+  lambda_async_invoke = {
+    maximum_retry_attempts       = 2
+    maximum_event_age_in_seconds = 3600
+  }
+  lambda_failure_queue = {
+    message_retention_seconds = 604800
+    kms_key_arn               = var.kms_key_arn
+  }
+  lambda_package_path = var.lambda_package_path
+}

@@ -1,0 +1,27 @@
+variable "region" {
+  description = "AWS region whose CloudWatch metrics are streamed."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "endpoint" {
+  description = "Base URL of the OTLP/HTTP collector; the forwarder posts to <endpoint>/v1/metrics."
+  type        = string
+}
+
+variable "token_url" {
+  description = "OAuth2 token endpoint of the collector's identity provider."
+  type        = string
+}
+
+variable "client_id" {
+  description = "OAuth2 client id."
+  type        = string
+}
+
+variable "client_secret" {
+  description = "OAuth2 client secret. Ephemeral: it is written to Secrets Manager and never stored in the plan or the state."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}
