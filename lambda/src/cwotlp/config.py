@@ -159,7 +159,7 @@ class Destination:
                 raise ConfigError(f"{origin}: the field '{name}' must be a string")
             return raw
 
-        endpoint = metrics_endpoint(text("endpoint", required=True) or "", origin)
+        endpoint = metrics_endpoint(text("endpoint", required=True) or "", f"{origin}: the field 'endpoint'")
         headers = value.get("headers") or {}
         if not isinstance(headers, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items()

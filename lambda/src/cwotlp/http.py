@@ -95,7 +95,10 @@ def post(
         problem: str
         wait: float | None = None
         try:
-            response = session.post(url, timeout=min(policy.timeout, remaining), **kwargs)
+            # verify is passed per request: requests lets REQUESTS_CA_BUNDLE override the session's setting.
+            response = session.post(
+                url, timeout=min(policy.timeout, remaining), verify=session.verify, **kwargs
+            )
         except requests.exceptions.SSLError as error:
             raise DeliveryError(f"{what}: TLS verification failed ({type(error).__name__})") from None
         except (

@@ -33,6 +33,8 @@ class JsonFormatter(logging.Formatter):
 def configure(level: str) -> None:
     logger = logging.getLogger("cwotlp")
     logger.setLevel(level)
+    # botocore's DEBUG output includes response bodies, and GetSecretValue's body is the secret.
+    logging.getLogger("botocore").setLevel(logging.INFO)
     if os.environ.get("AWS_LAMBDA_LOG_FORMAT") == "JSON" or logger.handlers:
         return
     handler = logging.StreamHandler(sys.stderr)

@@ -87,4 +87,8 @@ class Decompressed:
                 data = inflater.unused_data
                 inflater = zlib.decompressobj(wbits=31)
                 inside_member = False
-        self.truncated = inside_member
+        if inside_member:  # the body ended inside a member: whatever zlib still holds is all there is
+            self.truncated = True
+            tail = inflater.flush()
+            if tail:
+                yield tail
