@@ -64,7 +64,11 @@ venv="$root/.venv-checkov"
 if [[ ! -f "$venv/.installed-$CHECKOV_VERSION" ]]; then
   rm -rf "$venv"
   "$PYTHON" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+  # pip's log is shown only when the install fails.
+  if ! "$venv/bin/pip" install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION" >"$venv/pip.log" 2>&1; then
+    cat "$venv/pip.log" >&2
+    exit 1
+  fi
   touch "$venv/.installed-$CHECKOV_VERSION"
 fi
 "$venv/bin/checkov" -d . --framework terraform --skip-download --quiet --compact \
