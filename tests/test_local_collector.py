@@ -9,13 +9,14 @@ import time
 
 import pytest
 import requests
-from cwotlp_local import Collector, Fault, TokenServer
 from google.protobuf import json_format
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
 )
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
+
+from cwotlp_local import Collector, Fault, TokenServer
 
 JSON = {"Content-Type": "application/json"}
 PROTOBUF = {"Content-Type": "application/x-protobuf"}

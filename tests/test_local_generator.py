@@ -10,6 +10,7 @@ import time
 from collections import Counter
 
 import pytest
+
 from cwotlp_local.generator import (
     DEFAULT_ACCOUNTS,
     MINUTE_MS,

@@ -8,6 +8,7 @@ from urllib.parse import quote_plus
 
 import pytest
 import requests
+
 from cwotlp_local import Fault, TokenServer
 
 TIMEOUT = 5
