@@ -208,3 +208,15 @@ def test_faults() -> None:
         assert time.monotonic() - started >= 0.3
         assert server.issued == 1  # a faulted answer carries no token
         assert slow.content == b""
+
+
+def test_tls_with_generated_ca() -> None:
+    with TokenServer(client_secret="s", tls=True) as server:
+        assert server.url.startswith("https://127.0.0.1:")
+        assert server.ca_file is not None
+        response = requests.post(
+            server.url, data=GRANT, headers=basic("demo-client", "s"), timeout=TIMEOUT, verify=server.ca_file
+        )
+        assert response.status_code == 200
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.post(server.url, data=GRANT, headers=basic("demo-client", "s"), timeout=TIMEOUT)

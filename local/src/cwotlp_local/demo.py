@@ -106,7 +106,7 @@ def check_environment(environ: Mapping[str, str]) -> list[str]:
 
 
 def lambda_environment(
-    moto_url: str, secret_arn: str, config_dir: Path, max_request_bytes: int
+    moto_url: str, secret_arn: str, config_dir: Path, max_request_bytes: int, ca_bundle: Path
 ) -> dict[str, str]:
     """The forwarder's environment as the module sets it, pointed at the local moto server."""
     aws_config = config_dir / "aws-config"
@@ -131,6 +131,7 @@ def lambda_environment(
         "CWOTLP_MAX_REQUEST_BYTES": str(max_request_bytes),
         "CWOTLP_MAX_RETRIES": "2",
         "CWOTLP_REQUEST_TIMEOUT_SECONDS": "5",
+        "CWOTLP_CA_BUNDLE": str(ca_bundle),
         "CWOTLP_LOG_LEVEL": "INFO",
     }
 
@@ -479,9 +480,13 @@ def _run(
             client_secret=client_secret,
             expires_in=options.token_lifetime,
             audience=audience,
+            tls=True,
         )
     )
-    collector = stack.enter_context(Collector(token_check=tokens.is_valid))
+    collector = stack.enter_context(Collector(token_check=tokens.is_valid, tls=True))
+    # Both servers have certificates of their own throwaway CAs; the forwarder trusts exactly these.
+    ca_bundle = work_dir / "ca-bundle.pem"
+    ca_bundle.write_text(Path(str(tokens.ca_file)).read_text() + Path(str(collector.ca_file)).read_text())
 
     # AWS as the module sets it up, in moto.
     os.environ.update(
@@ -522,6 +527,7 @@ def _run(
     say(f"  AWS (moto server)       {moto_url}   S3, Secrets Manager, SQS")
     say(f"  OAuth2 token endpoint   {tokens.url}   tokens live {options.token_lifetime} s")
     say(f"  OTLP/HTTP collector     {collector.url}   bearer tokens checked, strict decoding")
+    say("  TLS                     both served with certificates of throwaway CAs (CWOTLP_CA_BUNDLE)")
     say(f"  bucket                  s3://{bucket}/{METRICS_PREFIX}")
     say(f"  secret                  {SECRET_NAME} (endpoint, token URL, client id and secret, audience)")
     say(f"  on-failure queue        {QUEUE_NAME}")
@@ -554,7 +560,9 @@ def _run(
     say(f"  first key: {invocations[0].key}")
 
     # The forwarder, as Lambda runs it.
-    os.environ.update(lambda_environment(moto_url, secret_arn, work_dir, options.max_request_bytes))
+    os.environ.update(
+        lambda_environment(moto_url, secret_arn, work_dir, options.max_request_bytes, ca_bundle)
+    )
     options.output_dir.mkdir(parents=True, exist_ok=True)
     forwarder_log = ForwarderLog(options.output_dir / "forwarder.log")
     cwotlp_logger = logging.getLogger("cwotlp")

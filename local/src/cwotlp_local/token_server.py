@@ -7,12 +7,16 @@ import binascii
 import hmac
 import json
 import secrets
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qsl, unquote_plus
 
 from cwotlp_local._server import BadRequestFraming, BodyTooLarge, LocalHandler, LocalServer
+from cwotlp_local._tls import server_context, write_certificates
 from cwotlp_local.faults import Fault, FaultQueue
 
 TOKEN_PATH = "/oauth2/token"
@@ -142,7 +146,8 @@ class TokenServer(LocalServer):
     """An OAuth2 token endpoint for one confidential client, on 127.0.0.1 and a free port.
 
     Clients authenticate with HTTP Basic (RFC 6749 2.3.1); client_secret_post is accepted too unless
-    allow_client_secret_post is false. Tokens are random strings valid for expires_in seconds.
+    allow_client_secret_post is false. Tokens are random strings valid for expires_in seconds. With
+    tls=True the URL is https and `ca_file` is the PEM of the CA that signed the server's certificate.
     """
 
     handler_class = _TokenHandler
@@ -156,8 +161,17 @@ class TokenServer(LocalServer):
         scope: str | None = None,
         allow_client_secret_post: bool = True,
         path: str = TOKEN_PATH,
+        tls: bool = False,
     ) -> None:
-        super().__init__()
+        self._tempdir: str | None = None
+        self.ca_file: str | None = None
+        context = None
+        if tls:
+            self._tempdir = tempfile.mkdtemp(prefix="cwotlp-token-tls-")
+            ca, cert, key = write_certificates(Path(self._tempdir))
+            self.ca_file = str(ca)
+            context = server_context(cert, key)
+        super().__init__(context)
         self.client_id = client_id
         self._client_secret = client_secret
         self.expires_in = expires_in
@@ -170,6 +184,12 @@ class TokenServer(LocalServer):
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry
         self._requests: list[TokenRequest] = []
         self._issued = 0
+
+    def close(self) -> None:
+        super().close()
+        if self._tempdir is not None:
+            shutil.rmtree(self._tempdir, ignore_errors=True)
+            self._tempdir = None
 
     @property
     def url(self) -> str:
