@@ -641,10 +641,8 @@ def _run(
                     )
                 )
             else:
-                say(
-                    f"  {short_key}  attempt {invocation.attempt}  FAILED  {message}"
-                    " -> retries exhausted: on-failure queue"
-                )
+                say(f"  {short_key}  attempt {invocation.attempt}  FAILED  {type(error).__name__}: {message}")
+                say("      -> retries exhausted: Lambda sends the event to the on-failure queue")
                 record = on_failure_record(invocation.event, invocation.request_id, error)
                 sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(record))
                 to_queue += 1
@@ -672,8 +670,10 @@ def _run(
         ]["ApproximateNumberOfMessages"]
     )
     redriven = 0
+    left_for_replay = queue_depth
     if queue_depth:
-        redriven = redrive(queue_url, say)
+        collector.clear_faults()  # the outage is over
+        redriven = queue_depth if redrive(queue_url, say) else 0
         queue_depth = int(
             sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])[
                 "Attributes"
@@ -761,7 +761,8 @@ def _run(
         ],
         [
             "on-failure queue",
-            f"{queue_depth} messages at the end" + (f" ({redriven} re-driven)" if redriven else ""),
+            f"{queue_depth} messages at the end"
+            + (f" ({left_for_replay} before the re-drive)" if redriven else ""),
         ],
         ["collector errors", f"{len(collector.errors)} malformed requests"],
         ["received", f"{received_path} ({len(accepted)} requests, OTLP JSON, one per line)"],
@@ -800,12 +801,12 @@ def _status_name(status: int) -> str:
     return "connection reset" if status == 0 else f"HTTP {status}"
 
 
-def redrive(queue_url: str, say: Printer) -> int:
-    """Re-drives the on-failure queue with `cwotlp replay` when the forwarder has it; returns 0 otherwise."""
+def redrive(queue_url: str, say: Printer) -> bool:
+    """Re-drives the on-failure queue with `cwotlp replay` if the forwarder has it; False if it could not."""
     try:
         from cwotlp import cli
     except ImportError:
-        return 0
+        return False
     parser_factory = getattr(cli, "_parser", None)
     commands: set[str] = set()
     if parser_factory is not None:
@@ -816,11 +817,11 @@ def redrive(queue_url: str, say: Printer) -> int:
                 commands.update(action.choices)
     if "replay" not in commands:
         say("  the on-failure queue has messages and `cwotlp replay` is not available to re-drive them")
-        return 0
+        return False
     say(f"  re-driving the on-failure queue: cwotlp replay --queue-url {queue_url}")
     status = cli.main(["replay", "--queue-url", queue_url])
     say(f"  cwotlp replay exited with {status}")
-    return 1 if status == 0 else 0
+    return status == 0
 
 
 def write_received(path: Path, collector: Any) -> None:
