@@ -18,7 +18,7 @@ def entries() -> list[Entry]:
 
     converter = Converter(Naming())
     converted = [converter.convert(orjson.loads(line)) for line in DATA.splitlines()]
-    return [entry for entry in converted if isinstance(entry, Entry)]
+    return [entry for entry in converted if isinstance(entry, tuple)]
 
 
 @pytest.mark.parametrize("limit", [2_000, 30_000, 250_000])

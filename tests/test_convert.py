@@ -9,7 +9,7 @@ import pytest
 
 from conftest import attributes, convert_object, datapoints, fixture_bytes, parse_request
 from cwotlp import __version__
-from cwotlp.convert import Converter, Entry, Naming, SkippedRecord
+from cwotlp.convert import Converter, Naming
 
 RECORD = {
     "metric_stream_name": "MyMetricStream",
@@ -193,7 +193,7 @@ def test_naming_options() -> None:
     ],
 )
 def test_records_that_cannot_be_converted_are_skipped_with_a_reason(record: object, reason: str) -> None:
-    assert Converter(Naming()).convert(record) == SkippedRecord(reason)
+    assert Converter(Naming()).convert(record) == reason
 
 
 def test_conversion_is_deterministic() -> None:
@@ -239,7 +239,6 @@ def test_every_record_of_the_real_data_arrives_once_with_its_values() -> None:
 
 
 def test_entry_is_the_datapoint_text_and_its_headers() -> None:
-    entry = Converter(Naming()).convert(RECORD)
-    assert isinstance(entry, Entry)
-    assert entry.metric.startswith(b'{"name":"amazonaws.com/AWS/EC2/CPUUtilization"')
-    assert b'"cloud.account.id"' in entry.resource
+    resource, metric, _ = Converter(Naming()).convert(RECORD)
+    assert metric.startswith(b'{"name":"amazonaws.com/AWS/EC2/CPUUtilization"')
+    assert b'"cloud.account.id"' in resource

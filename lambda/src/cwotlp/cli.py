@@ -146,10 +146,11 @@ def _convert(args: argparse.Namespace, settings: Settings) -> int:
     def write(conversion: Conversion, report: ObjectReport) -> None:
         report.status = "converted"
         for batch in conversion.batches():
-            body = batch.body()
-            out.write(body + b"\n")
+            parts = batch.body_parts()
+            out.writelines(parts)
+            out.write(b"\n")
             report.counters.requests += 1
-            report.counters.raw_bytes += len(body)
+            report.counters.raw_bytes += sum(map(len, parts))
             report.counters.datapoints += len(batch.entries)
         out.flush()
 

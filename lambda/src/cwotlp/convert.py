@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
@@ -28,22 +28,21 @@ NOT_A_METRIC = "not_a_metric"
 INVALID_VALUE = "invalid_value"
 
 _dumps = orjson.dumps
+_NUMBERS = frozenset((int, float))
+DIMENSIONS_MEMO_SIZE = 50_000
+
+# A summary datapoint; count is an integer, the other numbers are JSON text from orjson.
+_DATAPOINT_WITH_QUANTILES = (
+    b'{"attributes":[%b%b],"timeUnixNano":"%b","count":"%d","sum":%b,'
+    b'"quantileValues":[{"quantile":0.0,"value":%b}%b,{"quantile":1.0,"value":%b}]}'
+)
+_DATAPOINT = b'{"attributes":[%b%b],"timeUnixNano":"%b","count":"0","sum":%b}'
 
 
-class Entry(NamedTuple):
-    """One converted record: the datapoint text and the resource and metric it belongs to.
-
-    `resource` and `metric` are the opening JSON text of their objects; equal headers are the same
-    object, so grouping by them is cheap.
-    """
-
-    resource: bytes
-    metric: bytes
-    datapoint: bytes
-
-
-class SkippedRecord(NamedTuple):
-    reason: str
+# One converted record: (resource, metric, datapoint). The first two are the opening JSON text of the
+# resource and metric the datapoint belongs to; equal headers are the same object, so grouping by them is
+# cheap. A plain tuple, because this is built once per record and a NamedTuple costs several times more.
+Entry = tuple[bytes, bytes, bytes]
 
 
 @dataclass(frozen=True)
@@ -75,11 +74,6 @@ def _quantile_of(statistic: str) -> float | None:
     return float(percent.scaleb(-2))
 
 
-def _is_number(value: object) -> bool:
-    kind = type(value)
-    return kind is float or kind is int
-
-
 class Converter:
     """Turns records into `Entry` values; one instance per object keeps its memo tables small."""
 
@@ -87,114 +81,116 @@ class Converter:
         self._naming = naming
         self._resources: dict[tuple[str, str], bytes] = {}
         self._metrics: dict[tuple[str, str, str], tuple[bytes, bytes]] = {}
-        self._dimensions: dict[tuple[tuple[str, Any], ...], bytes] = {}
+        self._dimensions: dict[bytes, bytes] = {}
         self._quantiles: dict[str, tuple[float, bytes] | None] = {}
+        self._times: dict[int, bytes] = {}
         self.statistics_dropped = 0
 
-    def convert(self, record: Any) -> Entry | SkippedRecord:
+    def convert(self, record: Any) -> Entry | str:
+        """The record's entry, or the reason (a str) it cannot be converted.
+
+        Types that repeat between records (names, units, dimensions) are checked when their memo entry is
+        made; the numbers of every record are checked here.
+        """
         try:
-            namespace = record["namespace"]
-            metric_name = record["metric_name"]
             timestamp = record["timestamp"]
             value = record["value"]
-            dimensions = record.get("dimensions") or {}
-            resource = self._resource(record.get("account_id", ""), record.get("region", ""))
-            unit = record.get("unit") or ""
             count = value["count"]
             total = value["sum"]
             minimum = value["min"]
             maximum = value["max"]
-        except (KeyError, TypeError, AttributeError):
-            return SkippedRecord(NOT_A_METRIC)
-        if type(namespace) is not str or type(metric_name) is not str or type(unit) is not str:
-            return SkippedRecord(INVALID_VALUE)
-        if type(timestamp) is not int or type(dimensions) is not dict:
-            return SkippedRecord(INVALID_VALUE)
-        if not (_is_number(count) and _is_number(total) and _is_number(minimum) and _is_number(maximum)):
-            return SkippedRecord(INVALID_VALUE)
-        if count < 0:
-            return SkippedRecord(INVALID_VALUE)
-
-        try:
-            dimension_attributes = self._dimension_attributes(dimensions)
-        except TypeError:  # a dimension value that is not a string (lists cannot be memo keys)
-            return SkippedRecord(INVALID_VALUE)
-        metric, attributes = self._metric(namespace, metric_name, unit)
+            place = (record.get("account_id", ""), record.get("region", ""))
+            resource = self._resources.get(place) or self._resource(*place)
+            metric_key = (record["namespace"], record["metric_name"], record.get("unit") or "")
+            metric, attributes = self._metrics.get(metric_key) or self._metric(*metric_key)
+            dimensions = record.get("dimensions") or {}
+            dimensions_key = _dumps(dimensions)  # a cheap memo key that keeps the record's key order
+            dimension_attributes = self._dimensions.get(dimensions_key) or self._dimension_attributes(
+                dimensions, dimensions_key
+            )
+        except (KeyError, AttributeError):
+            return NOT_A_METRIC
+        except (TypeError, orjson.JSONEncodeError):
+            return NOT_A_METRIC if type(record) is not dict or type(value) is not dict else INVALID_VALUE
+        if (
+            type(timestamp) is not int
+            or type(count) not in _NUMBERS
+            or type(total) not in _NUMBERS
+            or type(minimum) not in _NUMBERS
+            or type(maximum) not in _NUMBERS
+            or count < 0
+        ):
+            return INVALID_VALUE
+        time_text = self._times.get(timestamp)
+        if time_text is None:
+            time_text = self._times[timestamp] = str(timestamp * 1_000_000).encode()
         rounded_count = round(count)
-        parts = [
-            b'{"attributes":[',
-            attributes,
-            dimension_attributes,
-            b'],"timeUnixNano":"',
-            str(timestamp * 1_000_000).encode(),
-            b'","count":"',
-            str(rounded_count).encode(),
-            b'","sum":',
-            _dumps(total),
-        ]
+        quantiles = self._percentiles(value) if len(value) != 4 else b""
         if rounded_count:
-            parts += (b',"quantileValues":[{"quantile":0.0,"value":', _dumps(minimum), b"}")
-            if len(value) != 4:
-                parts.append(self._percentiles(value))
-            parts += (b',{"quantile":1.0,"value":', _dumps(maximum), b"}]")
-        elif len(value) != 4:
-            self._percentiles(value)  # still counts the statistics left out
-        parts.append(b"}")
-        return Entry(resource, metric, b"".join(parts))
+            datapoint = _DATAPOINT_WITH_QUANTILES % (
+                attributes,
+                dimension_attributes,
+                time_text,
+                rounded_count,
+                _dumps(total),
+                _dumps(minimum),
+                quantiles,
+                _dumps(maximum),
+            )
+        else:  # a summary of no observations has no quantiles
+            datapoint = _DATAPOINT % (attributes, dimension_attributes, time_text, _dumps(total))
+        return resource, metric, datapoint
 
     def _resource(self, account_id: str, region: str) -> bytes:
-        key = (account_id, region)
-        header = self._resources.get(key)
-        if header is None:
-            if type(account_id) is not str or type(region) is not str:
-                raise TypeError("account_id and region must be strings")
-            naming = self._naming
-            attributes = [
-                _attribute("cloud.provider", "aws"),
-                _attribute("cloud.account.id", account_id),
-                _attribute("cloud.region", region),
-                _attribute("service.name", naming.service_name),
-            ]
-            attributes += [_attribute(k, v) for k, v in naming.resource_attributes.items()]
-            header = b"".join(
-                (
-                    b'{"resource":{"attributes":[',
-                    b",".join(attributes),
-                    b']},"scopeMetrics":[{"scope":{"name":"',
-                    SCOPE_NAME.encode(),
-                    b'","version":"',
-                    __version__.encode(),
-                    b'"},"metrics":[',
-                )
+        if type(account_id) is not str or type(region) is not str:
+            raise TypeError("account_id and region must be strings")
+        naming = self._naming
+        attributes = [
+            _attribute("cloud.provider", "aws"),
+            _attribute("cloud.account.id", account_id),
+            _attribute("cloud.region", region),
+            _attribute("service.name", naming.service_name),
+            *(_attribute(k, v) for k, v in naming.resource_attributes.items()),
+        ]
+        header = b"".join(
+            (
+                b'{"resource":{"attributes":[',
+                b",".join(attributes),
+                b']},"scopeMetrics":[{"scope":{"name":"',
+                SCOPE_NAME.encode(),
+                b'","version":"',
+                __version__.encode(),
+                b'"},"metrics":[',
             )
-            self._resources[key] = header
+        )
+        self._resources[(account_id, region)] = header
         return header
 
     def _metric(self, namespace: str, metric_name: str, unit: str) -> tuple[bytes, bytes]:
-        key = (namespace, metric_name, unit)
-        cached = self._metrics.get(key)
-        if cached is None:
-            otlp_unit = "" if unit == "None" else unit
-            header = (
-                b'{"name":'
-                + _dumps(f"amazonaws.com/{namespace}/{metric_name}")
-                + b',"unit":'
-                + _dumps(otlp_unit)
-                + b',"summary":{"dataPoints":['
-            )
-            attributes = _attribute("Namespace", namespace) + b"," + _attribute("MetricName", metric_name)
-            cached = self._metrics[key] = (header, attributes)
+        """The metric's opening text and its datapoints' Namespace and MetricName attributes."""
+        if type(namespace) is not str or type(metric_name) is not str or type(unit) is not str:
+            raise TypeError("namespace, metric_name and unit must be strings")
+        header = (
+            b'{"name":'
+            + _dumps(f"amazonaws.com/{namespace}/{metric_name}")
+            + b',"unit":'
+            + _dumps("" if unit == "None" else unit)
+            + b',"summary":{"dataPoints":['
+        )
+        attributes = _attribute("Namespace", namespace) + b"," + _attribute("MetricName", metric_name)
+        cached = self._metrics[(namespace, metric_name, unit)] = (header, attributes)
         return cached
 
-    def _dimension_attributes(self, dimensions: dict[str, Any]) -> bytes:
-        key = tuple(dimensions.items())
-        text = self._dimensions.get(key)
-        if text is None:
-            # The text users' dashboards match on: Python's json.dumps with its default separators.
-            text = b"," + _attribute("Dimensions", json.dumps(dimensions))
-            if self._naming.dimension_attributes:
-                text += b"".join(b"," + _attribute(str(k), str(v)) for k, v in dimensions.items())
-            self._dimensions[key] = text
+    def _dimension_attributes(self, dimensions: dict[str, Any], key: bytes) -> bytes:
+        if type(dimensions) is not dict or not all(type(v) is str for v in dimensions.values()):
+            raise TypeError("dimensions must be an object of strings")
+        # The text users' dashboards match on: Python's json.dumps with its default separators.
+        text = b"," + _attribute("Dimensions", json.dumps(dimensions))
+        if self._naming.dimension_attributes:
+            text += b"".join(b"," + _attribute(k, v) for k, v in dimensions.items())
+        if len(self._dimensions) >= DIMENSIONS_MEMO_SIZE:
+            self._dimensions.clear()  # keeps memory bounded on objects with very many distinct series
+        self._dimensions[key] = text
         return text
 
     def _percentiles(self, value: dict[str, Any]) -> bytes:
@@ -204,7 +200,7 @@ class Converter:
             if statistic in SUMMARY_STATISTICS:
                 continue
             quantile = self._quantile(statistic)
-            if quantile is None or not _is_number(number):
+            if quantile is None or type(number) not in _NUMBERS:
                 self.statistics_dropped += 1
                 continue
             found.append((quantile[0], b',{"quantile":' + quantile[1] + b',"value":' + _dumps(number) + b"}"))

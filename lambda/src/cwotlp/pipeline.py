@@ -16,7 +16,7 @@ from typing import Any
 from cwotlp.auth import authenticator
 from cwotlp.batch import Batch, batches
 from cwotlp.config import ConfigError, Destination, Settings
-from cwotlp.convert import Converter, Entry, Naming, SkippedRecord
+from cwotlp.convert import Converter, Entry, Naming
 from cwotlp.decode import json_lines
 from cwotlp.export import ExportCounters, Exporter
 from cwotlp.http import Deadline, DeliveryError, RetryPolicy
@@ -53,8 +53,8 @@ class Conversion:
         try:
             for value in json_lines(self.source, skipped):
                 entry = convert(value)
-                if isinstance(entry, SkippedRecord):
-                    skipped[entry.reason] += 1
+                if isinstance(entry, str):
+                    skipped[entry] += 1
                     continue
                 records += 1
                 if records > resume_from:

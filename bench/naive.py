@@ -1,0 +1,83 @@
+"""The baseline the forwarder is measured against: the straightforward way to convert an object.
+
+Parse every line with json.loads into dicts, build the whole OTLP request as nested dicts, and
+json.dumps it at the end, holding the entire object in memory. Same output shape as cwotlp.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from typing import Any
+
+_PERCENTILE = re.compile(r"^p(\d+(?:\.\d+)?)$")
+
+
+def _attribute(key: str, value: str) -> dict[str, Any]:
+    return {"key": key, "value": {"stringValue": value}}
+
+
+def convert(data: bytes) -> bytes:
+    records = []
+    for line in data.decode().split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+
+    by_resource: dict[tuple[str, str], dict[tuple[str, str], list[dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for record in records:
+        value = record["value"]
+        quantiles = [{"quantile": 0.0, "value": value["min"]}]
+        for statistic, number in sorted(value.items()):
+            match = _PERCENTILE.match(statistic)
+            if match:
+                quantiles.append({"quantile": float(match.group(1)) / 100, "value": number})
+        quantiles.append({"quantile": 1.0, "value": value["max"]})
+        unit = "" if record.get("unit") == "None" else record.get("unit", "")
+        name = f"amazonaws.com/{record['namespace']}/{record['metric_name']}"
+        by_resource[(record["account_id"], record["region"])][(name, unit)].append(
+            {
+                "attributes": [
+                    _attribute("Namespace", record["namespace"]),
+                    _attribute("MetricName", record["metric_name"]),
+                    _attribute("Dimensions", json.dumps(record.get("dimensions", {}))),
+                ],
+                "timeUnixNano": str(record["timestamp"] * 1_000_000),
+                "count": str(round(value["count"])),
+                "sum": value["sum"],
+                "quantileValues": quantiles,
+            }
+        )
+
+    resource_metrics = []
+    for (account_id, region), metrics in by_resource.items():
+        resource_metrics.append(
+            {
+                "resource": {
+                    "attributes": [
+                        _attribute("cloud.provider", "aws"),
+                        _attribute("cloud.account.id", account_id),
+                        _attribute("cloud.region", region),
+                        _attribute("service.name", "aws-cloudwatch-stream"),
+                        _attribute("environment", "production"),
+                    ]
+                },
+                "scopeMetrics": [
+                    {
+                        "scope": {"name": "aws.cloudwatch"},
+                        "metrics": [
+                            {"name": name, "unit": unit, "summary": {"dataPoints": points}}
+                            for (name, unit), points in metrics.items()
+                        ],
+                    }
+                ],
+            }
+        )
+    return json.dumps({"resourceMetrics": resource_metrics}).encode()
