@@ -441,13 +441,17 @@ def run(options: Options) -> int:
         print(f"cwotlp demo: refusing to start: {error}", file=sys.stderr)
         return EXIT_UNSAFE
     cleared = [name for name in to_clear if name.upper() in AWS_CREDENTIAL_VARIABLES]
-    for name in to_clear:
-        del os.environ[name]
-    no_proxy = ",".join(filter(None, [os.environ.get("NO_PROXY", ""), "127.0.0.1,localhost"]))
-    os.environ["NO_PROXY"] = os.environ["no_proxy"] = no_proxy
-
-    with contextlib.ExitStack() as stack:
-        return _run(options, say, stack, started, cleared)
+    saved_environment = dict(os.environ)
+    try:
+        for name in to_clear:
+            del os.environ[name]
+        no_proxy = ",".join(filter(None, [os.environ.get("NO_PROXY", ""), "127.0.0.1,localhost"]))
+        os.environ["NO_PROXY"] = os.environ["no_proxy"] = no_proxy
+        with contextlib.ExitStack() as stack:
+            return _run(options, say, stack, started, cleared)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environment)
 
 
 def _run(
@@ -506,7 +510,8 @@ def _run(
     sqs = session.client("sqs", endpoint_url=moto_url)
     secretsmanager = session.client("secretsmanager", endpoint_url=moto_url)
     for client in (s3, sqs, secretsmanager):
-        assert urlsplit(client.meta.endpoint_url).hostname == "127.0.0.1", client.meta.endpoint_url
+        if urlsplit(client.meta.endpoint_url).hostname != "127.0.0.1":
+            raise RuntimeError(f"an AWS client points at {client.meta.endpoint_url}, not the moto server")
 
     bucket = f"{NAME}-{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}{secrets.randbelow(10**6):06d}"
     s3.create_bucket(Bucket=bucket)
