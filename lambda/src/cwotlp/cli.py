@@ -2,9 +2,11 @@
 
   cwotlp convert FILE...                 OTLP JSON requests, one per line, to stdout
   cwotlp send FILE... --endpoint URL     the same requests, through the exporter the Lambda uses
+  cwotlp replay --bucket B [--prefix P]  deliver S3 objects again (or --queue-url: the on-failure queue)
 
-Both print a JSON summary per file to stderr. Exit status: 0 on success (skipped lines included),
-1 when a delivery failed, 2 when a file cannot be read or the options are wrong.
+convert and send print a JSON summary per file to stderr; replay prints progress to stderr and a JSON
+summary to stdout. Exit status: 0 on success (skipped lines included), 1 when a delivery failed, 2 when
+a file cannot be read, AWS cannot be reached, or the options are wrong.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -20,7 +23,7 @@ import orjson
 from cwotlp.config import ConfigError, Destination, Settings
 from cwotlp.http import Deadline, DeliveryError
 from cwotlp.pipeline import Conversion, ObjectReport, exporter_factory
-from cwotlp.source import CHUNK_BYTES
+from cwotlp.source import CHUNK_BYTES, ObjectRef
 
 EXIT_DELIVERY = 1
 EXIT_USAGE = 2
@@ -66,11 +69,59 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--max-retries", type=int, help="retries per request (default 5)")
     send.add_argument("--timeout", type=float, default=300.0, help="seconds for the whole run (default 300)")
     send.set_defaults(run=_send)
+
+    replay = commands.add_parser(
+        "replay", help="deliver S3 objects again: by bucket and prefix, time window, or the on-failure queue"
+    )
+    chosen = replay.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--bucket", help="bucket the Firehose stream writes to")
+    chosen.add_argument("--queue-url", help="the on-failure queue: deliver the objects its messages name")
+    replay.add_argument(
+        "--prefix", default="metrics/", help="key prefix, e.g. metrics/2026/11/24/ (default metrics/)"
+    )
+    replay.add_argument(
+        "--since", type=_timestamp, help="only objects last modified at or after this ISO 8601 time"
+    )
+    replay.add_argument(
+        "--until", type=_timestamp, help="only objects last modified before this ISO 8601 time"
+    )
+    replay.add_argument(
+        "--secret-arn", help="secret with the endpoint and credentials (default $CWOTLP_SECRET_ARN)"
+    )
+    replay.add_argument(
+        "--dry-run", action="store_true", help="list what would be delivered; send and change nothing"
+    )
+    replay.add_argument(
+        "--max-messages", type=int, default=1000, help="queue messages to read at most (default 1000)"
+    )
+    replay.add_argument(
+        "--visibility-timeout",
+        type=int,
+        default=900,
+        help="seconds a message is hidden while handled (default 900)",
+    )
+    replay.add_argument(
+        "--object-timeout", type=float, default=300.0, help="seconds per object (default 300)"
+    )
+    _naming_options(replay)
+    replay.set_defaults(run=_replay)
     return parser
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-24T10:00Z)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _conversion_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="Firehose object, gzipped or not")
+    _naming_options(parser)
+
+
+def _naming_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--service-name", help="resource attribute service.name")
     parser.add_argument(
         "--resource-attribute",
@@ -102,6 +153,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         environ["CWOTLP_MAX_RETRIES"] = str(args.max_retries)
     if getattr(args, "ca_bundle", None):
         environ["CWOTLP_CA_BUNDLE"] = args.ca_bundle
+    if getattr(args, "secret_arn", None):
+        environ["CWOTLP_SECRET_ARN"] = args.secret_arn
     return Settings.from_environment(environ)
 
 
@@ -176,6 +229,42 @@ def _send(args: argparse.Namespace, settings: Settings) -> int:
             exporter.send(batch, deadline, lambda _accepted: None)
 
     return _for_each_file(args, settings, send)
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from cwotlp.handler import Runtime
+    from cwotlp.pipeline import forward_object
+    from cwotlp.replay import Replay, objects_under_prefix, queue_messages
+
+    try:
+        runtime = Runtime(settings, need_secret=not args.dry_run)
+        forward = None
+        if not args.dry_run:
+            make_exporter = exporter_factory(runtime.secret.get(), runtime.session, settings)
+
+            def forward(ref: ObjectRef) -> ObjectReport:
+                deadline = Deadline.after(args.object_timeout)
+                return forward_object(runtime.s3, ref, make_exporter, settings, deadline)
+
+        replay = Replay(runtime.s3, forward)
+        if args.queue_url:
+            sqs = runtime.client("sqs")
+            messages = queue_messages(sqs, args.queue_url, args.max_messages, args.visibility_timeout)
+            replay.run_queue(sqs, args.queue_url, messages)
+        else:
+            replay.run_objects(
+                objects_under_prefix(runtime.s3, args.bucket, args.prefix, args.since, args.until)
+            )
+    except ConfigError as error:
+        print(f"cwotlp: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ClientError, BotoCoreError) as error:
+        print(f"cwotlp: AWS: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(orjson.dumps(replay.summary.as_dict()).decode())
+    return EXIT_DELIVERY if replay.summary.failed else 0
 
 
 def _destination(args: argparse.Namespace) -> Destination:

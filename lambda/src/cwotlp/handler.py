@@ -23,18 +23,19 @@ RESERVE_SECONDS = 5.0
 class Runtime:
     """What outlives one invocation: settings, AWS clients, the HTTP session and the cached secret."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, need_secret: bool = True) -> None:
         import boto3
         import requests
 
         from cwotlp.config import ConfigError, SecretSource
 
-        if not settings.secret_arn:
+        if need_secret and not settings.secret_arn:
             raise ConfigError("CWOTLP_SECRET_ARN is not set; it names the secret with the endpoint")
+        self.client = boto3.client
         self.settings = settings
         self.s3 = boto3.client("s3")
         self.secret = SecretSource(
-            settings.secret_arn, settings.secret_ttl_seconds, lambda: boto3.client("secretsmanager")
+            settings.secret_arn or "", settings.secret_ttl_seconds, lambda: boto3.client("secretsmanager")
         )
         self.session = requests.Session()
         self.session.verify = settings.ca_bundle or True
