@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import io
 import itertools
 import json
 import logging
@@ -824,8 +825,12 @@ def redrive(queue_url: str, say: Printer) -> bool:
         say("  the on-failure queue has messages and `cwotlp replay` is not available to re-drive them")
         return False
     say(f"  re-driving the on-failure queue: cwotlp replay --queue-url {queue_url}")
-    status = cli.main(["replay", "--queue-url", queue_url])
-    say(f"  cwotlp replay exited with {status}")
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+        status = cli.main(["replay", "--queue-url", queue_url])
+    for line in output.getvalue().splitlines():
+        say(f"      {line}")
+    say(f"      -> cwotlp replay exited with status {status}")
     return status == 0
 
 
