@@ -154,3 +154,26 @@ def test_a_short_run_of_the_whole_pipeline(tmp_path: Path) -> None:
     for line in lines:
         total += sum(1 for _ in iter_datapoints(Parse(line, ExportMetricsServiceRequest())))
     assert total == sum(n["records"] for n in summary["namespaces"].values())
+
+
+def test_exhausted_retries_go_to_the_queue_and_are_re_driven(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CWOTLP_"))}
+    command = [sys.executable, "-m", "cwotlp_local.demo", "--minutes", "2", "--outage-requests", "12"]
+    result = subprocess.run(
+        [*command, "--output-dir", str(tmp_path)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "retries exhausted" in result.stdout
+    assert "cwotlp replay exited with status 0" in result.stdout
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["on_failure_records"] == 1
+    assert summary["queue_depth_before_redrive"] == 1
+    assert summary["queue_depth"] == 0
+    assert all(n["missing"] == n["duplicates"] == 0 for n in summary["namespaces"].values())

@@ -778,7 +778,18 @@ def _run(
     width = max(len(r[0]) for r in summary_rows)
     for name, text in summary_rows:
         say(f"  {name.ljust(width)}  {text}", always=True)
-    write_summary(options.output_dir / "summary.json", checks, collector, tokens, queue_depth, lambda_retries)
+    write_summary(
+        options.output_dir / "summary.json",
+        checks,
+        collector,
+        tokens,
+        {
+            "lambda_retries": lambda_retries,
+            "on_failure_records": to_queue,
+            "queue_depth_before_redrive": left_for_replay,
+            "queue_depth": queue_depth,
+        },
+    )
 
     problems = []
     if total.missing:
@@ -847,8 +858,7 @@ def write_summary(
     checks: Mapping[str, NamespaceCheck],
     collector: Any,
     tokens: Any,
-    queue_depth: int,
-    lambda_retries: int,
+    invocations: Mapping[str, int],
 ) -> None:
     summary = {
         "namespaces": {name: vars(check) for name, check in checks.items()},
@@ -858,8 +868,7 @@ def write_summary(
         "raw_bytes": sum(r.raw_bytes for r in collector.requests),
         "wire_bytes": sum(r.wire_bytes for r in collector.requests),
         "tokens_issued": tokens.issued,
-        "lambda_retries": lambda_retries,
-        "queue_depth": queue_depth,
+        **invocations,
         "collector_errors": [e.reason for e in collector.errors],
     }
     path.write_text(json.dumps(summary, indent=2) + "\n")
