@@ -11,6 +11,7 @@ from moto import mock_aws
 
 from cwotlp.config import ConfigError, Destination, SecretSource, Settings, environment_variables
 from cwotlp.convert import Naming
+from cwotlp.rules import Rule
 
 SECRET_VALUE = "s3cr3t-do-not-print"
 FULL_SECRET = {
@@ -71,17 +72,22 @@ def test_every_setting_is_read() -> None:
             "CWOTLP_REQUEST_TIMEOUT_SECONDS": "3",
             "CWOTLP_CA_BUNDLE": "/opt/ca.pem",
             "CWOTLP_LOG_LEVEL": "debug",
+            "CWOTLP_NAMING": "otel",
+            "CWOTLP_OTLP_ENCODING": "protobuf",
+            "CWOTLP_RULES": '[{"action": "drop", "namespace": "AWS/EBS"}]',
         }
     )
     assert settings == Settings(
         secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:otlp",
         secret_ttl_seconds=60.0,
-        naming=Naming("metrics", {"team": "platform"}, True),
+        naming=Naming("metrics", {"team": "platform"}, True, "otel"),
         max_request_bytes=65536,
         max_retries=2,
         request_timeout_seconds=3.0,
         ca_bundle="/opt/ca.pem",
         log_level="DEBUG",
+        encoding="protobuf",
+        rules=(Rule("drop", namespace="AWS/EBS"),),
     )
 
 
@@ -101,7 +107,18 @@ def test_every_setting_is_read() -> None:
             '{"n": 1}',
             "CWOTLP_RESOURCE_ATTRIBUTES must be a JSON object of strings",
         ),
-        ("CWOTLP_LOG_LEVEL", "LOUD", "CWOTLP_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"),
+        ("CWOTLP_LOG_LEVEL", "LOUD", "CWOTLP_LOG_LEVEL must be one of DEBUG, ERROR, INFO, WARNING"),
+        ("CWOTLP_NAMING", "prometheus", "CWOTLP_NAMING must be one of cloudwatch, otel"),
+        ("CWOTLP_OTLP_ENCODING", "xml", "CWOTLP_OTLP_ENCODING must be one of json, protobuf"),
+        ("CWOTLP_RULES", "[{", "CWOTLP_RULES is not valid JSON"),
+        ("CWOTLP_RULES", "{}", "CWOTLP_RULES must be a JSON list of rules"),
+        ("CWOTLP_RULES", '[{"action": "hide"}]', r"CWOTLP_RULES\[0\]: action must be drop or keep"),
+        (
+            "CWOTLP_RULES",
+            '[{"action": "drop", "metric": "x"}]',
+            r"CWOTLP_RULES\[0\] has unknown fields \['metric'\]",
+        ),
+        ("CWOTLP_RULES", '[{"action": "drop", "dimensions": {"a": 1}}]', "dimensions must be an object"),
     ],
 )
 def test_bad_settings_name_the_variable(name: str, value: str, message: str) -> None:

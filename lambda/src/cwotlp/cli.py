@@ -177,9 +177,7 @@ def _for_each_file(
         report = ObjectReport("", str(path))
         try:
             with path.open("rb") as stream:
-                conversion = Conversion(
-                    iter(lambda: stream.read(CHUNK_BYTES), b""), settings.naming, settings.max_request_bytes
-                )
+                conversion = Conversion.configured(iter(lambda: stream.read(CHUNK_BYTES), b""), settings)
                 deliver(conversion, report)
         except OSError as error:
             print(f"cwotlp: cannot read {path}: {error.strerror or error}", file=sys.stderr)

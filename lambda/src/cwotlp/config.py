@@ -16,9 +16,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from cwotlp.convert import Naming
+from cwotlp.rules import Rule, parse_rules
 
 DEFAULT_MAX_REQUEST_BYTES = 3 * 1024 * 1024
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_LEVELS = ("INFO", "DEBUG", "WARNING", "ERROR")  # each tuple of choices starts with the default
+NAMING_SCHEMES = ("cloudwatch", "otel")
+ENCODINGS = ("json", "protobuf")
 
 
 class ConfigError(Exception):
@@ -42,6 +45,8 @@ class Settings:
     request_timeout_seconds: float = 15.0
     ca_bundle: str | None = None
     log_level: str = "INFO"
+    encoding: str = "json"
+    rules: tuple[Rule, ...] = ()
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Settings:
@@ -55,10 +60,8 @@ class Settings:
             dimension_attributes=env.flag(
                 "CWOTLP_DIMENSION_ATTRIBUTES", defaults.naming.dimension_attributes
             ),
+            scheme=env.choice("CWOTLP_NAMING", NAMING_SCHEMES),
         )
-        log_level = (env.text("CWOTLP_LOG_LEVEL") or defaults.log_level).upper()
-        if log_level not in LOG_LEVELS:
-            raise ConfigError(f"CWOTLP_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
         return cls(
             secret_arn=env.text("CWOTLP_SECRET_ARN"),
             secret_ttl_seconds=env.number(
@@ -73,7 +76,9 @@ class Settings:
                 "CWOTLP_REQUEST_TIMEOUT_SECONDS", defaults.request_timeout_seconds, minimum=1
             ),
             ca_bundle=env.text("CWOTLP_CA_BUNDLE"),
-            log_level=log_level,
+            log_level=env.choice("CWOTLP_LOG_LEVEL", LOG_LEVELS, upper=True),
+            encoding=env.choice("CWOTLP_OTLP_ENCODING", ENCODINGS),
+            rules=env.rules("CWOTLP_RULES"),
         )
 
 
@@ -98,6 +103,25 @@ class _Environment:
         if value < minimum:
             raise ConfigError(f"{name} must be at least {minimum:g}, not {raw}")
         return value
+
+    def choice(self, name: str, choices: tuple[str, ...], *, upper: bool = False) -> str:
+        raw = self.text(name)
+        if raw is None:
+            return choices[0]
+        value = raw.upper() if upper else raw.lower()
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(sorted(choices))}, not {raw!r}")
+        return value
+
+    def rules(self, name: str) -> tuple[Rule, ...]:
+        raw = self.text(name)
+        if raw is None:
+            return ()
+        try:
+            return parse_rules(json.loads(raw), name)
+        except ValueError as error:  # a JSON syntax error is a ValueError too
+            message = str(error) if str(error).startswith(name) else f"{name} is not valid JSON"
+            raise ConfigError(message) from None
 
     def flag(self, name: str, default: bool) -> bool:
         raw = self.text(name)

@@ -52,6 +52,7 @@ class Naming:
     service_name: str = "aws-cloudwatch-stream"
     resource_attributes: dict[str, str] = field(default_factory=lambda: {"environment": "production"})
     dimension_attributes: bool = False
+    scheme: str = "cloudwatch"  # or "otel": the OpenTelemetry Collector's names for JSON records
 
 
 def _attribute(key: str, value: str) -> bytes:

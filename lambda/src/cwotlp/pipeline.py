@@ -21,6 +21,7 @@ from cwotlp.decode import json_lines
 from cwotlp.export import ExportCounters, Exporter
 from cwotlp.http import Deadline, DeliveryError, RetryPolicy
 from cwotlp.progress import Progress, ProgressStore
+from cwotlp.rules import DROPPED_BY_RULE, Rule, record_filter
 from cwotlp.source import CHUNK_BYTES, Decompressed, ObjectRef
 
 log = logging.getLogger("cwotlp")
@@ -29,11 +30,18 @@ log = logging.getLogger("cwotlp")
 class Conversion:
     """The requests one object's bytes turn into, produced lazily so memory stays bounded by a batch.
 
-    Records before `resume_from` (counting valid records only) are read but not sent again.
+    Records before `resume_from` (counting the records forwarded: converted, and kept by the rules)
+    are read but not sent again.
     """
 
     def __init__(
-        self, chunks: Iterable[bytes], naming: Naming, max_request_bytes: int, *, resume_from: int = 0
+        self,
+        chunks: Iterable[bytes],
+        naming: Naming,
+        max_request_bytes: int,
+        *,
+        resume_from: int = 0,
+        rules: tuple[Rule, ...] = (),
     ) -> None:
         self.source = Decompressed(chunks)
         self.skipped: Counter[str] = Counter()
@@ -41,17 +49,28 @@ class Conversion:
         self.records = 0
         self._max_request_bytes = max_request_bytes
         self._resume_from = resume_from
+        self._forward = record_filter(rules)
+
+    @classmethod
+    def configured(cls, chunks: Iterable[bytes], settings: Settings, *, resume_from: int = 0) -> Conversion:
+        return cls(
+            chunks, settings.naming, settings.max_request_bytes, resume_from=resume_from, rules=settings.rules
+        )
 
     def batches(self) -> Iterator[Batch]:
         return batches(self._entries(), self._max_request_bytes, first_record=self._resume_from)
 
     def _entries(self) -> Iterator[Entry]:
         convert = self.converter.convert
+        forward = self._forward
         skipped = self.skipped
         resume_from = self._resume_from
         records = 0
         try:
             for value in json_lines(self.source, skipped):
+                if forward is not None and not forward(value):
+                    skipped[DROPPED_BY_RULE] += 1
+                    continue
                 entry = convert(value)
                 if isinstance(entry, str):
                     skipped[entry] += 1
@@ -150,11 +169,8 @@ def forward_object(
             return report
         report.resumed_from = progress.records
         body = s3.get_object(Bucket=ref.bucket, Key=ref.key)["Body"]
-        conversion = Conversion(
-            body.iter_chunks(CHUNK_BYTES),
-            settings.naming,
-            settings.max_request_bytes,
-            resume_from=progress.records,
+        conversion = Conversion.configured(
+            body.iter_chunks(CHUNK_BYTES), settings, resume_from=progress.records
         )
         exporter = make_exporter(report.counters)
 
