@@ -292,3 +292,18 @@ def test_tls_is_verified_and_a_ca_bundle_makes_a_private_collector_trusted(token
         assert collector.datapoint_count() == 127
         assert collector.requests[0].headers["x-api-key"] == "k"
         assert "Authorization" not in collector.requests[0].headers
+
+
+def test_a_token_that_expires_while_waiting_is_renewed_before_the_next_attempt(collector: Collector) -> None:
+    import time
+
+    with TokenServer(
+        client_id="forwarder", client_secret=CLIENT_SECRET, audience="b14collector", expires_in=1
+    ) as tokens:
+        collector.token_check = tokens.is_valid
+        setup = Setup(collector, tokens)
+        setup.policy.sleep = time.sleep  # a real wait, longer than the token lives
+        collector.inject(Fault(status=503, headers={"Retry-After": "1"}))
+        setup.send(batches()[0])
+        assert collector.statuses == [503, 200]
+        assert tokens.issued == 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,6 +174,8 @@ def test_an_object_is_delivered_once_and_marked(pipeline: Pipeline, caplog: pyte
     assert line["skipped"] == {}
     assert line["retries"] == 0
     assert isinstance(line["duration_ms"], int)
+    oldest = min(orjson.loads(record)["timestamp"] for record in DATA.splitlines())
+    assert abs(line["lag_seconds"] - (time.time() - oldest / 1000)) < 60
 
 
 def test_a_repeated_event_sends_nothing(pipeline: Pipeline, caplog: pytest.LogCaptureFixture) -> None:

@@ -90,7 +90,7 @@ class ClientCredentials:
             deadline=deadline,
             counters=self._counters,
             data=form,
-            headers={"Authorization": f"Basic {basic.decode()}", "Accept": "application/json"},
+            headers=lambda: {"Authorization": f"Basic {basic.decode()}", "Accept": "application/json"},
         )
         body = _json_or_none(response)
         if response.status_code != 200:

@@ -86,6 +86,7 @@ class Converter:
         self._quantiles: dict[str, tuple[float, bytes] | None] = {}
         self._times: dict[int, bytes] = {}
         self.statistics_dropped = 0
+        self.oldest_timestamp_ms: int | None = None
 
     def convert(self, record: Any) -> Entry | str:
         """The record's entry, or the reason (a str) it cannot be converted.
@@ -125,6 +126,8 @@ class Converter:
         time_text = self._times.get(timestamp)
         if time_text is None:
             time_text = self._times[timestamp] = str(timestamp * 1_000_000).encode()
+            if self.oldest_timestamp_ms is None or timestamp < self.oldest_timestamp_ms:
+                self.oldest_timestamp_ms = timestamp
         rounded_count = round(count)
         quantiles = self._percentiles(value) if len(value) != 4 else b""
         if rounded_count:

@@ -75,12 +75,6 @@ class Exporter:
         """POSTs one request; returns 200 or 413, raises DeliveryError for everything else."""
         refreshed = False
         while True:
-            headers = {
-                "Content-Type": "application/json",
-                "Content-Encoding": "gzip",
-                "User-Agent": f"cwotlp/{__version__}",
-                **self._auth.headers(deadline, refresh=refreshed),
-            }
             response = post(
                 self._session,
                 self._endpoint,
@@ -88,12 +82,13 @@ class Exporter:
                 policy=self._policy,
                 deadline=deadline,
                 counters=self.counters,
+                headers=lambda: self._headers(deadline),  # per attempt: a wait may outlast a token
                 data=compressed,
-                headers=headers,
             )
             status = response.status_code
             if status == 401 and self._auth.can_refresh and not refreshed:
                 refreshed = True  # the token may have been revoked early: one fresh token, one more try
+                self._auth.headers(deadline, refresh=True)
                 continue
             if 200 <= status < 300:
                 self._note_partial_success(response)
@@ -101,6 +96,14 @@ class Exporter:
             if status == 413:
                 return 413
             raise DeliveryError(f"collector answered HTTP {status}{_excerpt(response)}")
+
+    def _headers(self, deadline: Deadline) -> dict[str, str]:
+        return {
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "User-Agent": f"cwotlp/{__version__}",
+            **self._auth.headers(deadline),
+        }
 
     def _note_partial_success(self, response: requests.Response) -> None:
         if "json" not in response.headers.get("Content-Type", ""):

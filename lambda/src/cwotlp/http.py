@@ -78,12 +78,13 @@ def post(
     policy: RetryPolicy,
     deadline: Deadline,
     counters: Counters,
+    headers: Callable[[], dict[str, str]],
     **kwargs: Any,
 ) -> requests.Response:
     """POSTs until an answer that is not worth retrying arrives, and returns it.
 
-    `what` names the peer in error messages ("collector", "token endpoint"). Raises DeliveryError when
-    retries or time run out.
+    `what` names the peer in error messages ("collector", "token endpoint"); `headers` is asked anew
+    for every attempt. Raises DeliveryError when retries or time run out.
     """
     import requests
 
@@ -97,7 +98,11 @@ def post(
         try:
             # verify is passed per request: requests lets REQUESTS_CA_BUNDLE override the session's setting.
             response = session.post(
-                url, timeout=min(policy.timeout, remaining), verify=session.verify, **kwargs
+                url,
+                timeout=min(policy.timeout, remaining),
+                verify=session.verify,
+                headers=headers(),
+                **kwargs,
             )
         except requests.exceptions.SSLError as error:
             raise DeliveryError(f"{what}: TLS verification failed ({type(error).__name__})") from None

@@ -97,6 +97,7 @@ class ObjectReport:
     truncated: bool = False
     counters: ExportCounters = field(default_factory=ExportCounters)
     duration_ms: int = 0
+    lag_seconds: float | None = None
     error: str | None = None
 
     def absorb(self, conversion: Conversion) -> None:
@@ -105,6 +106,9 @@ class ObjectReport:
         self.statistics_dropped = conversion.converter.statistics_dropped
         self.object_bytes = conversion.source.bytes_read
         self.truncated = conversion.source.truncated
+        oldest = conversion.converter.oldest_timestamp_ms
+        if oldest is not None:  # end-to-end latency: from the oldest datapoint to the end of its delivery
+            self.lag_seconds = round(time.time() - oldest / 1000, 1)
         if self.truncated:
             self.skipped["truncated_gzip"] += 1
 
@@ -128,6 +132,8 @@ class ObjectReport:
             "resumed_from": self.resumed_from,
             "duration_ms": self.duration_ms,
         }
+        if self.lag_seconds is not None:
+            fields["lag_seconds"] = self.lag_seconds
         if self.error:
             fields["error"] = self.error
         return fields
