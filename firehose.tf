@@ -1,4 +1,5 @@
-# Firehose (Direct PUT) turns the metric stream into GZIP objects of newline-delimited JSON in the bucket.
+# Firehose (Direct PUT) turns the metric stream into GZIP objects in the bucket: newline-delimited JSON,
+# or length-prefixed OpenTelemetry protobuf records.
 
 resource "aws_cloudwatch_log_group" "firehose" {
   #checkov:skip=CKV_AWS_158:Delivery error messages hold no secrets or metric data; CloudWatch Logs encrypts them at rest with its own key.
@@ -37,13 +38,18 @@ resource "aws_kinesis_firehose_delivery_stream" "this" {
     buffering_interval = var.firehose_buffering.interval_seconds
     compression_format = "GZIP"
 
-    # A metric stream record holds newline-separated JSON objects but does not end with a newline;
+    # A JSON metric stream record holds newline-separated JSON objects but does not end with a newline;
     # the delimiter processor adds one, so consecutive records do not run together in an object.
-    processing_configuration {
-      enabled = true
+    # OpenTelemetry records are length-prefixed protobuf, which an added byte would corrupt.
+    dynamic "processing_configuration" {
+      for_each = var.metric_stream_output_format == "json" ? [1] : []
 
-      processors {
-        type = "AppendDelimiterToRecord"
+      content {
+        enabled = true
+
+        processors {
+          type = "AppendDelimiterToRecord"
+        }
       }
     }
 

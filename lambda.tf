@@ -36,6 +36,9 @@ locals {
     CWOTLP_MAX_RETRIES             = tostring(var.lambda_exporter.max_retries)
     CWOTLP_REQUEST_TIMEOUT_SECONDS = tostring(var.lambda_exporter.request_timeout_seconds)
     CWOTLP_LOG_LEVEL               = var.lambda_log_level
+    CWOTLP_NAMING                  = var.lambda_naming
+    CWOTLP_OTLP_ENCODING           = var.lambda_otlp_encoding
+    CWOTLP_RULES                   = jsonencode(var.lambda_metric_rules)
   }
 }
 

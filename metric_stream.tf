@@ -1,15 +1,10 @@
-# The CloudWatch metric stream that feeds Firehose with JSON records.
-
-locals {
-  # Lambda reads only the JSON output format.
-  metric_stream_output_format = "json"
-}
+# The CloudWatch metric stream that feeds Firehose with JSON or OpenTelemetry 1.0 records.
 
 resource "aws_cloudwatch_metric_stream" "this" {
   name          = local.names.metric_stream
   role_arn      = aws_iam_role.metric_stream.arn
   firehose_arn  = aws_kinesis_firehose_delivery_stream.this.arn
-  output_format = local.metric_stream_output_format
+  output_format = var.metric_stream_output_format
 
   include_linked_accounts_metrics = var.metric_stream_include_linked_accounts
 

@@ -222,6 +222,18 @@ variable "metric_stream_statistics" {
   }
 }
 
+variable "metric_stream_output_format" {
+  description = "Record format of the metric stream: \"json\" (newline-delimited JSON; Firehose appends a newline to each record) or \"opentelemetry1.0\" (length-prefixed OTLP protobuf; Firehose adds no delimiter, which would break the framing). The forwarder reads both."
+  type        = string
+  default     = "json"
+  nullable    = false
+
+  validation {
+    condition     = contains(["json", "opentelemetry1.0"], var.metric_stream_output_format)
+    error_message = "metric_stream_output_format must be \"json\" or \"opentelemetry1.0\" (the formats the forwarder reads; \"opentelemetry0.7\" is not supported)."
+  }
+}
+
 variable "metric_stream_include_linked_accounts" {
   description = "In a CloudWatch cross-account monitoring account, also stream the metrics of the linked source accounts."
   type        = bool
@@ -442,6 +454,60 @@ variable "lambda_dimension_attributes" {
   type        = bool
   default     = false
   nullable    = false
+}
+
+variable "lambda_naming" {
+  description = "Metric names the forwarder gives records of the json output format: \"cloudwatch\" (amazonaws.com/<namespace>/<metric>) or \"otel\" (the names of the OpenTelemetry Collector's awsfirehosereceiver)."
+  type        = string
+  default     = "cloudwatch"
+  nullable    = false
+
+  validation {
+    condition     = contains(["cloudwatch", "otel"], var.lambda_naming)
+    error_message = "lambda_naming must be \"cloudwatch\" or \"otel\"."
+  }
+}
+
+variable "lambda_otlp_encoding" {
+  description = "Encoding of the OTLP/HTTP requests: \"json\" or \"protobuf\" (about half the size before gzip, the same after)."
+  type        = string
+  default     = "json"
+  nullable    = false
+
+  validation {
+    condition     = contains(["json", "protobuf"], var.lambda_otlp_encoding)
+    error_message = "lambda_otlp_encoding must be \"json\" or \"protobuf\"."
+  }
+}
+
+variable "lambda_metric_rules" {
+  description = "Drop and keep rules the forwarder applies to each record before conversion, where the metric stream's filters (namespaces and metric names) are too coarse. namespace and metric_name are case-sensitive globs (*, ?, [...]); dimensions maps dimension names to value globs, and a record must have every named dimension to match. A rule matches when all its fields match. A record is dropped when any drop rule matches it, or when keep rules exist and none matches it. Dropped records are counted in the log as dropped_by_rule."
+  type = list(object({
+    action      = string
+    namespace   = optional(string, "*")
+    metric_name = optional(string, "*")
+    dimensions  = optional(map(string), {})
+  }))
+  default  = []
+  nullable = false
+
+  validation {
+    condition     = alltrue([for r in var.lambda_metric_rules : contains(["drop", "keep"], r.action)])
+    error_message = "Each lambda_metric_rules entry needs action = \"drop\" or \"keep\"."
+  }
+
+  validation {
+    condition = alltrue([
+      for r in var.lambda_metric_rules : length(r.namespace) > 0 && length(r.metric_name) > 0 && alltrue([for k, v in r.dimensions : length(k) > 0 && length(v) > 0])
+    ])
+    error_message = "lambda_metric_rules globs must not be empty: leave namespace or metric_name out (or use \"*\") to match any, and give each dimension a non-empty name and value glob."
+  }
+
+  validation {
+    # The rules travel in CWOTLP_RULES, and Lambda allows 4 KB for all environment variables together.
+    condition     = length(jsonencode(var.lambda_metric_rules)) <= 3072
+    error_message = "lambda_metric_rules must fit in 3072 characters of JSON (Lambda allows 4 KB of environment variables in all): merge rules with globs, such as metric_name = \"*Bytes\", or narrow the stream with metric_stream_namespaces instead."
+  }
 }
 
 variable "lambda_exporter" {

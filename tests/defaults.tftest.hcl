@@ -269,6 +269,14 @@ run "lambda_environment_matches_what_cwotlp_reads" {
     error_message = "Default forwarder settings."
   }
   assert {
+    condition = (
+      aws_lambda_function.this.environment[0].variables["CWOTLP_NAMING"] == "cloudwatch" &&
+      aws_lambda_function.this.environment[0].variables["CWOTLP_OTLP_ENCODING"] == "json" &&
+      aws_lambda_function.this.environment[0].variables["CWOTLP_RULES"] == "[]"
+    )
+    error_message = "By default records keep CloudWatch names, requests are JSON and no rule applies."
+  }
+  assert {
     condition     = alltrue([for v in values(aws_lambda_function.this.environment[0].variables) : !strcontains(v, "client-secret")])
     error_message = "No credential may reach the Lambda environment."
   }
@@ -283,6 +291,9 @@ run "lambda_settings_reach_the_environment" {
     lambda_resource_attributes  = { environment = "staging", team = "platform" }
     lambda_dimension_attributes = true
     lambda_exporter             = { max_retries = 3, request_timeout_seconds = 10 }
+    lambda_naming               = "otel"
+    lambda_otlp_encoding        = "protobuf"
+    lambda_metric_rules         = [{ action = "drop", namespace = "AWS/Usage" }]
   }
 
   assert {
@@ -296,11 +307,40 @@ run "lambda_settings_reach_the_environment" {
       CWOTLP_MAX_RETRIES             = "3"
       CWOTLP_REQUEST_TIMEOUT_SECONDS = "10"
       CWOTLP_LOG_LEVEL               = "WARNING"
+      CWOTLP_NAMING                  = "otel"
+      CWOTLP_OTLP_ENCODING           = "protobuf"
+      CWOTLP_RULES                   = "[{\"action\":\"drop\",\"dimensions\":{},\"metric_name\":\"*\",\"namespace\":\"AWS/Usage\"}]"
     })
     error_message = "The inputs must reach the environment as the forwarder reads them."
   }
   assert {
     condition     = one(aws_lambda_function.this.logging_config).application_log_level == "WARN"
     error_message = "Lambda's log filter spells WARNING as WARN."
+  }
+}
+
+run "metric_rules_reach_the_environment_as_the_forwarder_reads_them" {
+  command = plan
+
+  variables {
+    lambda_metric_rules = [
+      { action = "keep", namespace = "AWS/EC2", dimensions = { InstanceId = "i-0[0-9a-f]*" } },
+      { action = "drop", metric_name = "*Credit?" },
+    ]
+  }
+
+  assert {
+    condition = jsondecode(aws_lambda_function.this.environment[0].variables["CWOTLP_RULES"]) == [
+      { action = "keep", namespace = "AWS/EC2", metric_name = "*", dimensions = { InstanceId = "i-0[0-9a-f]*" } },
+      { action = "drop", namespace = "*", metric_name = "*Credit?", dimensions = {} },
+    ]
+    error_message = "CWOTLP_RULES must be the rules in order, with * for the fields left out."
+  }
+  assert {
+    condition = alltrue([
+      for rule in jsondecode(aws_lambda_function.this.environment[0].variables["CWOTLP_RULES"]) :
+      keys(rule) == ["action", "dimensions", "metric_name", "namespace"]
+    ])
+    error_message = "Each rule must carry exactly the fields the forwarder accepts."
   }
 }

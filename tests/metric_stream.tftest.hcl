@@ -1,4 +1,4 @@
-# Include filters, exclude filters (never both), percentiles and linked-account metrics.
+# Include filters, exclude filters (never both), percentiles, linked-account metrics and the output format.
 
 mock_provider "aws" {
   mock_data "aws_caller_identity" {
@@ -129,5 +129,38 @@ run "names_follow_the_prefix" {
   assert {
     condition     = length(aws_s3_bucket.this[0].bucket_prefix) <= 37 && length(aws_iam_role.metric_stream.name) <= 64 && length(aws_lambda_function.this.function_name) <= 64
     error_message = "The longest name must keep every derived name inside its limit."
+  }
+}
+
+run "json_output_gets_newline_delimiters" {
+  command = plan
+
+  assert {
+    condition     = aws_cloudwatch_metric_stream.this.output_format == "json"
+    error_message = "JSON is the default output format."
+  }
+  assert {
+    condition = (
+      length(one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).processing_configuration) == 1 &&
+      one(one(one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).processing_configuration).processors).type == "AppendDelimiterToRecord"
+    )
+    error_message = "JSON records must get Firehose's newline delimiter."
+  }
+}
+
+run "opentelemetry_output_gets_no_delimiter" {
+  command = plan
+
+  variables {
+    metric_stream_output_format = "opentelemetry1.0"
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_stream.this.output_format == "opentelemetry1.0"
+    error_message = "The metric stream must use the chosen output format."
+  }
+  assert {
+    condition     = length(one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).processing_configuration) == 0
+    error_message = "A delimiter would corrupt the length-prefixed OpenTelemetry records: no processor may be configured."
   }
 }

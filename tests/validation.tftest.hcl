@@ -251,6 +251,16 @@ run "metric_stream_statistics_percentile_at_most_100" {
   expect_failures = [var.metric_stream_statistics]
 }
 
+run "metric_stream_output_format_known" {
+  command = plan
+
+  variables {
+    metric_stream_output_format = "opentelemetry0.7"
+  }
+
+  expect_failures = [var.metric_stream_output_format]
+}
+
 run "secret_arn_must_be_a_secret_arn" {
   command = plan
 
@@ -541,4 +551,54 @@ run "lambda_package_path_must_exist" {
   }
 
   expect_failures = [var.lambda_package_path]
+}
+
+run "lambda_naming_known" {
+  command = plan
+
+  variables {
+    lambda_naming = "prometheus"
+  }
+
+  expect_failures = [var.lambda_naming]
+}
+
+run "lambda_otlp_encoding_known" {
+  command = plan
+
+  variables {
+    lambda_otlp_encoding = "grpc"
+  }
+
+  expect_failures = [var.lambda_otlp_encoding]
+}
+
+run "lambda_metric_rules_action_is_drop_or_keep" {
+  command = plan
+
+  variables {
+    lambda_metric_rules = [{ action = "exclude", namespace = "AWS/Usage" }]
+  }
+
+  expect_failures = [var.lambda_metric_rules]
+}
+
+run "lambda_metric_rules_globs_not_empty" {
+  command = plan
+
+  variables {
+    lambda_metric_rules = [{ action = "drop", dimensions = { InstanceId = "" } }]
+  }
+
+  expect_failures = [var.lambda_metric_rules]
+}
+
+run "lambda_metric_rules_fit_the_lambda_environment" {
+  command = plan
+
+  variables {
+    lambda_metric_rules = [for i in range(60) : { action = "drop", namespace = "Custom/Application${i}", metric_name = "RequestLatencyMilliseconds" }]
+  }
+
+  expect_failures = [var.lambda_metric_rules]
 }

@@ -1,5 +1,5 @@
 # Every option of the module: an existing secret, customer managed keys, exclude filters,
-# percentiles, linked accounts and tuned Lambda settings.
+# percentiles, linked accounts, the OpenTelemetry output format, drop/keep rules and tuned Lambda settings.
 
 module "cloudwatch_otlp" {
   source = "../.."
@@ -40,6 +40,7 @@ module "cloudwatch_otlp" {
     },
   ]
   metric_stream_include_linked_accounts = true
+  metric_stream_output_format           = "opentelemetry1.0"
 
   # An existing secret, managed outside this configuration.
   create_secret      = false
@@ -57,6 +58,13 @@ module "cloudwatch_otlp" {
   lambda_service_name         = "aws-cloudwatch"
   lambda_resource_attributes  = { environment = "staging", "deployment.region" = var.region }
   lambda_dimension_attributes = true
+  lambda_naming               = "otel"
+  lambda_otlp_encoding        = "protobuf"
+  # Forward nothing of the test stages and no per-volume EBS operation counts.
+  lambda_metric_rules = [
+    { action = "drop", dimensions = { Stage = "test*" } },
+    { action = "drop", namespace = "AWS/EBS", metric_name = "Volume*Ops" },
+  ]
   lambda_exporter = {
     max_request_bytes       = 1048576
     max_retries             = 3
