@@ -13,6 +13,7 @@ from cwotlp.auth import AuthError, ClientCredentials, authenticator
 from cwotlp.batch import Batch
 from cwotlp.config import Destination, OAuth2
 from cwotlp.convert import Naming
+from cwotlp.encoding import JsonEncoding
 from cwotlp.export import ExportCounters, Exporter
 from cwotlp.http import Counters, Deadline, DeliveryError, RetryPolicy
 from cwotlp.pipeline import Conversion
@@ -185,7 +186,7 @@ def test_413_for_a_single_datapoint_fails(tokens: TokenServer) -> None:
     with Collector(token_check=tokens.is_valid, max_body_bytes=50) as collector:
         setup = Setup(collector, tokens)
         with pytest.raises(DeliveryError, match="single datapoint"):
-            setup.send(Batch(batches()[0].entries[:1], 0))
+            setup.send(Batch(batches()[0].entries[:1], 0, JsonEncoding()))
 
 
 def test_401_fetches_a_new_token_once(collector: Collector, tokens: TokenServer) -> None:

@@ -1,12 +1,14 @@
-"""CloudWatch metric stream records -> OTLP JSON fragments. Pure: no I/O.
+"""CloudWatch metric stream records -> encoded OTLP fragments. Pure: no I/O.
 
 A record becomes one summary datapoint. To keep the per-record cost small, the converter writes the
-OTLP JSON text of each datapoint directly and memoises everything that repeats between records
-(resource headers, metric headers, attribute text, percentile names). `cwotlp.batch` assembles the
-fragments into requests.
+encoded datapoint directly (OTLP JSON or protobuf, see `cwotlp.encoding`) and memoises everything that
+repeats between records (resource and metric headers, attributes, percentile names). `cwotlp.batch`
+assembles the fragments into requests.
 
-The OTLP JSON encoding follows the OTLP/HTTP specification: lowerCamelCase field names and 64-bit
-integers (timeUnixNano, count) as decimal strings.
+Two naming schemes: `cloudwatch` (the default, the reference guide's names: amazonaws.com/<namespace>/
+<metric>, one resource per account and region, Namespace/MetricName/Dimensions attributes) and `otel`
+(the OpenTelemetry Collector's CloudWatch metric streams encoding: the metric name as CloudWatch gives
+it, one resource per stream, namespace, account and region, dimensions as attributes).
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ from typing import Any
 
 import orjson
 
-from cwotlp import __version__
+from cwotlp.encoding import Encoding, JsonEncoding
 
-SCOPE_NAME = "aws.cloudwatch"
 SUMMARY_STATISTICS = frozenset(("min", "max", "sum", "count"))
 
 # Skip reasons for records; decode adds its own for lines.
@@ -31,12 +32,8 @@ _dumps = orjson.dumps
 _NUMBERS = frozenset((int, float))
 DIMENSIONS_MEMO_SIZE = 50_000
 
-# A summary datapoint; count is an integer, the other numbers are JSON text from orjson.
-_DATAPOINT_WITH_QUANTILES = (
-    b'{"attributes":[%b%b],"timeUnixNano":"%b","count":"%d","sum":%b,'
-    b'"quantileValues":[{"quantile":0.0,"value":%b}%b,{"quantile":1.0,"value":%b}]}'
-)
-_DATAPOINT = b'{"attributes":[%b%b],"timeUnixNano":"%b","count":"0","sum":%b}'
+# The OpenTelemetry Collector renames this dimension to the semantic convention's attribute.
+OTEL_DIMENSION_NAMES = {"InstanceId": "service.instance.id"}
 
 
 # One converted record: (resource, metric, datapoint). The first two are the opening JSON text of the
@@ -53,10 +50,6 @@ class Naming:
     resource_attributes: dict[str, str] = field(default_factory=lambda: {"environment": "production"})
     dimension_attributes: bool = False
     scheme: str = "cloudwatch"  # or "otel": the OpenTelemetry Collector's names for JSON records
-
-
-def _attribute(key: str, value: str) -> bytes:
-    return b'{"key":' + _dumps(key) + b',"value":{"stringValue":' + _dumps(value) + b"}}"
 
 
 def _quantile_of(statistic: str) -> float | None:
@@ -78,9 +71,11 @@ def _quantile_of(statistic: str) -> float | None:
 class Converter:
     """Turns records into `Entry` values; one instance per object keeps its memo tables small."""
 
-    def __init__(self, naming: Naming) -> None:
+    def __init__(self, naming: Naming, encoding: Encoding | None = None) -> None:
         self._naming = naming
-        self._resources: dict[tuple[str, str], bytes] = {}
+        self._encoding = encoding or JsonEncoding()
+        self._otel = naming.scheme == "otel"
+        self._resources: dict[tuple[str, ...], bytes] = {}
         self._metrics: dict[tuple[str, str, str], tuple[bytes, bytes]] = {}
         self._dimensions: dict[bytes, bytes] = {}
         self._quantiles: dict[str, tuple[float, bytes] | None] = {}
@@ -101,9 +96,18 @@ class Converter:
             total = value["sum"]
             minimum = value["min"]
             maximum = value["max"]
-            place = (record.get("account_id", ""), record.get("region", ""))
-            resource = self._resources.get(place) or self._resource(*place)
-            metric_key = (record["namespace"], record["metric_name"], record.get("unit") or "")
+            namespace = record["namespace"]
+            if self._otel:  # the collector's resources: one per stream, namespace, account and region
+                place: tuple[str, ...] = (
+                    record.get("metric_stream_name", ""),
+                    namespace,
+                    record.get("account_id", ""),
+                    record.get("region", ""),
+                )
+            else:
+                place = (record.get("account_id", ""), record.get("region", ""))
+            resource = self._resources.get(place) or self._resource(place)
+            metric_key = (namespace, record["metric_name"], record.get("unit") or "")
             metric, attributes = self._metrics.get(metric_key) or self._metric(*metric_key)
             dimensions = record.get("dimensions") or {}
             dimensions_key = _dumps(dimensions)  # a cheap memo key that keeps the record's key order
@@ -123,75 +127,77 @@ class Converter:
             or count < 0
         ):
             return INVALID_VALUE
-        time_text = self._times.get(timestamp)
-        if time_text is None:
-            time_text = self._times[timestamp] = str(timestamp * 1_000_000).encode()
+        time = self._times.get(timestamp)
+        if time is None:
+            time = self._times[timestamp] = self._encoding.time(timestamp)
             if self.oldest_timestamp_ms is None or timestamp < self.oldest_timestamp_ms:
                 self.oldest_timestamp_ms = timestamp
-        rounded_count = round(count)
         quantiles = self._percentiles(value) if len(value) != 4 else b""
-        if rounded_count:
-            datapoint = _DATAPOINT_WITH_QUANTILES % (
-                attributes,
-                dimension_attributes,
-                time_text,
-                rounded_count,
-                _dumps(total),
-                _dumps(minimum),
-                quantiles,
-                _dumps(maximum),
-            )
-        else:  # a summary of no observations has no quantiles
-            datapoint = _DATAPOINT % (attributes, dimension_attributes, time_text, _dumps(total))
+        datapoint = self._encoding.datapoint(
+            attributes, dimension_attributes, time, round(count), total, minimum, quantiles, maximum
+        )
         return resource, metric, datapoint
 
-    def _resource(self, account_id: str, region: str) -> bytes:
-        if type(account_id) is not str or type(region) is not str:
-            raise TypeError("account_id and region must be strings")
-        naming = self._naming
-        attributes = [
-            _attribute("cloud.provider", "aws"),
-            _attribute("cloud.account.id", account_id),
-            _attribute("cloud.region", region),
-            _attribute("service.name", naming.service_name),
-            *(_attribute(k, v) for k, v in naming.resource_attributes.items()),
-        ]
-        header = b"".join(
-            (
-                b'{"resource":{"attributes":[',
-                b",".join(attributes),
-                b']},"scopeMetrics":[{"scope":{"name":"',
-                SCOPE_NAME.encode(),
-                b'","version":"',
-                __version__.encode(),
-                b'"},"metrics":[',
-            )
-        )
-        self._resources[(account_id, region)] = header
+    def _resource(self, place: tuple[str, ...]) -> bytes:
+        if not all(type(part) is str for part in place):
+            raise TypeError("metric_stream_name, namespace, account_id and region must be strings")
+        if self._otel:
+            stream, namespace, account_id, region = place
+            service_namespace, _, service_name = namespace.partition("/")
+            if service_namespace.lower() != "aws" or not service_name:
+                service_namespace, service_name = "", namespace
+            attributes = [
+                ("cloud.provider", "aws"),
+                ("cloud.account.id", account_id),
+                ("cloud.region", region),
+            ]
+            if service_namespace:
+                attributes.append(("service.namespace", service_namespace))
+            attributes += [("service.name", service_name), ("aws.cloudwatch.metric_stream_name", stream)]
+        else:
+            account_id, region = place
+            attributes = [
+                ("cloud.provider", "aws"),
+                ("cloud.account.id", account_id),
+                ("cloud.region", region),
+                ("service.name", self._naming.service_name),
+            ]
+        present = {key for key, _ in attributes}
+        attributes += [(k, v) for k, v in self._naming.resource_attributes.items() if k not in present]
+        header = self._resources[place] = self._encoding.resource(attributes)
         return header
 
     def _metric(self, namespace: str, metric_name: str, unit: str) -> tuple[bytes, bytes]:
-        """The metric's opening text and its datapoints' Namespace and MetricName attributes."""
+        """The metric's header and the attributes every datapoint of it carries."""
         if type(namespace) is not str or type(metric_name) is not str or type(unit) is not str:
             raise TypeError("namespace, metric_name and unit must be strings")
-        header = (
-            b'{"name":'
-            + _dumps(f"amazonaws.com/{namespace}/{metric_name}")
-            + b',"unit":'
-            + _dumps("" if unit == "None" else unit)
-            + b',"summary":{"dataPoints":['
-        )
-        attributes = _attribute("Namespace", namespace) + b"," + _attribute("MetricName", metric_name)
-        cached = self._metrics[(namespace, metric_name, unit)] = (header, attributes)
+        encoding = self._encoding
+        if self._otel:  # the collector's names: the metric name and unit as CloudWatch gives them
+            cached = (encoding.metric(metric_name, unit), b"")
+        else:
+            cached = (
+                encoding.metric(f"amazonaws.com/{namespace}/{metric_name}", "" if unit == "None" else unit),
+                encoding.attribute("Namespace", namespace)
+                + encoding.separator
+                + encoding.attribute("MetricName", metric_name),
+            )
+        self._metrics[(namespace, metric_name, unit)] = cached
         return cached
 
     def _dimension_attributes(self, dimensions: dict[str, Any], key: bytes) -> bytes:
         if type(dimensions) is not dict or not all(type(v) is str for v in dimensions.values()):
             raise TypeError("dimensions must be an object of strings")
-        # The text users' dashboards match on: Python's json.dumps with its default separators.
-        text = b"," + _attribute("Dimensions", json.dumps(dimensions))
-        if self._naming.dimension_attributes:
-            text += b"".join(b"," + _attribute(k, v) for k, v in dimensions.items())
+        encoding = self._encoding
+        separator = encoding.separator
+        if self._otel:
+            text = separator.join(
+                encoding.attribute(OTEL_DIMENSION_NAMES.get(k, k), v) for k, v in dimensions.items()
+            )
+        else:
+            # The text users' dashboards match on: Python's json.dumps with its default separators.
+            text = separator + encoding.attribute("Dimensions", json.dumps(dimensions))
+            if self._naming.dimension_attributes:
+                text += b"".join(separator + encoding.attribute(k, v) for k, v in dimensions.items())
         if len(self._dimensions) >= DIMENSIONS_MEMO_SIZE:
             self._dimensions.clear()  # keeps memory bounded on objects with very many distinct series
         self._dimensions[key] = text
@@ -200,6 +206,7 @@ class Converter:
     def _percentiles(self, value: dict[str, Any]) -> bytes:
         """Quantile entries for the pNN statistics, in increasing order; counts the others dropped."""
         found: list[tuple[float, bytes]] = []
+        quantile_value = self._encoding.quantile_value
         for statistic, number in value.items():
             if statistic in SUMMARY_STATISTICS:
                 continue
@@ -207,7 +214,7 @@ class Converter:
             if quantile is None or type(number) not in _NUMBERS:
                 self.statistics_dropped += 1
                 continue
-            found.append((quantile[0], b',{"quantile":' + quantile[1] + b',"value":' + _dumps(number) + b"}"))
+            found.append((quantile[0], quantile[1] + quantile_value(number)))
         found.sort()
         out = []
         previous = 0.0
@@ -221,7 +228,10 @@ class Converter:
         return b"".join(out)
 
     def _quantile(self, statistic: str) -> tuple[float, bytes] | None:
+        """The quantile of a statistic and the encoded start of its entry, or None if it is no pNN."""
         if statistic not in self._quantiles:
             quantile = _quantile_of(statistic)
-            self._quantiles[statistic] = None if quantile is None else (quantile, _dumps(quantile))
+            self._quantiles[statistic] = (
+                None if quantile is None else (quantile, self._encoding.quantile_prefix(quantile))
+            )
         return self._quantiles[statistic]

@@ -58,7 +58,7 @@ class Exporter:
     def send(self, batch: Batch, deadline: Deadline, on_accepted: Callable[[Batch], None]) -> None:
         """Delivers the batch or raises DeliveryError; a 413 answer splits it in two and sends both."""
         raw_bytes, compressed = gzipped(batch.body_parts())
-        if self._post(compressed, deadline) == 413:
+        if self._post(compressed, batch.layout.content_type, deadline) == 413:
             if len(batch.entries) < 2:
                 raise DeliveryError("collector: HTTP 413 for a request holding a single datapoint")
             self.counters.splits += 1
@@ -68,10 +68,10 @@ class Exporter:
         self.counters.requests += 1
         self.counters.raw_bytes += raw_bytes
         self.counters.gzip_bytes += len(compressed)
-        self.counters.datapoints += len(batch.entries)
+        self.counters.datapoints += batch.datapoints
         on_accepted(batch)
 
-    def _post(self, compressed: bytes, deadline: Deadline) -> int:
+    def _post(self, compressed: bytes, content_type: str, deadline: Deadline) -> int:
         """POSTs one request; returns 200 or 413, raises DeliveryError for everything else."""
         refreshed = False
         while True:
@@ -82,7 +82,9 @@ class Exporter:
                 policy=self._policy,
                 deadline=deadline,
                 counters=self.counters,
-                headers=lambda: self._headers(deadline),  # per attempt: a wait may outlast a token
+                headers=lambda: self._headers(
+                    content_type, deadline
+                ),  # per attempt: a wait may outlast a token
                 data=compressed,
             )
             status = response.status_code
@@ -97,31 +99,41 @@ class Exporter:
                 return 413
             raise DeliveryError(f"collector answered HTTP {status}{_excerpt(response)}")
 
-    def _headers(self, deadline: Deadline) -> dict[str, str]:
+    def _headers(self, content_type: str, deadline: Deadline) -> dict[str, str]:
         return {
-            "Content-Type": "application/json",
+            "Content-Type": content_type,
             "Content-Encoding": "gzip",
             "User-Agent": f"cwotlp/{__version__}",
             **self._auth.headers(deadline),
         }
 
     def _note_partial_success(self, response: requests.Response) -> None:
-        if "json" not in response.headers.get("Content-Type", ""):
-            return
-        try:
-            partial = response.json().get("partialSuccess") or {}
-            rejected = int(partial.get("rejectedDataPoints") or 0)
-        except (ValueError, AttributeError, TypeError):
-            return
-        if rejected or partial.get("errorMessage"):
+        """Logs the rejected count of a partial-success answer (JSON or protobuf, as the request was)."""
+        rejected, message = _partial_success(response)
+        if rejected or message:
             self.counters.rejected_datapoints += rejected
             log.warning(
                 "collector rejected part of a request",
-                extra={
-                    "rejected_datapoints": rejected,
-                    "error_message": str(partial.get("errorMessage", "")),
-                },
+                extra={"rejected_datapoints": rejected, "error_message": message},
             )
+
+
+def _partial_success(response: requests.Response) -> tuple[int, str]:
+    content_type = response.headers.get("Content-Type", "")
+    try:
+        if "protobuf" in content_type:
+            from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+                ExportMetricsServiceResponse,
+            )
+
+            partial = ExportMetricsServiceResponse.FromString(response.content).partial_success
+            return int(partial.rejected_data_points), str(partial.error_message)
+        if "json" in content_type:
+            body = response.json().get("partialSuccess") or {}
+            return int(body.get("rejectedDataPoints") or 0), str(body.get("errorMessage") or "")
+    except (ValueError, AttributeError, TypeError):  # DecodeError is a ValueError too
+        pass
+    return 0, ""
 
 
 def gzipped(parts: list[bytes]) -> tuple[int, bytes]:

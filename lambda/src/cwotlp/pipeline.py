@@ -18,13 +18,22 @@ from cwotlp.batch import Batch, batches
 from cwotlp.config import ConfigError, Destination, Settings
 from cwotlp.convert import Converter, Entry, Naming
 from cwotlp.decode import json_lines
+from cwotlp.encoding import Encoding, JsonEncoding, encoding_named
 from cwotlp.export import ExportCounters, Exporter
 from cwotlp.http import Deadline, DeliveryError, RetryPolicy
+from cwotlp.otel1 import FrameConverter, FrameLayout, frame_batches, frames, parses
 from cwotlp.progress import Progress, ProgressStore
 from cwotlp.rules import DROPPED_BY_RULE, Rule, record_filter
 from cwotlp.source import CHUNK_BYTES, Decompressed, ObjectRef
 
 log = logging.getLogger("cwotlp")
+
+
+def _is_json(head: bytes) -> bool:
+    """Whether an object starts like JSON lines (a record opens with '{"'); anything else is taken for
+    OpenTelemetry 1.0 frames, whose first byte is a length."""
+    text = head.lstrip()
+    return not text or (text[:1] == b"{" and text[1:2] in (b'"', b" ", b"}", b""))
 
 
 class Conversion:
@@ -42,23 +51,62 @@ class Conversion:
         *,
         resume_from: int = 0,
         rules: tuple[Rule, ...] = (),
+        encoding: Encoding | None = None,
     ) -> None:
         self.source = Decompressed(chunks)
         self.skipped: Counter[str] = Counter()
-        self.converter = Converter(naming)
+        self.encoding = encoding or JsonEncoding()
+        self.converter = Converter(naming, self.encoding)
         self.records = 0
+        self.format = "json"
+        self._naming = naming
         self._max_request_bytes = max_request_bytes
         self._resume_from = resume_from
         self._forward = record_filter(rules)
+        self._frames: FrameConverter | None = None
 
     @classmethod
     def configured(cls, chunks: Iterable[bytes], settings: Settings, *, resume_from: int = 0) -> Conversion:
         return cls(
-            chunks, settings.naming, settings.max_request_bytes, resume_from=resume_from, rules=settings.rules
+            chunks,
+            settings.naming,
+            settings.max_request_bytes,
+            resume_from=resume_from,
+            rules=settings.rules,
+            encoding=encoding_named(settings.encoding),
         )
 
+    @property
+    def oldest_timestamp_ms(self) -> int | None:
+        return (self._frames or self.converter).oldest_timestamp_ms
+
     def batches(self) -> Iterator[Batch]:
-        return batches(self._entries(), self._max_request_bytes, first_record=self._resume_from)
+        """The requests, from JSON lines or from OpenTelemetry 1.0 frames: the bytes tell which."""
+        if _is_json(self.source.peek()):
+            return batches(self._entries(), self._max_request_bytes, self.encoding, self._resume_from)
+        self.format = "opentelemetry1.0"
+        self._frames = FrameConverter(self._naming, self.encoding, self._forward)
+        layout = FrameLayout(self.encoding)
+        return frame_batches(self._frame_units(), self._max_request_bytes, layout, self._resume_from)
+
+    def _frame_units(self) -> Iterator[tuple[bytes, int]]:
+        assert self._frames is not None
+        convert = self._frames.convert
+        skipped = self.skipped
+        records = 0
+        try:
+            for payload in frames(self.source, skipped, parses):
+                unit = convert(payload)
+                if isinstance(unit, str):
+                    skipped[unit] += 1
+                    continue
+                records += 1
+                if records > self._resume_from:
+                    yield unit
+        finally:
+            self.records = records
+            if self._frames.dropped:
+                skipped[DROPPED_BY_RULE] += self._frames.dropped
 
     def _entries(self) -> Iterator[Entry]:
         convert = self.converter.convert
@@ -106,7 +154,7 @@ class ObjectReport:
         self.statistics_dropped = conversion.converter.statistics_dropped
         self.object_bytes = conversion.source.bytes_read
         self.truncated = conversion.source.truncated
-        oldest = conversion.converter.oldest_timestamp_ms
+        oldest = conversion.oldest_timestamp_ms
         if oldest is not None:  # end-to-end latency: from the oldest datapoint to the end of its delivery
             self.lag_seconds = round(time.time() - oldest / 1000, 1)
         if self.truncated:

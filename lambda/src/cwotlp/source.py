@@ -50,8 +50,21 @@ class Decompressed:
         self.truncated = False
         self.compressed = False
         self.bytes_read = 0
+        self._plain = self._read()
+        self._peeked: bytes | None = None
+
+    def peek(self) -> bytes:
+        """The first plain chunk (empty for an empty body), still produced by iteration afterwards."""
+        if self._peeked is None:
+            self._peeked = next((chunk for chunk in self._plain if chunk), b"")
+        return self._peeked
 
     def __iter__(self) -> Iterator[bytes]:
+        if self._peeked:
+            yield self._peeked
+        yield from self._plain
+
+    def _read(self) -> Iterator[bytes]:
         chunks = iter(self._chunks)
         first = b""
         for chunk in chunks:  # the magic needs two bytes, and a chunk may be shorter
