@@ -16,6 +16,9 @@ locals {
     firehose_log     = "/aws/kinesisfirehose/${var.name}-metrics"
     lambda_log       = "/aws/lambda/${var.name}-forwarder"
     firehose_log_std = "DestinationDelivery"
+    alarm_prefix     = "${var.name}-"
+    alarm_topic      = "${var.name}-alarms"
+    dashboard        = var.name
   }
 
   # Firehose writes delivered objects under metrics/ and failed deliveries under errors/;

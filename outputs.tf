@@ -8,6 +8,11 @@ output "s3_bucket_arn" {
   value       = local.bucket_arn
 }
 
+output "s3_kms_key_arn" {
+  description = "ARN of the KMS key of the bucket's objects (s3_kms_key_arn), or null for SSE-S3; regional streams (modules/regional-stream) encrypt with it too."
+  value       = var.s3_kms_key_arn
+}
+
 output "firehose_delivery_stream_name" {
   description = "Name of the Firehose delivery stream."
   value       = aws_kinesis_firehose_delivery_stream.this.name
@@ -81,4 +86,19 @@ output "sqs_queue_arn" {
 output "sqs_queue_url" {
   description = "URL of the SQS queue that receives failed forwarder invocations (the replay command reads it)."
   value       = aws_sqs_queue.failures.url
+}
+
+output "sns_topic_arn" {
+  description = "ARN of the SNS topic the alarms notify (created or given), or null when they notify nobody."
+  value       = local.monitoring ? local.alarm_topic_arn : null
+}
+
+output "cloudwatch_alarm_names" {
+  description = "Names of the pipeline's CloudWatch alarms by what they watch (forwarder-errors, forwarder-throttles, failure-queue-messages, failure-queue-age, firehose-delivery, firehose-freshness, metric-stream-publish-errors); empty when monitoring is off."
+  value       = { for key, alarm in aws_cloudwatch_metric_alarm.this : key => alarm.alarm_name }
+}
+
+output "cloudwatch_dashboard_name" {
+  description = "Name of the pipeline's CloudWatch dashboard, or null when it is not created."
+  value       = one(aws_cloudwatch_dashboard.this[*].dashboard_name)
 }

@@ -592,3 +592,63 @@ variable "lambda_package_path" {
     error_message = "lambda_package_path must name an existing deployment package (make package writes dist/cwotlp-lambda.zip; relative paths start at the root module), or be null to build the package during apply."
   }
 }
+
+################################################################################
+# Monitoring of the pipeline itself
+################################################################################
+
+variable "monitoring" {
+  description = "CloudWatch alarms and a dashboard for the pipeline itself. Alarms watch the forwarder's Errors and Throttles, the on-failure queue's depth and oldest message, Firehose's DeliveryToS3.Success and DataFreshness, and the metric stream's PublishErrorRate; they notify sns_topic_arn, or a topic created with create_sns_topic (encrypted with sns_kms_key_arn when given, a customer managed key whose policy lets cloudwatch.amazonaws.com use it), or nobody. Thresholds: counts per five minutes, ages in seconds. enabled = false creates none of it."
+  type = object({
+    enabled                                = optional(bool, true)
+    create_dashboard                       = optional(bool, true)
+    create_sns_topic                       = optional(bool, false)
+    sns_topic_arn                          = optional(string)
+    sns_kms_key_arn                        = optional(string)
+    lambda_errors_threshold                = optional(number, 1)
+    lambda_throttles_threshold             = optional(number, 1)
+    failure_queue_messages_threshold       = optional(number, 1)
+    failure_queue_age_seconds              = optional(number, 86400)
+    firehose_freshness_seconds             = optional(number, 900)
+    metric_stream_publish_errors_threshold = optional(number, 0)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = var.monitoring.sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.monitoring.sns_topic_arn))
+    error_message = "monitoring.sns_topic_arn must be the ARN of a standard SNS topic in the module's region, such as \"arn:aws:sns:eu-west-1:111122223333:alerts\"."
+  }
+
+  validation {
+    condition     = !(var.monitoring.create_sns_topic && var.monitoring.sns_topic_arn != null)
+    error_message = "Set either monitoring.create_sns_topic = true or monitoring.sns_topic_arn, not both."
+  }
+
+  validation {
+    condition     = var.monitoring.sns_kms_key_arn == null || (var.monitoring.create_sns_topic && can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.monitoring.sns_kms_key_arn)))
+    error_message = "monitoring.sns_kms_key_arn must be a KMS key ARN such as \"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-...\" (not alias/aws/sns, which CloudWatch alarms cannot use), and only goes with create_sns_topic = true."
+  }
+
+  validation {
+    condition = alltrue([
+      for n in [var.monitoring.lambda_errors_threshold, var.monitoring.lambda_throttles_threshold, var.monitoring.failure_queue_messages_threshold] : n >= 1 && floor(n) == n
+    ])
+    error_message = "monitoring.lambda_errors_threshold, lambda_throttles_threshold and failure_queue_messages_threshold must be whole numbers from 1 up (1 alarms on the first one)."
+  }
+
+  validation {
+    condition     = var.monitoring.failure_queue_age_seconds >= 60 && var.monitoring.failure_queue_age_seconds < var.lambda_failure_queue.message_retention_seconds
+    error_message = "monitoring.failure_queue_age_seconds must be at least 60 and below lambda_failure_queue.message_retention_seconds, so the alarm fires before failed events expire unreplayed."
+  }
+
+  validation {
+    condition     = var.monitoring.firehose_freshness_seconds > var.firehose_buffering.interval_seconds && var.monitoring.firehose_freshness_seconds <= 86400
+    error_message = "monitoring.firehose_freshness_seconds must exceed firehose_buffering.interval_seconds (records wait that long by design) and be at most 86400 (Firehose keeps undelivered records for a day)."
+  }
+
+  validation {
+    condition     = var.monitoring.metric_stream_publish_errors_threshold >= 0
+    error_message = "monitoring.metric_stream_publish_errors_threshold must be 0 or more; 0 alarms on any publish error."
+  }
+}

@@ -6,6 +6,9 @@ mock_provider "aws" {
   mock_resource "aws_s3_bucket" {
     defaults = { arn = "arn:aws:s3:::cwotlp-bucket", id = "cwotlp-bucket" }
   }
+  mock_resource "aws_sns_topic" {
+    defaults = { arn = "arn:aws:sns:eu-west-1:111122223333:cwotlp-complete-alarms" }
+  }
   mock_data "aws_caller_identity" {
     defaults = { account_id = "111122223333" }
   }
@@ -46,5 +49,9 @@ run "complete" {
   assert {
     condition     = output.secret_arn == "arn:aws:secretsmanager:eu-west-1:111122223333:secret:otlp/collector-AbCdEf"
     error_message = "The complete example must use the existing secret."
+  }
+  assert {
+    condition     = output.sns_topic_arn == "arn:aws:sns:eu-west-1:111122223333:cwotlp-complete-alarms" && output.cloudwatch_dashboard_name == "cwotlp-complete"
+    error_message = "The complete example must alarm to a created topic and create the dashboard."
   }
 }

@@ -602,3 +602,84 @@ run "lambda_metric_rules_fit_the_lambda_environment" {
 
   expect_failures = [var.lambda_metric_rules]
 }
+
+run "monitoring_sns_topic_arn_must_be_a_topic_arn" {
+  command = plan
+
+  variables {
+    monitoring = { sns_topic_arn = "alerts" }
+  }
+
+  expect_failures = [var.monitoring]
+}
+
+run "monitoring_topic_is_created_or_given" {
+  command = plan
+
+  variables {
+    monitoring = { create_sns_topic = true, sns_topic_arn = "arn:aws:sns:eu-west-1:111122223333:alerts" }
+  }
+
+  expect_failures = [var.monitoring]
+}
+
+run "monitoring_sns_kms_key_arn_must_be_a_key_arn" {
+  command = plan
+
+  variables {
+    monitoring = { create_sns_topic = true, sns_kms_key_arn = "alias/aws/sns" }
+  }
+
+  expect_failures = [var.monitoring]
+}
+
+run "monitoring_sns_kms_key_arn_needs_a_created_topic" {
+  command = plan
+
+  variables {
+    monitoring = { sns_kms_key_arn = "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-00000000000e" }
+  }
+
+  expect_failures = [var.monitoring]
+}
+
+run "monitoring_count_thresholds_from_one" {
+  command = plan
+
+  variables {
+    monitoring = { lambda_errors_threshold = 0 }
+  }
+
+  expect_failures = [var.monitoring]
+}
+
+run "monitoring_queue_age_below_the_queue_retention" {
+  command = plan
+
+  variables {
+    lambda_failure_queue = { message_retention_seconds = 86400 }
+    monitoring           = { failure_queue_age_seconds = 86400 }
+  }
+
+  expect_failures = [var.monitoring]
+}
+
+run "monitoring_firehose_freshness_above_the_buffering_interval" {
+  command = plan
+
+  variables {
+    firehose_buffering = { interval_seconds = 900 }
+  }
+
+  expect_failures = [var.monitoring]
+}
+
+run "monitoring_publish_errors_threshold_not_negative" {
+  command = plan
+
+  variables {
+    monitoring = { metric_stream_publish_errors_threshold = -1 }
+  }
+
+  expect_failures = [var.monitoring]
+}

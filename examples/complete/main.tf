@@ -80,4 +80,13 @@ module "cloudwatch_otlp" {
     kms_key_arn               = var.kms_key_arn
   }
   lambda_package_path = var.lambda_package_path
+
+  # Alarms to a created topic under the same key (its policy must let cloudwatch.amazonaws.com use it).
+  monitoring = {
+    create_sns_topic          = true
+    sns_kms_key_arn           = var.kms_key_arn
+    lambda_errors_threshold   = 3
+    failure_queue_age_seconds = 43200
+    create_dashboard          = true
+  }
 }

@@ -32,3 +32,13 @@ output "sqs_queue_url" {
   description = "Queue of failed deliveries, for the replay command."
   value       = module.cloudwatch_otlp.sqs_queue_url
 }
+
+output "sns_topic_arn" {
+  description = "Topic the pipeline's alarms notify; subscribe the on-call address to it."
+  value       = module.cloudwatch_otlp.sns_topic_arn
+}
+
+output "cloudwatch_dashboard_name" {
+  description = "The pipeline's CloudWatch dashboard."
+  value       = module.cloudwatch_otlp.cloudwatch_dashboard_name
+}
