@@ -382,3 +382,22 @@ def test_records_that_are_not_s3_are_ignored(pipeline: Pipeline, caplog: pytest.
         result = pipeline.invoke({"Records": [{"eventSource": "aws:sqs"}]})
     assert result["objects"] == 0
     assert any(getattr(r, "ignored", 0) == 1 for r in caplog.records)
+
+
+@pytest.mark.parametrize("stream_format", ["json", "opentelemetry1.0"])
+def test_protobuf_requests_in_both_stream_formats(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, stream_format: str
+) -> None:
+    from cwotlp_local.generator import firehose_object, generate_records, otel1_object
+
+    monkeypatch.setenv("CWOTLP_OTLP_ENCODING", "protobuf")
+    records = list(generate_records(500, seed=9))
+    data = otel1_object(records, per_frame=60) if stream_format != "json" else firehose_object(records)
+    pipeline.outage.plan = (1, Fault(status=503), 3)  # fail mid-object, then resume
+    event = pipeline.put(KEY, data)
+    with pytest.raises(DeliveryError):
+        pipeline.invoke(event)
+    pipeline.invoke(event)
+    assert {r.content_type for r in pipeline.collector.requests} == {"application/x-protobuf"}
+    identities = pipeline.identities()
+    assert len(identities) == len(set(identities)) == len(records)

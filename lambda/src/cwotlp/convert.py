@@ -107,7 +107,9 @@ class Converter:
             else:
                 place = (record.get("account_id", ""), record.get("region", ""))
             resource = self._resources.get(place) or self._resource(place)
-            metric_key = (namespace, record["metric_name"], record.get("unit") or "")
+            # The collector's scheme requires a unit; ours takes a missing one as empty.
+            unit = record["unit"] if self._otel else record.get("unit") or ""
+            metric_key = (namespace, record["metric_name"], unit)
             metric, attributes = self._metrics.get(metric_key) or self._metric(*metric_key)
             dimensions = record.get("dimensions") or {}
             dimensions_key = _dumps(dimensions)  # a cheap memo key that keeps the record's key order
