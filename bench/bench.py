@@ -2,10 +2,11 @@
 
 For generated Firehose objects of realistic records (5 MiB and 32 MiB), each measurement runs in a
 fresh process so one does not inherit another's heap:
-  - records/s for decode + convert + serialize, cwotlp and the naive baseline, and their ratio;
+  - records/s for decode + convert + serialize, cwotlp (JSON and protobuf requests, with and without
+    the gzip they are sent with) and the naive baseline, and the JSON-to-baseline ratio;
   - the peak memory each adds while processing (resident set, above the process after imports; cwotlp
     streams the object from disk in 1 MiB chunks as it streams from S3, the baseline reads it whole);
-  - bytes on the wire: the OTLP JSON requests raw and gzipped (level 1, as sent);
+  - bytes on the wire: the OTLP JSON and protobuf requests, raw and gzipped (level 1, as sent);
   - the import time of the Lambda handler module (best of several cold interpreters).
 Targets: at least 6x the baseline, memory that does not grow with the object (32 MiB adds <= 64 MiB),
 handler import <= 150 ms. The figures are printed, not asserted.
@@ -41,6 +42,7 @@ def _status_mib(field: str) -> float:
 def child(kind: str, path: str) -> None:
     """Runs one measurement and prints it as JSON."""
     from cwotlp.convert import Naming
+    from cwotlp.encoding import encoding_named
     from cwotlp.export import gzipped
     from cwotlp.pipeline import Conversion
 
@@ -57,10 +59,11 @@ def child(kind: str, path: str) -> None:
         raw, requests = len(naive.convert(Path(path).read_bytes())), 1
     else:
         with open(path, "rb") as stream:
-            conversion = Conversion(chunks(stream), Naming(), MAX_REQUEST_BYTES)
+            encoding = encoding_named(kind.removesuffix("+gzip"))
+            conversion = Conversion(chunks(stream), Naming(), MAX_REQUEST_BYTES, encoding=encoding)
             for batch in conversion.batches():
                 parts = batch.body_parts()
-                if kind == "cwotlp+gzip":
+                if kind.endswith("+gzip"):
                     size, body = gzipped(parts)
                     raw, wire = raw + size, wire + len(body)
                 else:
@@ -119,52 +122,62 @@ def main() -> None:
     print(
         f"cwotlp benchmark (Python {sys.version.split()[0]}, best of {RUNS} runs, each in a fresh process)\n"
     )
-    print(
-        _row(
-            "object",
-            "records",
-            "cwotlp rec/s",
-            "naive rec/s",
-            "ratio",
-            "+gzip rec/s",
-            "cwotlp +MiB",
-            "naive +MiB",
-            "requests",
-            "raw MiB",
-            "gzip MiB",
-            "gzip %",
-        )
-    )
+    kinds = ("json", "json+gzip", "protobuf", "protobuf+gzip", "naive")
+    results: dict[int, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as directory:
         for mib in SIZES_MIB:
             data, records = object_of_size(mib << 20, seed=mib)
             path = Path(directory) / f"object-{mib}.json"
             path.write_bytes(data)
             del data
-            ours, sent, base = (measure(kind, path) for kind in ("cwotlp", "cwotlp+gzip", "naive"))
-            if not ours["records"] == sent["records"] == records:
+            results[mib] = {kind: measure(kind, path) for kind in kinds}
+            if any(results[mib][kind]["records"] != records for kind in kinds if kind != "naive"):
                 raise SystemExit("the benchmark lost records")
-            rate, sent_rate, base_rate = (records / m["seconds"] for m in (ours, sent, base))
-            print(
-                _row(
-                    f"{mib} MiB",
-                    records,
-                    f"{rate:,.0f}",
-                    f"{base_rate:,.0f}",
-                    f"{rate / base_rate:.1f}x",
-                    f"{sent_rate:,.0f}",
-                    f"{sent['peak_mib']:.1f}",
-                    f"{base['peak_mib']:.1f}",
-                    sent["requests"],
-                    f"{sent['raw'] / 2**20:.1f}",
-                    f"{sent['gzip'] / 2**20:.2f}",
-                    f"{100 * sent['gzip'] / sent['raw']:.1f}%",
-                )
+            results[mib]["records"] = {"count": records}
+
+    print("records per second (decode + convert + serialize; +gzip: and gzip level 1, as sent)")
+    print(_row("object", "records", "json", "naive", "json/naive", "json+gzip", "protobuf", "protobuf+gzip"))
+    for mib, by_kind in results.items():
+        count = by_kind["records"]["count"]
+        rate = {kind: count / by_kind[kind]["seconds"] for kind in kinds}
+        print(
+            _row(
+                f"{mib} MiB",
+                int(count),
+                *(f"{rate[kind]:,.0f}" for kind in ("json", "naive")),
+                f"{rate['json'] / rate['naive']:.1f}x",
+                *(f"{rate[kind]:,.0f}" for kind in ("json+gzip", "protobuf", "protobuf+gzip")),
             )
+        )
+    print("\npeak memory added (MiB) and bytes on the wire (MiB, requests of at most 3 MiB before gzip)")
     print(
-        "\ncwotlp: decode + convert + serialize; +gzip: the same plus gzip level 1, as the Lambda sends it;"
-        "\nnaive: json.loads per line, dicts, json.dumps of the whole payload (bench/naive.py)."
+        _row(
+            "object",
+            "json +MiB",
+            "naive +MiB",
+            "requests",
+            "json raw",
+            "json gzip",
+            "proto raw",
+            "proto gzip",
+        )
     )
+    for mib, by_kind in results.items():
+        json_sent, proto_sent = by_kind["json+gzip"], by_kind["protobuf+gzip"]
+        print(
+            _row(
+                f"{mib} MiB",
+                f"{json_sent['peak_mib']:.1f}",
+                f"{by_kind['naive']['peak_mib']:.1f}",
+                int(json_sent["requests"]),
+                *(
+                    f"{sent[size] / 2**20:.2f}"
+                    for sent in (json_sent, proto_sent)
+                    for size in ("raw", "gzip")
+                ),
+            )
+        )
+    print("\nnaive: json.loads per line, dicts, json.dumps of the whole payload (bench/naive.py).")
     print(f"\nhandler import: {import_time_ms():.0f} ms (best of {IMPORT_RUNS} cold interpreters)")
     print("targets: ratio >= 6x, 32 MiB adds <= 64 MiB, handler import <= 150 ms")
 

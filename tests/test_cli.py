@@ -144,3 +144,16 @@ def test_send_without_the_client_secret_says_where_to_put_it(servers: tuple[Coll
     assert result.returncode == 2
     assert b"CWOTLP_CLIENT_SECRET" in result.stderr
     assert collector.attempts == 0
+
+
+def test_convert_reads_opentelemetry_objects_and_always_writes_json(tmp_path: Path) -> None:
+    from cwotlp_local.generator import generate_records, otel1_object
+
+    path = tmp_path / "otel.gz"
+    path.write_bytes(otel1_object(list(generate_records(120, seed=3)), per_frame=30))
+    result = cwotlp("convert", path, env={"CWOTLP_OTLP_ENCODING": "protobuf"})
+    assert result.returncode == 0, result.stderr
+    [request] = [parse_request(line) for line in result.stdout.splitlines()]
+    assert len(list(datapoints(request))) == 120
+    [summary] = summaries(result.stderr)
+    assert (summary["records"], summary["datapoints"]) == (4, 120)

@@ -12,6 +12,7 @@ a file cannot be read, AWS cannot be reached, or the options are wrong.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -193,6 +194,7 @@ def _for_each_file(
 
 def _convert(args: argparse.Namespace, settings: Settings) -> int:
     out = sys.stdout.buffer
+    settings = dataclasses.replace(settings, encoding="json")  # one request per line needs text
 
     def write(conversion: Conversion, report: ObjectReport) -> None:
         report.status = "converted"
@@ -202,7 +204,7 @@ def _convert(args: argparse.Namespace, settings: Settings) -> int:
             out.write(b"\n")
             report.counters.requests += 1
             report.counters.raw_bytes += sum(map(len, parts))
-            report.counters.datapoints += len(batch.entries)
+            report.counters.datapoints += batch.datapoints
         out.flush()
 
     return _for_each_file(args, settings, write)
