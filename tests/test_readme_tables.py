@@ -1,4 +1,5 @@
-"""The README's inputs and outputs tables say exactly what variables.tf and outputs.tf declare.
+"""The READMEs' inputs and outputs tables say exactly what variables.tf and outputs.tf declare, for the
+root module and for each submodule.
 
 After changing either file, regenerate the tables with:
 
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+# Each module directory whose README holds the tables: the root module and the submodules.
+MODULES = [ROOT, *sorted(path.parent for path in (ROOT / "modules").glob("*/variables.tf"))]
 
 _OPENERS = "([{"
 _CLOSERS = ")]}"
@@ -169,10 +171,16 @@ def outputs_table(path: Path = ROOT / "outputs.tf") -> str:
     return "\n".join(rows)
 
 
-REGIONS = {
-    ("<!-- BEGIN_INPUTS -->", "<!-- END_INPUTS -->"): inputs_table,
-    ("<!-- BEGIN_OUTPUTS -->", "<!-- END_OUTPUTS -->"): outputs_table,
+MARKERS = {
+    "inputs": ("<!-- BEGIN_INPUTS -->", "<!-- END_INPUTS -->"),
+    "outputs": ("<!-- BEGIN_OUTPUTS -->", "<!-- END_OUTPUTS -->"),
 }
+
+
+def render(kind: str, module: Path) -> str:
+    if kind == "inputs":
+        return inputs_table(module / "variables.tf")
+    return outputs_table(module / "outputs.tf")
 
 
 def _region(text: str, begin: str, end: str) -> str:
@@ -180,30 +188,36 @@ def _region(text: str, begin: str, end: str) -> str:
     return text[start : text.index(end, start)]
 
 
-def write_tables(readme: Path = README) -> None:
-    """Replace only what lies between each pair of markers."""
-    text = readme.read_text(encoding="utf-8")
-    for (begin, end), render in REGIONS.items():
-        old = f"{begin}{_region(text, begin, end)}{end}"
-        text = text.replace(old, f"{begin}\n{render()}\n{end}")
-    readme.write_text(text, encoding="utf-8")
+def write_tables() -> None:
+    """Replace only what lies between each pair of markers, in every module's README."""
+    for module in MODULES:
+        readme = module / "README.md"
+        text = readme.read_text(encoding="utf-8")
+        for kind, (begin, end) in MARKERS.items():
+            old = f"{begin}{_region(text, begin, end)}{end}"
+            text = text.replace(old, f"{begin}\n{render(kind, module)}\n{end}")
+        readme.write_text(text, encoding="utf-8")
 
 
-@pytest.mark.parametrize(("markers", "render"), list(REGIONS.items()), ids=["inputs", "outputs"])
-def test_readme_table_matches_terraform(markers: tuple[str, str], render: object) -> None:
-    assert callable(render)
-    actual = _region(README.read_text(encoding="utf-8"), *markers).strip()
-    assert actual == render(), "README table is stale: run `python tests/test_readme_tables.py --write`"
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: str(m.relative_to(ROOT)) or "root")
+@pytest.mark.parametrize("kind", list(MARKERS))
+def test_readme_table_matches_terraform(kind: str, module: Path) -> None:
+    actual = _region((module / "README.md").read_text(encoding="utf-8"), *MARKERS[kind]).strip()
+    assert actual == render(kind, module), (
+        "README table is stale: run `python tests/test_readme_tables.py --write`"
+    )
 
 
-def test_every_variable_is_typed_and_described() -> None:
-    for block in _file_blocks(ROOT / "variables.tf", "variable"):
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: str(m.relative_to(ROOT)) or "root")
+def test_every_variable_is_typed_and_described(module: Path) -> None:
+    for block in _file_blocks(module / "variables.tf", "variable"):
         assert "type" in block.attributes, f"variable {block.name} has no type"
         assert _string_value(block.attributes["description"]), f"variable {block.name} has no description"
 
 
-def test_every_output_is_described() -> None:
-    for block in _file_blocks(ROOT / "outputs.tf", "output"):
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: str(m.relative_to(ROOT)) or "root")
+def test_every_output_is_described(module: Path) -> None:
+    for block in _file_blocks(module / "outputs.tf", "output"):
         assert _string_value(block.attributes["description"]), f"output {block.name} has no description"
 
 
