@@ -102,7 +102,8 @@ class JsonEncoding:
         return parts
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
+    """An unsigned varint, as protobuf writes lengths."""
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -113,7 +114,7 @@ def _varint(value: int) -> bytes:
 
 def _field(number: int, payload: bytes) -> bytes:
     """A length-delimited field: tag, length, payload."""
-    return bytes((number << 3 | 2,)) + _varint(len(payload)) + payload
+    return bytes((number << 3 | 2,)) + varint(len(payload)) + payload
 
 
 def _key_value(key: str, value: str) -> bytes:

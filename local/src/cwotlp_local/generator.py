@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from cwotlp.encoding import varint
+
 MINUTE_MS = 60_000
 DEFAULT_START_MS = 1_714_564_800_000  # 2024-05-01T12:00:00Z
 DEFAULT_ACCOUNTS = ("111122223333", "444455556666")
@@ -539,15 +541,6 @@ def otel1_request(records: Iterable[dict[str, Any]]) -> Any:
     return request
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def otel1_object(records: Iterable[dict[str, Any]], *, per_frame: int = 50, compress: bool = True) -> bytes:
     """The S3 object Firehose writes for a metric stream in the OpenTelemetry 1.0 format: each frame an
     ExportMetricsServiceRequest of up to per_frame records, preceded by its length as a varint."""
@@ -555,6 +548,6 @@ def otel1_object(records: Iterable[dict[str, Any]], *, per_frame: int = 50, comp
     frames = []
     for start in range(0, len(pending), per_frame):
         message = otel1_request(pending[start : start + per_frame]).SerializeToString()
-        frames.append(_varint(len(message)) + message)
+        frames.append(varint(len(message)) + message)
     data = b"".join(frames)
     return _gzip(data) if compress else data
