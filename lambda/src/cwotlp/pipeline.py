@@ -137,6 +137,7 @@ class ObjectReport:
     bucket: str
     key: str
     status: str = "delivered"
+    format: str = "json"
     records: int = 0
     resumed_from: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
@@ -149,6 +150,7 @@ class ObjectReport:
     error: str | None = None
 
     def absorb(self, conversion: Conversion) -> None:
+        self.format = conversion.format
         self.records = conversion.records
         self.skipped = conversion.skipped
         self.statistics_dropped = conversion.converter.statistics_dropped
@@ -166,6 +168,7 @@ class ObjectReport:
             "bucket": self.bucket,
             "key": self.key,
             "status": self.status,
+            "format": self.format,
             "records": self.records,
             "datapoints": counters.datapoints,
             "skipped": dict(self.skipped),
