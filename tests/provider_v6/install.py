@@ -4,10 +4,10 @@
   requirements (requirements.txt) and the schema's source package (requirements-schema.txt,
   without dependencies: the generator reads its files and never imports it); it is rebuilt when
   either file changes;
-- a filesystem mirror laid out as
-  registry.terraform.io/hashicorp/aws/<version>/<platform>/terraform-provider-aws_v<version>,
-  an executable that runs plugin.py with the environment's Python; <version> is the provider
-  version schema.json was generated from;
+- a filesystem mirror holding
+  registry.terraform.io/hashicorp/aws/terraform-provider-aws_<version>_<platform>.zip, whose
+  terraform-provider-aws_v<version> runs plugin.py with the environment's Python; <version> is
+  the provider version schema.json was generated from;
 - optionally a Terraform CLI configuration that takes hashicorp/aws from that mirror only.
 
 Usage: python install.py [--mirror DIR] [--cli-config FILE] [--platform OS_ARCH] [--check-types]
@@ -22,9 +22,11 @@ import json
 import platform
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -82,21 +84,27 @@ def terraform_platform() -> str:
 
 
 def build_mirror(mirror: Path, python: Path, target: str) -> Path:
-    """Lays the provider out in mirror (replacing what was there); returns the executable."""
+    """Lays the provider out in mirror (replacing what was there); returns its package.
+
+    The packed layout (a zip per version and platform) is used: it has no <version>/<platform>
+    directories, which is what the v5 check looks for when it searches the disk for a mirror of
+    the real provider, so that search cannot pick this one up.
+    """
     version = provider_version()
     provider_dir = mirror / "registry.terraform.io" / "hashicorp" / "aws"
     shutil.rmtree(provider_dir, ignore_errors=True)
-    package = provider_dir / version / target
-    package.mkdir(parents=True)
-    executable = package / f"terraform-provider-aws_v{version}"
-    executable.write_text(
+    provider_dir.mkdir(parents=True)
+    wrapper = (
         "#!/bin/sh\n"
         "# Test-only hashicorp/aws v6: serves the provider's schema, see tests/provider_v6/plugin.py.\n"
-        f'exec {shlex.quote(str(python))} {shlex.quote(str(PLUGIN))} "$@"\n',
-        encoding="utf-8",
+        f'exec {shlex.quote(str(python))} {shlex.quote(str(PLUGIN))} "$@"\n'
     )
-    executable.chmod(0o755)
-    return executable
+    package = provider_dir / f"terraform-provider-aws_{version}_{target}.zip"
+    entry = zipfile.ZipInfo(f"terraform-provider-aws_v{version}", date_time=(2020, 1, 1, 0, 0, 0))
+    entry.external_attr = (stat.S_IFREG | 0o755) << 16
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr(entry, wrapper)
+    return package
 
 
 def write_cli_config(path: Path, mirror: Path) -> None:
@@ -149,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     python = ensure_venv()
     if args.mirror:
         mirror = args.mirror.resolve()
-        executable = build_mirror(mirror, python, args.platform or terraform_platform())
-        print(f"hashicorp/aws {provider_version()} (v6 schema provider): {executable}")
+        package = build_mirror(mirror, python, args.platform or terraform_platform())
+        print(f"hashicorp/aws {provider_version()} (v6 schema provider): {package}")
         if args.cli_config:
             write_cli_config(args.cli_config, mirror)
     return 0
