@@ -5,8 +5,12 @@ locals {
   # id is the region's name in both hashicorp/aws v5 and v6 (v6 deprecates name; v5 has no region attribute).
   region = data.aws_region.current.id
 
-  log_source   = "SOURCE '${aws_cloudwatch_log_group.lambda.name}'"
-  skip_reasons = ["malformed_json", "not_a_metric", "invalid_value", "truncated_line", "truncated_gzip", "dropped_by_rule"]
+  log_source = "SOURCE '${aws_cloudwatch_log_group.lambda.name}'"
+  # The forwarder's skip reasons: JSON lines, then OpenTelemetry 1.0 frames.
+  skip_reasons = [
+    "malformed_json", "not_a_metric", "invalid_value", "truncated_line", "truncated_gzip", "dropped_by_rule",
+    "truncated_frame", "malformed_frame", "stray_delimiter", "empty_frame",
+  ]
 
   stream_dimension   = ["MetricStreamName", aws_cloudwatch_metric_stream.this.name]
   firehose_dimension = ["DeliveryStreamName", aws_kinesis_firehose_delivery_stream.this.name]

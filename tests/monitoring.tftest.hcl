@@ -259,7 +259,8 @@ run "dashboard_shows_each_stage_in_the_module_region" {
         "object.status = \"delivered\"", "object.datapoints", "object.records", "object.retries", "object.splits",
         "object.rejected_datapoints", "object.skipped.malformed_json", "object.skipped.not_a_metric",
         "object.skipped.invalid_value", "object.skipped.truncated_line", "object.skipped.truncated_gzip",
-        "object.skipped.dropped_by_rule", "pct(object.lag_seconds, 50)", "pct(object.lag_seconds, 99)",
+        "object.skipped.dropped_by_rule", "object.skipped.truncated_frame", "object.skipped.malformed_frame",
+        "object.skipped.stray_delimiter", "object.skipped.empty_frame", "pct(object.lag_seconds, 50)", "pct(object.lag_seconds, 99)",
         "max(object.lag_seconds)", "object.status = \"failed\"",
       ] : anytrue([for w in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets : strcontains(w.properties.query, field) if w.type == "log"])
     ])
