@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Offline checks of the Terraform module: formatting, init + validate of the module and of every
-# example, the terraform test suite (mock provider, plan only) and checkov.
+# Offline checks of the Terraform module: formatting, init + validate of the module, of every
+# submodule and of every example, the terraform test suite (mock provider, plan only) and checkov.
 # Uses a filesystem mirror of hashicorp/aws when the machine has one, the registry otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,7 +49,8 @@ export TF_IN_AUTOMATION=1 TF_INPUT=0 CHECKPOINT_DISABLE=1
 step "terraform fmt -check -recursive"
 terraform fmt -check -recursive -diff
 
-for dir in . examples/*/; do
+# The root module first: its init also installs the submodules and examples the tests plan.
+for dir in . modules/*/ examples/*/; do
   dir="${dir%/}"
   step "terraform init + validate: $dir"
   terraform -chdir="$dir" init -backend=false -input=false -no-color >/dev/null

@@ -1,4 +1,4 @@
-# Each example planned as a root module, against the mock provider.
+# Each example planned as a root module, against mock providers (two regions for multi-region).
 
 mock_provider "aws" {
   override_during = plan
@@ -11,6 +11,22 @@ mock_provider "aws" {
   }
   mock_data "aws_caller_identity" {
     defaults = { account_id = "111122223333" }
+  }
+  mock_data "aws_region" {
+    defaults = { id = "us-east-1", name = "us-east-1" }
+  }
+}
+
+# The second region of the multi-region example.
+mock_provider "aws" {
+  alias           = "eu"
+  override_during = plan
+
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "111122223333" }
+  }
+  mock_data "aws_region" {
+    defaults = { id = "eu-west-1", name = "eu-west-1" }
   }
 }
 
@@ -53,5 +69,38 @@ run "complete" {
   assert {
     condition     = output.sns_topic_arn == "arn:aws:sns:eu-west-1:111122223333:cwotlp-complete-alarms" && output.cloudwatch_dashboard_name == "cwotlp-complete"
     error_message = "The complete example must alarm to a created topic and create the dashboard."
+  }
+}
+
+run "multi_region" {
+  command = plan
+
+  module {
+    source = "./examples/multi-region"
+  }
+
+  providers = {
+    aws    = aws
+    aws.eu = aws.eu
+  }
+
+  variables {
+    endpoint      = "https://otlp.example.com"
+    token_url     = "https://auth.example.com/oauth2/token"
+    client_id     = "cloudwatch-stream"
+    client_secret = "client-secret"
+  }
+
+  assert {
+    condition     = output.s3_bucket_name == "cwotlp-bucket" && output.eu_s3_prefix == "metrics/eu-west-1/"
+    error_message = "The second region must write under metrics/eu-west-1/ of the central bucket."
+  }
+  assert {
+    condition     = output.metric_stream_names == { "us-east-1" = "cwotlp", "eu-west-1" = "cwotlp" }
+    error_message = "Each region must have its metric stream."
+  }
+  assert {
+    condition     = output.sns_topic_arn != null && output.cloudwatch_dashboard_name == "cwotlp"
+    error_message = "The central region must alarm to a created topic and have the dashboard."
   }
 }

@@ -1,0 +1,33 @@
+variable "region" {
+  description = "Central region: the bucket, the forwarder and its own metric stream live here."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "eu_region" {
+  description = "A second region whose metrics are streamed into the central bucket."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "endpoint" {
+  description = "Base URL of the OTLP/HTTP collector; the forwarder posts to <endpoint>/v1/metrics."
+  type        = string
+}
+
+variable "token_url" {
+  description = "OAuth2 token endpoint of the collector's identity provider."
+  type        = string
+}
+
+variable "client_id" {
+  description = "OAuth2 client id."
+  type        = string
+}
+
+variable "client_secret" {
+  description = "OAuth2 client secret. Ephemeral: it is written to Secrets Manager and never stored in the plan or the state."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}
