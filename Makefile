@@ -23,8 +23,10 @@ lint: venv
 test-python: venv
 	$(PY) -m pytest tests
 
+## test-terraform: the module on hashicorp/aws v5 (the real provider) and v6 (its schema, served locally)
 test-terraform: venv
 	bash scripts/terraform-check.sh
+	bash scripts/terraform-check-v6.sh
 
 ## demo: the whole pipeline on this machine, on built-in defaults
 demo: venv
