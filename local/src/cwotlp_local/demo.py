@@ -6,19 +6,23 @@ Everything listens on 127.0.0.1 and a free port, and every part is real except A
                          and SQS (the forwarder's on-failure queue), set up as the Terraform module does
   TokenServer            an OAuth2 client-credentials endpoint with short-lived tokens
   Collector              an OTLP/HTTP receiver that checks bearer tokens and decodes strictly
-  generator              a few minutes of CloudWatch metric stream data, as gzip Firehose objects
+  generator              a few minutes of data of two CloudWatch metric streams, one in the JSON output
+                         format and one in OpenTelemetry 1.0 (length-prefixed protobuf frames), as
+                         the gzip objects their Firehose delivery streams write (--format picks one)
   cwotlp.handler         the real forwarder, invoked with real S3 ObjectCreated:Put events the way
                          Lambda invokes it asynchronously: two retries, then the on-failure queue
 
 Half-way through, the collector answers 503 for a while (long enough for invocations to fail and be
 retried) and the token endpoint revokes every token. At the end every generated datapoint must have
-arrived exactly once with the values it was generated with; the exit status says whether it did.
+arrived exactly once, with the values it was generated with and the names, unit and attributes the
+forwarder gives a record of its format; the exit status says whether it did.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import io
 import itertools
@@ -33,10 +37,10 @@ import time
 import traceback
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote_plus, urlsplit
 
 EXIT_OK = 0
@@ -49,10 +53,44 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's account: the account that owns the bucket and runs the forwarder
 FUNCTION_NAME = f"{NAME}-forwarder"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION_NAME}"
-DELIVERY_STREAM = f"{NAME}-metrics"
 SECRET_NAME = f"{NAME}/collector"
 QUEUE_NAME = f"{NAME}-forwarder-failures"
 METRICS_PREFIX = "metrics/"
+SERVICE_NAME = "aws-cloudwatch-stream"  # CWOTLP_SERVICE_NAME
+RESOURCE_ATTRIBUTES = {"environment": "demo"}  # CWOTLP_RESOURCE_ATTRIBUTES
+
+# The output formats of a metric stream the forwarder reads.
+JSON = "json"
+OTEL1 = "opentelemetry1.0"
+FORMATS = (JSON, OTEL1)
+ENCODINGS = ("json", "protobuf")  # CWOTLP_OTLP_ENCODING
+ENCODING_NAMES = {"json": "OTLP JSON", "protobuf": "OTLP protobuf"}
+CONTENT_TYPES = {"json": "application/json", "protobuf": "application/x-protobuf"}
+OTEL1_RECORDS_PER_FRAME = 50
+# Units as a metric stream writes them in the OpenTelemetry 1.0 format (UCUM), for the units of the
+# generated data; any other unit is written as CloudWatch names it.
+OTEL1_UNITS = {"Count": "1", "None": "1", "Seconds": "s", "Milliseconds": "ms", "Percent": "%", "Bytes": "By"}
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A metric stream of the demo and the Firehose delivery stream that writes its objects to the bucket.
+
+    Each format has a stream of its own, in accounts of its own, as two instances of the module would
+    have; here both write to the one bucket the forwarder reads.
+    """
+
+    output_format: str
+    metric_stream: str
+    delivery_stream: str
+    accounts: tuple[str, ...]
+    seed_offset: int  # added to --seed, so the two streams carry different series
+
+
+STREAMS = {
+    JSON: Stream(JSON, NAME, f"{NAME}-metrics", ("111122223333", "444455556666"), 0),
+    OTEL1: Stream(OTEL1, f"{NAME}-otel", f"{NAME}-otel-metrics", ("777788889999", "222233334444"), 1),
+}
 
 LAMBDA_TIMEOUT_SECONDS = 60
 LAMBDA_MAX_RETRIES = 2  # Lambda's asynchronous invocation: two retries, then the on-failure destination
@@ -107,7 +145,12 @@ def check_environment(environ: Mapping[str, str]) -> list[str]:
 
 
 def lambda_environment(
-    moto_url: str, secret_arn: str, config_dir: Path, max_request_bytes: int, ca_bundle: Path
+    moto_url: str,
+    secret_arn: str,
+    config_dir: Path,
+    max_request_bytes: int,
+    ca_bundle: Path,
+    encoding: str = "json",
 ) -> dict[str, str]:
     """The forwarder's environment as the module sets it, pointed at the local moto server."""
     aws_config = config_dir / "aws-config"
@@ -126,9 +169,10 @@ def lambda_environment(
         "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME,
         "CWOTLP_SECRET_ARN": secret_arn,
         "CWOTLP_SECRET_TTL_SECONDS": "300",
-        "CWOTLP_SERVICE_NAME": "aws-cloudwatch-stream",
-        "CWOTLP_RESOURCE_ATTRIBUTES": json.dumps({"environment": "demo"}),
+        "CWOTLP_SERVICE_NAME": SERVICE_NAME,
+        "CWOTLP_RESOURCE_ATTRIBUTES": json.dumps(RESOURCE_ATTRIBUTES),
         "CWOTLP_DIMENSION_ATTRIBUTES": "false",
+        "CWOTLP_OTLP_ENCODING": encoding,
         "CWOTLP_MAX_REQUEST_BYTES": str(max_request_bytes),
         "CWOTLP_MAX_RETRIES": "2",
         "CWOTLP_REQUEST_TIMEOUT_SECONDS": "5",
@@ -222,6 +266,7 @@ class Invocation:
     event: dict[str, Any]
     key: str
     number: int
+    output_format: str = JSON
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     attempt: int = 1
     not_before: float = 0.0
@@ -268,8 +313,32 @@ def record_key(record: Mapping[str, Any]) -> RecordKey:
     )
 
 
+class Received(NamedTuple):
+    """A datapoint the collector accepted, with the resource and metric it came in."""
+
+    resource: dict[str, Any]
+    name: str
+    unit: str
+    point: Any
+
+
+def received_datapoints(messages: Iterable[Any]) -> list[Received]:
+    """The datapoints of ExportMetricsServiceRequest messages, in order."""
+    from cwotlp_local.otlp import iter_metric_datapoints
+
+    return [
+        Received(resource, metric.name, metric.unit, point)
+        for message in messages
+        for resource, metric, point in iter_metric_datapoints(message)
+    ]
+
+
 def datapoint_key(resource: Mapping[str, Any], name: str, point: Any) -> RecordKey | None:
-    """The generated record a received datapoint stands for, from the forwarder's naming."""
+    """The generated record a received datapoint stands for, from its resource, name and attributes.
+
+    Dimensions come as a JSON text attribute from JSON records and as a key-value list attribute from
+    OpenTelemetry 1.0 objects.
+    """
     from cwotlp_local.otlp import attributes
 
     attrs = attributes(point.attributes)
@@ -277,11 +346,11 @@ def datapoint_key(resource: Mapping[str, Any], name: str, point: Any) -> RecordK
     metric_name = attrs.get("MetricName")
     if namespace is None or metric_name is None:
         namespace, _, metric_name = name.removeprefix("amazonaws.com/").rpartition("/")
-    dimensions_text = attrs.get("Dimensions")
+    dimensions = attrs.get("Dimensions")
     try:
-        if isinstance(dimensions_text, str):
-            dimensions = json.loads(dimensions_text)
-        else:
+        if isinstance(dimensions, str):
+            dimensions = json.loads(dimensions)
+        elif not isinstance(dimensions, dict):
             dimensions = {k: v for k, v in attrs.items() if k not in ("Namespace", "MetricName")}
         return (
             str(resource.get("cloud.account.id", "")),
@@ -293,6 +362,68 @@ def datapoint_key(resource: Mapping[str, Any], name: str, point: Any) -> RecordK
         )
     except (ValueError, AttributeError, TypeError):
         return None
+
+
+@dataclass(frozen=True)
+class Form:
+    """How a record should arrive at the collector, apart from its values."""
+
+    resource: dict[str, Any]
+    name: str
+    unit: str
+    attributes: dict[str, Any]
+    start_time_unix_nano: int
+
+
+def expected_form(record: Mapping[str, Any], output_format: str) -> Form:
+    """The resource, metric and attributes the forwarder gives a record of the given stream format.
+
+    JSON records are converted with the cloudwatch naming scheme (CWOTLP_DIMENSION_ATTRIBUTES=false):
+    the dimensions become one attribute, their JSON text. OpenTelemetry 1.0 requests are passed on as
+    the metric stream wrote them (names, UCUM units, the dimensions as a key-value list, the start
+    time), with service.name and CWOTLP_RESOURCE_ATTRIBUTES added to each resource.
+    """
+    account, region = record["account_id"], record["region"]
+    namespace, metric_name, unit = record["namespace"], record["metric_name"], record["unit"]
+    place = {"cloud.provider": "aws", "cloud.account.id": account, "cloud.region": region}
+    added = {"service.name": SERVICE_NAME, **RESOURCE_ATTRIBUTES}
+    name = f"amazonaws.com/{namespace}/{metric_name}"
+    labels: dict[str, Any] = {"Namespace": namespace, "MetricName": metric_name}
+    if output_format == OTEL1:
+        stream_arn = f"arn:aws:cloudwatch:{region}:{account}:metric-stream/{record['metric_stream_name']}"
+        return Form(
+            {**place, "aws.exporter.arn": stream_arn, **added},
+            name,
+            OTEL1_UNITS.get(unit, unit),
+            {**labels, "Dimensions": dict(record["dimensions"])},
+            (int(record["timestamp"]) - 60_000) * 1_000_000,
+        )
+    return Form(
+        {**place, **added},
+        name,
+        "" if unit == "None" else unit,
+        {**labels, "Dimensions": json.dumps(record["dimensions"])},
+        0,
+    )
+
+
+def form_problems(form: Form, received: Received) -> list[str]:
+    """How a received datapoint's resource, name, unit and attributes differ from the expected ones."""
+    from cwotlp_local.otlp import attributes
+
+    problems = []
+    if received.resource != form.resource:
+        problems.append(f"resource {received.resource} != {form.resource}")
+    if received.name != form.name:
+        problems.append(f"name {received.name!r} != {form.name!r}")
+    if received.unit != form.unit:
+        problems.append(f"unit {received.unit!r} != {form.unit!r}")
+    point_attributes = attributes(received.point.attributes)
+    if point_attributes != form.attributes:
+        problems.append(f"attributes {point_attributes} != {form.attributes}")
+    if int(received.point.start_time_unix_nano) != form.start_time_unix_nano:
+        problems.append(f"start time {received.point.start_time_unix_nano} != {form.start_time_unix_nano}")
+    return problems
 
 
 def value_problems(record: Mapping[str, Any], point: Any) -> list[str]:
@@ -311,65 +442,119 @@ def value_problems(record: Mapping[str, Any], point: Any) -> list[str]:
     for quantile, number in expected.items():
         if quantiles.get(quantile) != number:
             problems.append(f"quantile {quantile}: {quantiles.get(quantile)} != {number}")
+    if len(quantiles) != len(expected):
+        problems.append(f"quantiles {sorted(quantiles)} != {sorted(expected)}")
     return problems
 
 
 @dataclass
-class NamespaceCheck:
+class Counts:
+    """Datapoints of one namespace or stream format: generated, received, and what went wrong."""
+
     records: int = 0
     received: int = 0
     delivered: int = 0
     missing: int = 0
     duplicates: int = 0
     unexpected: int = 0
-    values_off: int = 0
+    altered: int = 0  # values, name, unit, resource or attributes other than its record's
+
+    def add(self, other: Counts) -> None:
+        for name, value in vars(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+    def row(self, label: str) -> list[Any]:
+        return [label, *vars(self).values()]
+
+
+@dataclass
+class DeliveryCheck:
+    namespaces: dict[str, Counts]
+    formats: dict[str, Counts]
+    examples: list[str]
+
+    @property
+    def total(self) -> Counts:
+        total = Counts()
+        for counts in self.formats.values():
+            total.add(counts)
+        return total
+
+
+def _format_of(resource: Mapping[str, Any]) -> str:
+    """The stream format a datapoint that matches no record most likely came from (for the tables)."""
+    return OTEL1 if "aws.exporter.arn" in resource else JSON
 
 
 def check_delivery(
-    records: list[dict[str, Any]], datapoints: list[tuple[dict[str, Any], str, Any]]
-) -> tuple[dict[str, NamespaceCheck], list[str]]:
-    """Per namespace: what was generated, received, missing, duplicated or altered; and examples."""
+    streams: Mapping[str, Sequence[Mapping[str, Any]]], datapoints: Iterable[Received]
+) -> DeliveryCheck:
+    """Compares the records of each stream format with the datapoints received.
+
+    Per namespace and per format: what was generated, received, missing, duplicated, not generated at
+    all, or altered (values, or name, unit, resource and attributes other than the record's format
+    gives it); and a few examples of what went wrong.
+    """
     from cwotlp_local.otlp import datapoint_identity
 
-    expected = {record_key(r): r for r in records}
-    checks: dict[str, NamespaceCheck] = defaultdict(NamespaceCheck)
-    for record in records:
-        checks[record["namespace"]].records += 1
+    expected: dict[RecordKey, tuple[str, Mapping[str, Any]]] = {}
+    namespaces: dict[str, Counts] = defaultdict(Counts)
+    formats: dict[str, Counts] = {output_format: Counts() for output_format in streams}
+    for output_format, records in streams.items():
+        for record in records:
+            key = record_key(record)
+            if key in expected:
+                raise ValueError(f"two generated records are the same datapoint: {key}")
+            expected[key] = (output_format, record)
+            namespaces[record["namespace"]].records += 1
+            formats[output_format].records += 1
     examples: list[str] = []
+
+    def example(text: str) -> None:
+        if len(examples) < 5:
+            examples.append(text)
+
     seen_identities: set[str] = set()
     seen_keys: set[RecordKey] = set()
-    for resource, name, point in datapoints:
-        key = datapoint_key(resource, name, point)
-        namespace = key[2] if key else "(unreadable)"
-        check = checks[namespace]
-        check.received += 1
+    for received in datapoints:
+        resource, name, point = received.resource, received.name, received.point
+        found = datapoint_key(resource, name, point)
+        matched = expected.get(found) if found else None
+        output_format = matched[0] if matched else _format_of(resource)
+        counted = (
+            namespaces[found[2] if found else "(unreadable)"],
+            formats.setdefault(output_format, Counts()),
+        )
+        for counts in counted:
+            counts.received += 1
         identity = datapoint_identity(resource, name, point)
         if identity in seen_identities:
-            check.duplicates += 1
-            if len(examples) < 5:
-                examples.append(f"duplicate: {name} at {point.time_unix_nano}")
+            for counts in counted:
+                counts.duplicates += 1
+            example(f"duplicate: {name} at {point.time_unix_nano}")
             continue
         seen_identities.add(identity)
-        matched = expected.get(key) if key else None
-        if key is None or matched is None or key in seen_keys:
-            check.unexpected += 1
-            if len(examples) < 5:
-                examples.append(f"unexpected: {name} {key}")
+        if found is None or matched is None or found in seen_keys:
+            for counts in counted:
+                counts.unexpected += 1
+            example(f"unexpected: {name} {found}")
             continue
-        record = matched
-        seen_keys.add(key)
-        check.delivered += 1
-        problems = value_problems(record, point)
+        seen_keys.add(found)
+        record = matched[1]
+        problems = form_problems(expected_form(record, output_format), received)
+        problems += value_problems(record, point)
+        for counts in counted:
+            counts.delivered += 1
+            counts.altered += bool(problems)
         if problems:
-            check.values_off += 1
-            if len(examples) < 5:
-                examples.append(f"values of {name} at {point.time_unix_nano}: {'; '.join(problems)}")
-    for key, record in expected.items():
+            example(f"{output_format} {name} at {point.time_unix_nano}: {'; '.join(problems)}")
+    for key, (output_format, record) in expected.items():
         if key not in seen_keys:
-            checks[record["namespace"]].missing += 1
-            if len(examples) < 5:
-                examples.append(f"missing: {record['namespace']} {record['metric_name']} {key[4]} {key[5]}")
-    return dict(sorted(checks.items())), examples
+            namespaces[record["namespace"]].missing += 1
+            formats[output_format].missing += 1
+            what = f"{record['namespace']} {record['metric_name']} {key[4]} {key[5]}"
+            example(f"missing: {output_format} {what}")
+    return DeliveryCheck(dict(sorted(namespaces.items())), formats, examples)
 
 
 # --- output ----------------------------------------------------------------------------------------------
@@ -383,17 +568,21 @@ def human_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-def table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [[str(c) for c in row] for row in [headers, *rows]]
+def table(headers: list[str], sections: list[list[list[Any]]]) -> str:
+    """A text table: the first column left-aligned, the others right-aligned, a rule between sections."""
+    cells = [[str(c) for c in row] for row in [headers, *(row for rows in sections for row in rows)]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
 
-    def line(row: list[str]) -> str:
+    def line(row: list[Any]) -> str:
         return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            str(c).ljust(w) if i == 0 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
         )
 
     rule = "  ".join("-" * w for w in widths)
-    body = [line(cells[0]), rule, *(line(r) for r in cells[1:-1]), rule, line(cells[-1])]
+    body = [line(headers)]
+    for rows in sections:
+        body += [rule, *(line(row) for row in rows)]
     return "\n".join("  " + b for b in body)
 
 
@@ -418,6 +607,8 @@ class Options:
     token_lifetime: int = 5
     max_request_bytes: int = 32 * 1024
     quiet: bool = False
+    formats: tuple[str, ...] = FORMATS
+    encoding: str = "json"
 
 
 def split_into_objects(
@@ -463,7 +654,13 @@ def _run(
 
     from cwotlp_local.collector import Collector
     from cwotlp_local.faults import Fault
-    from cwotlp_local.generator import firehose_key, firehose_object, generate_records, series_count
+    from cwotlp_local.generator import (
+        firehose_key,
+        firehose_object,
+        generate_records,
+        otel1_object,
+        series_count,
+    )
     from cwotlp_local.token_server import TokenServer
 
     say("cwotlp demo: CloudWatch metric stream -> Firehose -> S3 -> forwarder -> OTLP/HTTP, on 127.0.0.1")
@@ -537,37 +734,76 @@ def _run(
     say(f"  bucket                  s3://{bucket}/{METRICS_PREFIX}")
     say(f"  secret                  {SECRET_NAME} (endpoint, token URL, client id and secret, audience)")
     say(f"  on-failure queue        {QUEUE_NAME}")
+    encoding = options.encoding
+    say(f"  forwarder requests      {ENCODING_NAMES[encoding]} (CWOTLP_OTLP_ENCODING={encoding})")
 
-    # The data: a few minutes of the metric stream, cut into Firehose objects.
+    # The data: a few minutes of each metric stream, cut into Firehose objects.
     rng = random.Random(options.seed)
-    per_minute = series_count(seed=options.seed)
     now_ms = int(time.time() * 1000)
     start_ms = now_ms - now_ms % 60_000 - (options.minutes + 1) * 60_000
-    records = list(generate_records(per_minute * options.minutes, seed=options.seed, start_ms=start_ms))
-    objects = split_into_objects(records, options.minutes, rng)
-    invocations: list[Invocation] = []
-    raw_total = gzip_total = 0
-    for index, chunk in enumerate(objects):
-        written = dt.datetime.fromtimestamp(chunk[-1]["timestamp"] / 1000 + 75 + index, dt.UTC)
-        object_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        key = firehose_key(DELIVERY_STREAM, written, uuid=object_id)
-        body = firehose_object(chunk)
-        raw_total += len(firehose_object(chunk, compress=False))
-        gzip_total += len(body)
-        etag = s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"].strip('"')
-        invocations.append(Invocation(s3_event(bucket, key, len(body), etag, written), key, index + 1))
-    namespaces = sorted({r["namespace"] for r in records})
-    with_percentiles = sum(1 for r in records if "p99" in r["value"])
-    say(
-        f"  wrote {len(objects)} objects: {len(records)} records over {options.minutes} minutes, "
-        f"{len(namespaces)} namespaces, {len({r['account_id'] for r in records})} accounts, "
-        f"{with_percentiles} with percentiles; {human_bytes(raw_total)} raw, {human_bytes(gzip_total)} gzip"
-    )
-    say(f"  first key: {invocations[0].key}")
+    generated: dict[str, list[dict[str, Any]]] = {}
+    written: dict[str, list[Invocation]] = {}
+    object_bytes: dict[str, tuple[int, int]] = {}  # raw and gzip bytes per format
+    for stream in (STREAMS[f] for f in options.formats):
+        seed = options.seed + stream.seed_offset
+        per_minute = series_count(seed=seed, accounts=stream.accounts)
+        records = list(
+            generate_records(
+                per_minute * options.minutes,
+                seed=seed,
+                start_ms=start_ms,
+                accounts=stream.accounts,
+                stream_name=stream.metric_stream,
+            )
+        )
+        generated[stream.output_format] = records
+        written[stream.output_format] = []
+        raw_bytes = gzip_bytes = frames = 0
+        for index, chunk in enumerate(split_into_objects(records, options.minutes, rng)):
+            when = dt.datetime.fromtimestamp(chunk[-1]["timestamp"] / 1000 + 75 + index, dt.UTC)
+            object_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            key = firehose_key(stream.delivery_stream, when, uuid=object_id)
+            if stream.output_format == OTEL1:
+                body = otel1_object(chunk, per_frame=OTEL1_RECORDS_PER_FRAME)
+                raw_bytes += len(otel1_object(chunk, per_frame=OTEL1_RECORDS_PER_FRAME, compress=False))
+                frames += -(-len(chunk) // OTEL1_RECORDS_PER_FRAME)
+            else:
+                body = firehose_object(chunk)
+                raw_bytes += len(firehose_object(chunk, compress=False))
+            gzip_bytes += len(body)
+            etag = s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"].strip('"')
+            event = s3_event(bucket, key, len(body), etag, when)
+            written[stream.output_format].append(Invocation(event, key, 0, stream.output_format))
+        object_bytes[stream.output_format] = (raw_bytes, gzip_bytes)
+        with_percentiles = sum(1 for r in records if "p99" in r["value"])
+        label = f"{stream.output_format} stream".ljust(24)
+        say(
+            f"  {label}metric stream {stream.metric_stream} -> Firehose {stream.delivery_stream}, "
+            f"accounts {' and '.join(stream.accounts)}"
+        )
+        say(
+            f"  {'':24}{len(written[stream.output_format])} objects: {len(records)} records"
+            + (f" in {frames} frames" if frames else "")
+            + f" over {options.minutes} minutes, {with_percentiles} with percentiles; "
+            f"{human_bytes(raw_bytes)} raw, {human_bytes(gzip_bytes)} gzip"
+        )
+        say(f"  {'':24}first key {written[stream.output_format][0].key}")
+    # The streams' objects arrive in turn; S3 notifies the forwarder of each.
+    invocations = [
+        dataclasses.replace(invocation, number=number)
+        for number, invocation in enumerate(
+            (i for group in itertools.zip_longest(*written.values()) for i in group if i is not None), 1
+        )
+    ]
+    objects_by_format = {f: len(group) for f, group in written.items()}
+    raw_total = sum(raw for raw, _ in object_bytes.values())
+    gzip_total = sum(gz for _, gz in object_bytes.values())
 
     # The forwarder, as Lambda runs it.
     os.environ.update(
-        lambda_environment(moto_url, secret_arn, work_dir, options.max_request_bytes, ca_bundle)
+        lambda_environment(
+            moto_url, secret_arn, work_dir, options.max_request_bytes, ca_bundle, options.encoding
+        )
     )
     options.output_dir.mkdir(parents=True, exist_ok=True)
     forwarder_log = ForwarderLog(options.output_dir / "forwarder.log")
@@ -585,11 +821,14 @@ def _run(
 
     # The token is revoked while it is still fresh (so the collector answers 401 and the forwarder
     # fetches a new one), then the collector has an outage; tokens also expire on their own meanwhile.
+    # With both formats the outage starts in the second OpenTelemetry 1.0 object, which then fails
+    # part-way (its retry resumes after the frames the collector accepted); a JSON object fails next.
     revoke_object = min(1, len(invocations) - 1)
-    outage_object = min(2, len(invocations) - 1)
+    outage_object = min(2 if len(options.formats) == 1 else 3, len(invocations) - 1)
     say()
     say("invocations (one S3 event each; a failed one is retried by Lambda, then sent to the queue):")
     pending = list(invocations)
+    format_width = max(len(f) for f in options.formats)
     lambda_retries = 0
     failed_invocations = 0
     to_queue = 0
@@ -620,7 +859,11 @@ def _run(
                 tokens.expire_all()
                 say("  -- token endpoint revokes every token issued so far")
         context = LambdaContext(aws_request_id=invocation.request_id)
-        short_key = f"object {invocation.number} of {len(invocations)}"
+        number_width = len(str(len(invocations)))
+        short_key = (
+            f"object {invocation.number:>{number_width}} of {len(invocations)}  "
+            f"{invocation.output_format:<{format_width}}"
+        )
         reports_before = len(forwarder_log.reports)
         invoked = time.monotonic()
         try:
@@ -637,13 +880,8 @@ def _run(
                 say(f"      -> Lambda retries in {delay} s (about {invocation.attempt} min in AWS)")
                 lambda_retries += 1
                 pending.append(
-                    Invocation(
-                        invocation.event,
-                        invocation.key,
-                        invocation.number,
-                        invocation.request_id,
-                        invocation.attempt + 1,
-                        time.monotonic() + delay,
+                    dataclasses.replace(
+                        invocation, attempt=invocation.attempt + 1, not_before=time.monotonic() + delay
                     )
                 )
             else:
@@ -664,7 +902,8 @@ def _run(
         )
         detail = f"{result.get('datapoints', 0)} datapoints in {report.get('requests', '?')} requests"
         if resumed:
-            detail += f", resumed after record {resumed}"
+            unit = "frame" if invocation.output_format == OTEL1 else "record"
+            detail += f", resumed after {unit} {resumed}"
         if report.get("retries"):
             detail += f", {report['retries']} HTTP retries"
         say(f"  {short_key}  attempt {invocation.attempt}  {status}: {detail}")
@@ -687,67 +926,34 @@ def _run(
         )
 
     # What arrived.
-    datapoints = collector.datapoints()
-    checks, examples = check_delivery(records, datapoints)
+    check = check_delivery(generated, received_datapoints(r.message for r in collector.requests))
+    total = check.total
     received_path = options.output_dir / "received.jsonl"
     write_received(received_path, collector)
 
-    rows = []
-    total = NamespaceCheck()
-    for namespace, c in checks.items():
-        rows.append(
-            [
-                namespace,
-                c.records,
-                c.received,
-                c.delivered,
-                c.missing,
-                c.duplicates,
-                c.unexpected,
-                c.values_off,
-            ]
-        )
-        for name in ("records", "received", "delivered", "missing", "duplicates", "unexpected", "values_off"):
-            setattr(total, name, getattr(total, name) + getattr(c, name))
-    rows.append(
-        [
-            "total",
-            total.records,
-            total.received,
-            total.delivered,
-            total.missing,
-            total.duplicates,
-            total.unexpected,
-            total.values_off,
-        ]
-    )
     accepted = collector.requests
     statuses = collector.status_counts()
     reports = forwarder_log.reports
     http_retries = sum(int(r.get("retries", 0)) for r in reports)
     token_requests = tokens.requests
     say(always=True)
-    say("datapoints per namespace (generated records vs what the collector received):", always=True)
-    say(
-        table(
-            [
-                "namespace",
-                "generated",
-                "received",
-                "delivered",
-                "missing",
-                "duplicates",
-                "unexpected",
-                "values off",
-            ],
-            rows,
-        ),
-        always=True,
-    )
+    say("datapoints per namespace and per stream (generated vs what the collector received):", always=True)
+    headers = ["namespace", "generated", "received", "delivered", "missing", "duplicates", "unexpected"]
+    sections = [
+        [counts.row(namespace) for namespace, counts in check.namespaces.items()],
+        [counts.row(f"{output_format} stream") for output_format, counts in check.formats.items()],
+        [total.row("total")],
+    ]
+    say(table([*headers, "altered"], sections), always=True)
     say(always=True)
     answers = ", ".join(f"{_status_name(s)} {n}" for s, n in sorted(statuses.items()))
     summary_rows = [
-        ["objects", f"{len(objects)} ({human_bytes(raw_total)} raw, {human_bytes(gzip_total)} gzip in S3)"],
+        [
+            "objects",
+            f"{len(invocations)} ("
+            + ", ".join(f"{n} {output_format}" for output_format, n in objects_by_format.items())
+            + f"; {human_bytes(raw_total)} raw, {human_bytes(gzip_total)} gzip in S3)",
+        ],
         [
             "invocations",
             f"{first_attempts + lambda_retries} ({lambda_retries} Lambda retries, "
@@ -756,7 +962,7 @@ def _run(
         ["OTLP requests", f"{len(accepted)} accepted of {collector.attempts} ({answers})"],
         [
             "request bytes",
-            f"{human_bytes(sum(r.raw_bytes for r in accepted))} raw, "
+            f"{human_bytes(sum(r.raw_bytes for r in accepted))} {ENCODING_NAMES[options.encoding]}, "
             f"{human_bytes(sum(r.wire_bytes for r in accepted))} gzip on the wire",
         ],
         ["HTTP retries", f"{http_retries} inside the forwarder (after 503 answers, honouring Retry-After)"],
@@ -780,10 +986,12 @@ def _run(
         say(f"  {name.ljust(width)}  {text}", always=True)
     write_summary(
         options.output_dir / "summary.json",
-        checks,
+        check,
         collector,
         tokens,
         {
+            "encoding": options.encoding,
+            "objects": objects_by_format,
             "lambda_retries": lambda_retries,
             "on_failure_records": to_queue,
             "queue_depth_before_redrive": left_for_replay,
@@ -798,8 +1006,11 @@ def _run(
         problems.append(f"{total.duplicates} datapoints duplicated")
     if total.unexpected:
         problems.append(f"{total.unexpected} unexpected datapoints")
-    if total.values_off:
-        problems.append(f"{total.values_off} datapoints with altered values")
+    if total.altered:
+        problems.append(f"{total.altered} datapoints altered (values, names, units or attributes)")
+    wrong_type = sum(1 for r in accepted if r.content_type != CONTENT_TYPES[options.encoding])
+    if wrong_type:
+        problems.append(f"{wrong_type} requests not in {ENCODING_NAMES[options.encoding]}")
     if collector.errors:
         problems.append(f"{len(collector.errors)} malformed requests: {collector.errors[0].reason[:200]}")
     if queue_depth:
@@ -807,10 +1018,13 @@ def _run(
     say(always=True)
     if problems:
         say("FAILED: " + "; ".join(problems), always=True)
-        for example in examples:
+        for example in check.examples:
             say(f"  {example}", always=True)
         return EXIT_MISMATCH
-    say(f"OK: all {total.records} datapoints arrived exactly once, with their values.", always=True)
+    say(
+        f"OK: all {total.records} datapoints arrived exactly once, with their names, attributes and values.",
+        always=True,
+    )
     return EXIT_OK
 
 
@@ -855,20 +1069,22 @@ def write_received(path: Path, collector: Any) -> None:
 
 def write_summary(
     path: Path,
-    checks: Mapping[str, NamespaceCheck],
+    check: DeliveryCheck,
     collector: Any,
     tokens: Any,
-    invocations: Mapping[str, int],
+    run: Mapping[str, Any],
 ) -> None:
     summary = {
-        "namespaces": {name: vars(check) for name, check in checks.items()},
+        "namespaces": {name: vars(counts) for name, counts in check.namespaces.items()},
+        "formats": {name: vars(counts) for name, counts in check.formats.items()},
+        "content_types": dict(Counter(r.content_type for r in collector.requests)),
         "requests_accepted": len(collector.requests),
         "request_attempts": collector.attempts,
         "statuses": {str(k): v for k, v in sorted(collector.status_counts().items())},
         "raw_bytes": sum(r.raw_bytes for r in collector.requests),
         "wire_bytes": sum(r.wire_bytes for r in collector.requests),
         "tokens_issued": tokens.issued,
-        **invocations,
+        **run,
         "collector_errors": [e.reason for e in collector.errors],
     }
     path.write_text(json.dumps(summary, indent=2) + "\n")
@@ -893,6 +1109,18 @@ def parse_args(argv: list[str] | None) -> Options:
         default=8,
         help="collector requests answered 503 in the middle of the run (default 8; 0 for none)",
     )
+    parser.add_argument(
+        "--format",
+        choices=[*FORMATS, "both"],
+        default="both",
+        help="output format of the metric stream(s): a stream of each format, or one (default both)",
+    )
+    parser.add_argument(
+        "--encoding",
+        choices=ENCODINGS,
+        default="json",
+        help="how the forwarder encodes its OTLP requests, CWOTLP_OTLP_ENCODING (default json)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the result tables")
     args = parser.parse_args(argv)
     if not 1 <= args.minutes <= 30:
@@ -905,6 +1133,8 @@ def parse_args(argv: list[str] | None) -> Options:
         output_dir=args.output_dir,
         outage_requests=args.outage_requests,
         quiet=args.quiet,
+        formats=FORMATS if args.format == "both" else (args.format,),
+        encoding=args.encoding,
     )
 
 

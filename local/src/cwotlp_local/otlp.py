@@ -29,8 +29,11 @@ def attributes(key_values: Iterable[KeyValue]) -> dict[str, Any]:
     return {kv.key: any_value(kv.value) for kv in key_values}
 
 
-def iter_datapoints(message: ExportMetricsServiceRequest) -> Iterator[DataPoint]:
-    """Every datapoint of a request as (resource attributes, metric name, datapoint message)."""
+def iter_metric_datapoints(
+    message: ExportMetricsServiceRequest,
+) -> Iterator[tuple[dict[str, Any], Any, Message]]:
+    """Every datapoint of a request as (resource attributes, metric message, datapoint message); the
+    metric message has the name and the unit."""
     for resource_metrics in message.resource_metrics:
         resource_attrs = attributes(resource_metrics.resource.attributes)
         for scope_metrics in resource_metrics.scope_metrics:
@@ -39,7 +42,13 @@ def iter_datapoints(message: ExportMetricsServiceRequest) -> Iterator[DataPoint]
                 if kind is None:
                     continue
                 for point in getattr(metric, kind).data_points:
-                    yield resource_attrs, metric.name, point
+                    yield resource_attrs, metric, point
+
+
+def iter_datapoints(message: ExportMetricsServiceRequest) -> Iterator[DataPoint]:
+    """Every datapoint of a request as (resource attributes, metric name, datapoint message)."""
+    for resource_attrs, metric, point in iter_metric_datapoints(message):
+        yield resource_attrs, metric.name, point
 
 
 def datapoint_identity(resource_attrs: dict[str, Any], metric_name: str, point: Message) -> str:
