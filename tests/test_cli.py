@@ -156,4 +156,5 @@ def test_convert_reads_opentelemetry_objects_and_always_writes_json(tmp_path: Pa
     [request] = [parse_request(line) for line in result.stdout.splitlines()]
     assert len(list(datapoints(request))) == 120
     [summary] = summaries(result.stderr)
-    assert (summary["records"], summary["datapoints"]) == (4, 120)
+    assert summary["datapoints"] == 120
+    assert summary["records"] >= 4  # frames, cut into parts of one resource each

@@ -185,7 +185,7 @@ def test_413_splits_the_request_until_it_fits(tokens: TokenServer) -> None:
 def test_413_for_a_single_datapoint_fails(tokens: TokenServer) -> None:
     with Collector(token_check=tokens.is_valid, max_body_bytes=50) as collector:
         setup = Setup(collector, tokens)
-        with pytest.raises(DeliveryError, match="single datapoint"):
+        with pytest.raises(DeliveryError, match=r"cannot be split \(1 datapoints\)"):
             setup.send(Batch(batches()[0].entries[:1], 0, JsonEncoding()))
 
 

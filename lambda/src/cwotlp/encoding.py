@@ -112,14 +112,14 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _field(number: int, payload: bytes) -> bytes:
+def field(number: int, payload: bytes) -> bytes:
     """A length-delimited field: tag, length, payload."""
     return bytes((number << 3 | 2,)) + varint(len(payload)) + payload
 
 
 def _key_value(key: str, value: str) -> bytes:
     """KeyValue{key 1, value 2: AnyValue{string_value 1}}."""
-    return _field(1, key.encode()) + _field(2, _field(1, value.encode()))
+    return field(1, key.encode()) + field(2, field(1, value.encode()))
 
 
 # Field numbers of opentelemetry-proto's metrics messages, as tags (number << 3 | wire type).
@@ -138,20 +138,20 @@ class ProtobufEncoding:
     empty_size = 0
 
     def __init__(self) -> None:
-        scope = _field(1, SCOPE_NAME.encode()) + _field(2, __version__.encode())
-        self._scope = _field(1, scope)  # ScopeMetrics.scope
+        scope = field(1, SCOPE_NAME.encode()) + field(2, __version__.encode())
+        self._scope = field(1, scope)  # ScopeMetrics.scope
         self.resource_overhead = 10 + len(self._scope)
 
     def attribute(self, key: str, value: str) -> bytes:
         """A datapoint attribute: SummaryDataPoint.attributes (7)."""
-        return _field(7, _key_value(key, value))
+        return field(7, _key_value(key, value))
 
     def resource(self, attributes: list[tuple[str, str]]) -> bytes:
         """ResourceMetrics.resource (1): Resource{attributes 1}."""
-        return _field(1, b"".join(_field(1, _key_value(k, v)) for k, v in attributes))
+        return field(1, b"".join(field(1, _key_value(k, v)) for k, v in attributes))
 
     def metric(self, name: str, unit: str) -> bytes:
-        return _field(1, name.encode()) + _field(3, unit.encode())
+        return field(1, name.encode()) + field(3, unit.encode())
 
     def time(self, timestamp_ms: int) -> bytes:
         return struct.pack("<BQ", 0x19, timestamp_ms * 1_000_000)
@@ -191,10 +191,10 @@ class ProtobufEncoding:
         parts = []
         for resource, metrics in groups.items():
             metric_fields = b"".join(
-                _field(2, metric + _field(11, b"".join([_field(1, point) for point in datapoints])))
+                field(2, metric + field(11, b"".join([field(1, point) for point in datapoints])))
                 for metric, datapoints in metrics.items()
             )
-            parts.append(_field(1, resource + _field(2, self._scope + metric_fields)))
+            parts.append(field(1, resource + field(2, self._scope + metric_fields)))
         return parts
 
 

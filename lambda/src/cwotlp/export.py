@@ -60,7 +60,9 @@ class Exporter:
         raw_bytes, compressed = gzipped(batch.body_parts())
         if self._post(compressed, batch.layout.content_type, deadline) == 413:
             if len(batch.entries) < 2:
-                raise DeliveryError("collector: HTTP 413 for a request holding a single datapoint")
+                raise DeliveryError(
+                    f"collector: HTTP 413 for a request that cannot be split ({batch.datapoints} datapoints)"
+                )
             self.counters.splits += 1
             for half in batch.split():
                 self.send(half, deadline, on_accepted)

@@ -5,7 +5,8 @@ forwarder passes the messages on, with the configured resource attributes added 
 applied, in the same batches, with the same retries and resumption as JSON records: the unit of
 progress is the message (a frame).
 
-A frame longer than the bytes left is a truncated object: the complete frames before it are kept and
+Frames are cut into parts of whole metrics, and the part is the unit of progress. A frame longer than
+the bytes left is a truncated object: the complete frames before it are kept and
 the rest is counted. A newline where a frame should start is a delimiter Firehose added by mistake (its
 newline processor must be off for this format): it is skipped and counted, when the bytes after it
 read as a frame and the newline read as a frame's length do not.
@@ -21,7 +22,7 @@ import orjson
 
 from cwotlp.batch import Batch
 from cwotlp.convert import Naming
-from cwotlp.encoding import Encoding, Groups
+from cwotlp.encoding import Encoding, Groups, field
 
 if TYPE_CHECKING:
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -142,15 +143,23 @@ def _dimensions(point: Any) -> dict[str, str]:
 class FrameConverter:
     """Frames -> requests to forward: attributes added, rules applied, datapoints counted."""
 
-    def __init__(self, naming: Naming, encoding: Encoding, forward: Callable[[Any], bool] | None) -> None:
+    def __init__(
+        self, naming: Naming, encoding: Encoding, forward: Callable[[Any], bool] | None, part_bytes: int
+    ) -> None:
         self._extra = {"service.name": naming.service_name, **naming.resource_attributes}
         self._encoding = encoding
         self._forward = forward
+        # JSON text is about twice the protobuf size; parts are budgeted by their protobuf size.
+        self._part_budget = part_bytes // (3 if encoding.name == "json" else 1)
         self.dropped = 0
         self.oldest_timestamp_ms: int | None = None
 
-    def convert(self, payload: bytes) -> tuple[bytes, int] | str:
-        """The encoded resource metrics of one frame and its datapoint count, or a skip reason."""
+    def convert(self, payload: bytes) -> list[tuple[bytes, int]] | str:
+        """The frame's parts to forward, each encoded with its datapoint count, or a skip reason.
+
+        A frame is cut into parts of whole metrics within the part budget, so that a request never has
+        to carry more than a part and a collector's 413 can always be met by splitting.
+        """
         from google.protobuf.message import DecodeError
 
         try:
@@ -170,7 +179,30 @@ class FrameConverter:
                 points += self._filter(scope_metrics)
         if not points:
             return EMPTY_FRAME
-        return self._encode(request), points
+        return [(self._encode(part), count) for part, count in self._parts(request)]
+
+    def _parts(self, request: Any) -> Iterator[tuple[Any, int]]:
+        """Resource metrics holding consecutive metrics of one scope, each within the part budget."""
+        for resource_metrics in request.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                part, size, count = None, 0, 0
+                for metric in scope_metrics.metrics:
+                    metric_size = metric.ByteSize()
+                    if part is not None and size + metric_size > self._part_budget:
+                        yield part, count
+                        part = None
+                    if part is None:
+                        part, size, count = type(resource_metrics)(), 0, 0
+                        part.resource.CopyFrom(resource_metrics.resource)
+                        part.schema_url = resource_metrics.schema_url
+                        scope = part.scope_metrics.add()
+                        scope.scope.CopyFrom(scope_metrics.scope)
+                        scope.schema_url = scope_metrics.schema_url
+                    part.scope_metrics[0].metrics.append(metric)
+                    size += metric_size
+                    count += len(_points(metric))
+                if part is not None:
+                    yield part, count
 
     def _filter(self, scope_metrics: Any) -> int:
         """Applies the rules to the datapoints of a scope; returns how many remain."""
@@ -197,14 +229,13 @@ class FrameConverter:
             remaining += len(data_points)
         return remaining
 
-    def _encode(self, request: Any) -> bytes:
-        if self._encoding.name == "protobuf":
-            return bytes(request.SerializeToString())
+    def _encode(self, resource_metrics: Any) -> bytes:
+        if self._encoding.name == "protobuf":  # ExportMetricsServiceRequest.resource_metrics (1)
+            return field(1, resource_metrics.SerializeToString())
         from google.protobuf.json_format import MessageToDict
 
         # OTLP/HTTP JSON: lowerCamelCase names, enums as integers, 64-bit integers as strings.
-        message = MessageToDict(request, use_integers_for_enums=True)
-        return b",".join(orjson.dumps(item) for item in message.get("resourceMetrics", []))
+        return orjson.dumps(MessageToDict(resource_metrics, use_integers_for_enums=True))
 
 
 class FrameLayout:

@@ -85,7 +85,9 @@ class Conversion:
         if _is_json(self.source.peek()):
             return batches(self._entries(), self._max_request_bytes, self.encoding, self._resume_from)
         self.format = "opentelemetry1.0"
-        self._frames = FrameConverter(self._naming, self.encoding, self._forward)
+        self._frames = FrameConverter(
+            self._naming, self.encoding, self._forward, self._max_request_bytes // 4
+        )
         layout = FrameLayout(self.encoding)
         return frame_batches(self._frame_units(), self._max_request_bytes, layout, self._resume_from)
 
@@ -96,13 +98,14 @@ class Conversion:
         records = 0
         try:
             for payload in frames(self.source, skipped, parses):
-                unit = convert(payload)
-                if isinstance(unit, str):
-                    skipped[unit] += 1
+                parts = convert(payload)
+                if isinstance(parts, str):
+                    skipped[parts] += 1
                     continue
-                records += 1
-                if records > self._resume_from:
-                    yield unit
+                for part in parts:
+                    records += 1
+                    if records > self._resume_from:
+                        yield part
         finally:
             self.records = records
             if self._frames.dropped:

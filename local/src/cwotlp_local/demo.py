@@ -902,7 +902,7 @@ def _run(
         )
         detail = f"{result.get('datapoints', 0)} datapoints in {report.get('requests', '?')} requests"
         if resumed:
-            unit = "frame" if invocation.output_format == OTEL1 else "record"
+            unit = "frame part" if invocation.output_format == OTEL1 else "record"
             detail += f", resumed after {unit} {resumed}"
         if report.get("retries"):
             detail += f", {report['retries']} HTTP retries"
