@@ -1,5 +1,6 @@
-# modules/regional-stream planned as a module: a metric stream and Firehose in another region that write
-# under the central bucket's metrics/<region>/, with their own least-privilege roles.
+# modules/regional-stream planned as a module: a metric stream and its Firehose that write into the central
+# bucket with least-privilege roles; under metrics/<region>/ in a further region, directly under metrics/
+# as the root module's own stream (home_region).
 
 mock_provider "aws" {
   override_during = plan
@@ -22,7 +23,7 @@ variables {
   bucket_arn = "arn:aws:s3:::cwotlp-20240101000000000000000001"
 }
 
-run "streams_into_the_central_bucket_under_its_region" {
+run "firehose_delivers_gzip_objects_on_defaults" {
   command = plan
 
   module {
@@ -31,19 +32,36 @@ run "streams_into_the_central_bucket_under_its_region" {
 
   assert {
     condition = (
-      one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).bucket_arn == "arn:aws:s3:::cwotlp-20240101000000000000000001" &&
-      one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).prefix == "metrics/us-east-1/!{timestamp:yyyy/MM/dd/HH}/" &&
-      one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).error_output_prefix == "errors/us-east-1/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/"
+      aws_kinesis_firehose_delivery_stream.this.name == "cwotlp-metrics" &&
+      aws_kinesis_firehose_delivery_stream.this.destination == "extended_s3" &&
+      one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).bucket_arn == "arn:aws:s3:::cwotlp-20240101000000000000000001"
     )
-    error_message = "Objects must land under metrics/<region>/ of the central bucket, where the forwarder is notified; errors under errors/<region>/."
+    error_message = "Firehose must deliver to the central bucket."
   }
   assert {
     condition = (
       one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).compression_format == "GZIP" &&
-      one(one(one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).processing_configuration).processors).type == "AppendDelimiterToRecord" &&
-      one(aws_kinesis_firehose_delivery_stream.this.server_side_encryption).key_type == "AWS_OWNED_CMK"
+      one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).buffering_size == 5 &&
+      one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).buffering_interval == 60
     )
-    error_message = "JSON objects are GZIP with a newline after each record, and Firehose is encrypted."
+    error_message = "Objects must be GZIP with 5 MB / 60 s buffering by default."
+  }
+  assert {
+    condition     = one(one(one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).processing_configuration).processors).type == "AppendDelimiterToRecord"
+    error_message = "JSON records must get a newline after each."
+  }
+  assert {
+    condition = (
+      one(one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).cloudwatch_logging_options).enabled &&
+      one(one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).cloudwatch_logging_options).log_group_name == "/aws/kinesisfirehose/cwotlp-metrics" &&
+      one(one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).cloudwatch_logging_options).log_stream_name == "DestinationDelivery" &&
+      aws_cloudwatch_log_group.firehose.retention_in_days == 14
+    )
+    error_message = "Delivery errors must be logged to a log group with a retention."
+  }
+  assert {
+    condition     = one(aws_kinesis_firehose_delivery_stream.this.server_side_encryption).enabled && one(aws_kinesis_firehose_delivery_stream.this.server_side_encryption).key_type == "AWS_OWNED_CMK"
+    error_message = "Firehose server-side encryption must be on."
   }
   assert {
     condition = (
@@ -55,12 +73,101 @@ run "streams_into_the_central_bucket_under_its_region" {
     error_message = "The metric stream must send JSON to its Firehose."
   }
   assert {
+    condition     = length(aws_cloudwatch_metric_stream.this.include_filter) == 0 && length(aws_cloudwatch_metric_stream.this.exclude_filter) == 0 && length(aws_cloudwatch_metric_stream.this.statistics_configuration) == 0
+    error_message = "Without filters every namespace must be streamed."
+  }
+}
+
+run "further_region_streams_under_its_region" {
+  command = plan
+
+  module {
+    source = "./modules/regional-stream"
+  }
+
+  assert {
+    condition = (
+      one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).prefix == "metrics/us-east-1/!{timestamp:yyyy/MM/dd/HH}/" &&
+      one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).error_output_prefix == "errors/us-east-1/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/"
+    )
+    error_message = "Objects must land under metrics/<region>/ of the central bucket, where the forwarder is notified; errors under errors/<region>/."
+  }
+  assert {
     condition     = aws_iam_role.firehose.name == "cwotlp-us-east-1-firehose" && aws_iam_role.metric_stream.name == "cwotlp-us-east-1-metric-stream"
     error_message = "IAM roles are global: their names must carry the region."
   }
   assert {
+    condition     = aws_iam_role.metric_stream.description == "Lets the cwotlp CloudWatch metric stream in us-east-1 put records to its Firehose"
+    error_message = "The role descriptions must name the region."
+  }
+  assert {
     condition     = output.s3_prefix == "metrics/us-east-1/" && output.region == "us-east-1" && output.firehose_delivery_stream_name == "cwotlp-metrics"
     error_message = "Outputs must name the region's prefix and stream."
+  }
+}
+
+run "home_region_streams_directly_under_metrics_and_errors" {
+  command = plan
+
+  module {
+    source = "./modules/regional-stream"
+  }
+
+  variables {
+    home_region = true
+  }
+
+  assert {
+    condition = (
+      one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).prefix == "metrics/!{timestamp:yyyy/MM/dd/HH}/" &&
+      one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).error_output_prefix == "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/" &&
+      output.s3_prefix == "metrics/"
+    )
+    error_message = "The home region's objects must land under metrics/ with a date path, errors under errors/."
+  }
+  assert {
+    # The names a single-region deployment has always had, so that its roles are kept.
+    condition = (
+      aws_iam_role.firehose.name == "cwotlp-firehose" &&
+      aws_iam_role.firehose.description == "Lets the cwotlp Firehose write objects and its error log" &&
+      aws_iam_role.metric_stream.name == "cwotlp-metric-stream" &&
+      aws_iam_role.metric_stream.description == "Lets the cwotlp CloudWatch metric stream put records to its Firehose"
+    )
+    error_message = "The home region's role names and descriptions must carry no region."
+  }
+  assert {
+    # The rest of the policy is the same in every region (roles_may_only_write_their_region_and_put_to_their_stream).
+    condition = (
+      jsondecode(aws_iam_role_policy.firehose.policy).Statement[0].Resource == ["arn:aws:s3:::cwotlp-20240101000000000000000001/metrics/*", "arn:aws:s3:::cwotlp-20240101000000000000000001/errors/*"] &&
+      jsondecode(aws_iam_role_policy.firehose.policy).Statement[2].Condition == { StringLike = { "s3:prefix" = ["metrics/*", "errors/*"] } }
+    )
+    error_message = "The home region's Firehose may only write under metrics/ and errors/."
+  }
+}
+
+run "names_fit_the_limits_in_the_longest_region" {
+  command = plan
+
+  module {
+    source = "./modules/regional-stream"
+  }
+
+  variables {
+    name = "a23456789012345678901234567890bc"
+  }
+
+  override_data {
+    target = data.aws_region.current
+    values = { id = "ap-southeast-5", name = "ap-southeast-5" }
+  }
+
+  assert {
+    condition     = aws_iam_role.metric_stream.name == "a23456789012345678901234567890bc-ap-southeast-5-metric-stream" && length(aws_iam_role.metric_stream.name) <= 64
+    error_message = "The longest role name must stay within IAM's 64 characters."
+  }
+  assert {
+    condition     = aws_cloudwatch_metric_stream.this.name == "a23456789012345678901234567890bc" && aws_kinesis_firehose_delivery_stream.this.name == "a23456789012345678901234567890bc-metrics"
+    error_message = "Every name must start with name."
   }
 }
 
@@ -111,17 +218,26 @@ run "roles_may_only_write_their_region_and_put_to_their_stream" {
     error_message = "The metric stream may only put records to its own Firehose."
   }
   assert {
-    condition = jsondecode(aws_iam_role.firehose.assume_role_policy).Statement[0].Condition == { StringEquals = { "sts:ExternalId" = "111122223333" } } && jsondecode(aws_iam_role.metric_stream.assume_role_policy).Statement[0] == {
+    condition = jsondecode(aws_iam_role.firehose.assume_role_policy).Statement == [{
+      Effect    = "Allow"
+      Principal = { Service = "firehose.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "sts:ExternalId" = "111122223333" } }
+    }]
+    error_message = "Only Firehose in this account may assume the Firehose role."
+  }
+  assert {
+    condition = jsondecode(aws_iam_role.metric_stream.assume_role_policy).Statement == [{
       Effect    = "Allow"
       Principal = { Service = "streams.metrics.cloudwatch.amazonaws.com" }
       Action    = "sts:AssumeRole"
       Condition = { StringEquals = { "aws:SourceAccount" = "111122223333" } }
-    }
-    error_message = "Only this account's services may assume the roles."
+    }]
+    error_message = "Only metric streams of this account may assume the metric stream role."
   }
 }
 
-run "filters_statistics_format_linked_accounts_and_keys" {
+run "keys_tags_and_names" {
   command = plan
 
   module {
@@ -129,35 +245,12 @@ run "filters_statistics_format_linked_accounts_and_keys" {
   }
 
   variables {
-    name                                  = "cwotlp-prod"
-    s3_kms_key_arn                        = "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-00000000000a"
-    firehose_kms_key_arn                  = "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-00000000000f"
-    metric_stream_exclude_namespaces      = [{ namespace = "AWS/Usage" }]
-    metric_stream_statistics              = [{ additional_statistics = ["p99"], metrics = [{ namespace = "AWS/Lambda", metric_name = "Duration" }] }]
-    metric_stream_output_format           = "opentelemetry1.0"
-    metric_stream_include_linked_accounts = true
-    tags                                  = { team = "observability" }
+    name                 = "cwotlp-prod"
+    s3_kms_key_arn       = "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-00000000000a"
+    firehose_kms_key_arn = "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-00000000000f"
+    tags                 = { team = "observability" }
   }
 
-  assert {
-    condition = (
-      [for f in aws_cloudwatch_metric_stream.this.exclude_filter : f.namespace] == ["AWS/Usage"] &&
-      length(aws_cloudwatch_metric_stream.this.include_filter) == 0 &&
-      aws_cloudwatch_metric_stream.this.include_linked_accounts_metrics
-    )
-    error_message = "Filters and linked accounts must reach the metric stream."
-  }
-  assert {
-    condition = aws_cloudwatch_metric_stream.this.statistics_configuration == toset([{
-      additional_statistics = toset(["p99"])
-      include_metric        = toset([{ namespace = "AWS/Lambda", metric_name = "Duration" }])
-    }])
-    error_message = "Percentiles must reach the metric stream."
-  }
-  assert {
-    condition     = aws_cloudwatch_metric_stream.this.output_format == "opentelemetry1.0" && length(one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).processing_configuration) == 0
-    error_message = "OpenTelemetry records must get no delimiter."
-  }
   assert {
     condition = contains(jsondecode(aws_iam_role_policy.firehose.policy).Statement, {
       Sid      = "EncryptObjects"
@@ -170,6 +263,21 @@ run "filters_statistics_format_linked_accounts_and_keys" {
   assert {
     condition     = one(aws_kinesis_firehose_delivery_stream.this.server_side_encryption).key_type == "CUSTOMER_MANAGED_CMK" && one(aws_kinesis_firehose_delivery_stream.this.server_side_encryption).key_arn == "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-00000000000f"
     error_message = "Firehose must use the given key of its region."
+  }
+  assert {
+    condition     = length([for s in jsondecode(aws_iam_role_policy.metric_stream.policy).Statement : s if startswith(s.Action[0], "kms:")]) == 0
+    error_message = "The metric stream role needs no KMS access."
+  }
+  assert {
+    condition = alltrue(flatten([
+      for policy in [aws_iam_role_policy.metric_stream.policy, aws_iam_role_policy.firehose.policy] : [
+        for s in jsondecode(policy).Statement : concat(
+          [for action in flatten([s.Action]) : !strcontains(action, "*")],
+          [for resource in flatten([s.Resource]) : resource != "*" && startswith(resource, "arn:")],
+        )
+      ]
+    ]))
+    error_message = "Policies must name their actions and resources: no \"*\" action or resource."
   }
   assert {
     condition     = aws_cloudwatch_metric_stream.this.name == "cwotlp-prod" && aws_iam_role.metric_stream.name == "cwotlp-prod-us-east-1-metric-stream" && aws_cloudwatch_metric_stream.this.tags == tomap({ team = "observability" })

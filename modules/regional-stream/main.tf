@@ -1,26 +1,35 @@
-# A metric stream and its Firehose in the region of the given provider, delivering into the central
-# bucket of the root module, so that its one forwarder serves every region.
+# A CloudWatch metric stream and its Firehose in the region of the given provider, delivering into the
+# central bucket. The root module creates its own region's stream with it (home_region = true); in every
+# further region it is called directly, so that the root module's one forwarder serves every region.
 
 locals {
   # id is the region's name in both hashicorp/aws v5 and v6 (v6 deprecates name; v5 has no region attribute).
   region     = data.aws_region.current.id
   account_id = data.aws_caller_identity.current.account_id
 
+  # The home region keeps the names and prefixes the root module has always used; elsewhere the region
+  # keeps the streams apart: in the bucket, and in the names of the IAM roles, which are global.
+  role_qualifier = var.home_region ? "" : "-${local.region}"
+  location       = var.home_region ? "" : " in ${local.region}"
+  key_segment    = var.home_region ? "" : "${local.region}/"
+
   names = {
-    firehose      = "${var.name}-metrics"
-    metric_stream = var.name
-    # IAM is global: the region keeps these apart from the root module's roles and other regions'.
-    role_firehose    = "${var.name}-${local.region}-firehose"
-    role_stream      = "${var.name}-${local.region}-metric-stream"
+    firehose         = "${var.name}-metrics"
+    metric_stream    = var.name
+    role_firehose    = "${var.name}${local.role_qualifier}-firehose"
+    role_stream      = "${var.name}${local.role_qualifier}-metric-stream"
     firehose_log     = "/aws/kinesisfirehose/${var.name}-metrics"
     firehose_log_std = "DestinationDelivery"
   }
 
-  # Under the root module's metrics/ prefix, where the bucket notifies the forwarder, and errors/,
-  # where its lifecycle expires failed deliveries; the region segment keeps the regions apart.
-  metrics_prefix = "metrics/${local.region}/"
-  errors_prefix  = "errors/${local.region}/"
+  # Delivered objects go under metrics/, where the bucket notifies the forwarder, and failed deliveries
+  # under errors/, where its lifecycle expires them: directly in the home region, under metrics/<region>/
+  # and errors/<region>/ in the others.
+  metrics_prefix = "metrics/${local.key_segment}"
+  errors_prefix  = "errors/${local.key_segment}"
 
+  # Least privilege: the metric stream may only put records to its Firehose, and Firehose may only
+  # write its prefixes and its log stream.
   metric_stream_policy = {
     Version = "2012-10-17"
     Statement = [
@@ -93,6 +102,8 @@ resource "aws_cloudwatch_log_stream" "firehose" {
   log_group_name = aws_cloudwatch_log_group.firehose.name
 }
 
+# Firehose (Direct PUT) turns the metric stream into GZIP objects in the bucket: newline-delimited JSON,
+# or length-prefixed OpenTelemetry protobuf records.
 resource "aws_kinesis_firehose_delivery_stream" "this" {
   name        = local.names.firehose
   destination = "extended_s3"
@@ -108,6 +119,7 @@ resource "aws_kinesis_firehose_delivery_stream" "this" {
     bucket_arn  = var.bucket_arn
     kms_key_arn = var.s3_kms_key_arn
 
+    # Custom prefixes with a date path; errors are sorted by their kind.
     prefix              = "${local.metrics_prefix}!{timestamp:yyyy/MM/dd/HH}/"
     error_output_prefix = "${local.errors_prefix}!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/"
 
@@ -115,8 +127,9 @@ resource "aws_kinesis_firehose_delivery_stream" "this" {
     buffering_interval = var.firehose_buffering.interval_seconds
     compression_format = "GZIP"
 
-    # As in the root module: JSON records need a newline after each; OpenTelemetry records are
-    # length-prefixed, and an added byte would corrupt them.
+    # A JSON metric stream record holds newline-separated JSON objects but does not end with a newline;
+    # the delimiter processor adds one, so consecutive records do not run together in an object.
+    # OpenTelemetry records are length-prefixed protobuf, which an added byte would corrupt.
     dynamic "processing_configuration" {
       for_each = var.metric_stream_output_format == "json" ? [1] : []
 
@@ -142,6 +155,7 @@ resource "aws_kinesis_firehose_delivery_stream" "this" {
   depends_on = [aws_iam_role_policy.firehose]
 }
 
+# The CloudWatch metric stream that feeds Firehose with JSON or OpenTelemetry 1.0 records.
 resource "aws_cloudwatch_metric_stream" "this" {
   name          = local.names.metric_stream
   role_arn      = aws_iam_role.metric_stream.arn
@@ -192,7 +206,7 @@ resource "aws_cloudwatch_metric_stream" "this" {
 
 resource "aws_iam_role" "metric_stream" {
   name        = local.names.role_stream
-  description = "Lets the ${var.name} CloudWatch metric stream in ${local.region} put records to its Firehose"
+  description = "Lets the ${var.name} CloudWatch metric stream${local.location} put records to its Firehose"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
@@ -216,7 +230,7 @@ resource "aws_iam_role_policy" "metric_stream" {
 
 resource "aws_iam_role" "firehose" {
   name        = local.names.role_firehose
-  description = "Lets the ${var.name} Firehose in ${local.region} write objects to the central bucket and its error log"
+  description = "Lets the ${var.name} Firehose${local.location} write objects and its error log"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [

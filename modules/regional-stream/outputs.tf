@@ -4,7 +4,7 @@ output "region" {
 }
 
 output "s3_prefix" {
-  description = "Prefix of this region's objects in the central bucket (metrics/<region>/)."
+  description = "Prefix of this region's objects in the central bucket: metrics/<region>/, or metrics/ with home_region."
   value       = local.metrics_prefix
 }
 

@@ -3,7 +3,7 @@
 ################################################################################
 
 variable "name" {
-  description = "Prefix of the resource names in this region (Firehose stream, metric stream, log group); the IAM roles, which are global, also carry the region. The root module's name fits."
+  description = "Prefix of the resource names in this region (Firehose stream, metric stream, log group); the IAM roles, which are global, also carry the region unless home_region is set. The root module's name fits."
   type        = string
   default     = "cwotlp"
 
@@ -12,6 +12,13 @@ variable "name" {
     condition     = length(var.name) >= 1 && length(var.name) <= 32 && can(regex("^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$", var.name)) && !strcontains(var.name, "--")
     error_message = "name must be 1 to 32 characters of lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen, for example \"cwotlp-prod\"."
   }
+}
+
+variable "home_region" {
+  description = "Whether this is the stream of the central bucket's own region, which the root module creates with this module: its objects then land directly under metrics/ and errors/, and its IAM role names carry no region. Leave false in every further region."
+  type        = bool
+  default     = false
+  nullable    = false
 }
 
 variable "tags" {
@@ -26,7 +33,7 @@ variable "tags" {
 ################################################################################
 
 variable "bucket_arn" {
-  description = "ARN of the central bucket the root module's forwarder reads (its s3_bucket_arn output). Objects land under metrics/<region>/, failed deliveries under errors/<region>/."
+  description = "ARN of the central bucket the root module's forwarder reads (its s3_bucket_arn output). Objects land under metrics/<region>/, failed deliveries under errors/<region>/ (directly under metrics/ and errors/ with home_region)."
   type        = string
   nullable    = false
 
