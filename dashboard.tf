@@ -2,8 +2,8 @@
 # queries over the forwarder's one-line-per-object JSON logs (fields under object.).
 
 locals {
-  # id is the region's name in both hashicorp/aws v5 and v6 (v6 deprecates name; v5 has no region attribute).
-  region = data.aws_region.current.id
+  # The region of this module's metric stream, Firehose and forwarder.
+  region = module.stream.region
 
   log_source = "SOURCE '${aws_cloudwatch_log_group.lambda.name}'"
   # The forwarder's skip reasons: JSON lines, then OpenTelemetry 1.0 frames.
@@ -12,8 +12,8 @@ locals {
     "truncated_frame", "malformed_frame", "stray_delimiter", "empty_frame",
   ]
 
-  stream_dimension   = ["MetricStreamName", aws_cloudwatch_metric_stream.this.name]
-  firehose_dimension = ["DeliveryStreamName", aws_kinesis_firehose_delivery_stream.this.name]
+  stream_dimension   = ["MetricStreamName", module.stream.metric_stream_name]
+  firehose_dimension = ["DeliveryStreamName", module.stream.firehose_delivery_stream_name]
   lambda_dimension   = ["FunctionName", aws_lambda_function.this.function_name]
   queue_dimension    = ["QueueName", aws_sqs_queue.failures.name]
 
@@ -133,8 +133,6 @@ locals {
     },
   ]
 }
-
-data "aws_region" "current" {}
 
 resource "aws_cloudwatch_dashboard" "this" {
   count = local.monitoring && var.monitoring.create_dashboard ? 1 : 0

@@ -1,49 +1,66 @@
-# The CloudWatch metric stream that feeds Firehose with JSON or OpenTelemetry 1.0 records.
+# The metric stream of this region and its Firehose, which writes directly under metrics/ and errors/ of
+# the bucket: modules/regional-stream, which also serves every further region.
 
-resource "aws_cloudwatch_metric_stream" "this" {
-  name          = local.names.metric_stream
-  role_arn      = aws_iam_role.metric_stream.arn
-  firehose_arn  = aws_kinesis_firehose_delivery_stream.this.arn
-  output_format = var.metric_stream_output_format
+module "stream" {
+  source = "./modules/regional-stream"
 
-  include_linked_accounts_metrics = var.metric_stream_include_linked_accounts
+  name        = var.name
+  home_region = true
+  tags        = var.tags
 
-  dynamic "include_filter" {
-    for_each = var.metric_stream_namespaces
+  bucket_arn     = local.bucket_arn
+  s3_kms_key_arn = var.s3_kms_key_arn
 
-    content {
-      namespace    = include_filter.value.namespace
-      metric_names = include_filter.value.metric_names
-    }
-  }
+  firehose_buffering          = var.firehose_buffering
+  firehose_kms_key_arn        = var.firehose_kms_key_arn
+  firehose_log_retention_days = var.firehose_log_retention_days
 
-  dynamic "exclude_filter" {
-    for_each = var.metric_stream_exclude_namespaces
+  metric_stream_namespaces              = var.metric_stream_namespaces
+  metric_stream_exclude_namespaces      = var.metric_stream_exclude_namespaces
+  metric_stream_statistics              = var.metric_stream_statistics
+  metric_stream_output_format           = var.metric_stream_output_format
+  metric_stream_include_linked_accounts = var.metric_stream_include_linked_accounts
+}
 
-    content {
-      namespace    = exclude_filter.value.namespace
-      metric_names = exclude_filter.value.metric_names
-    }
-  }
+# These resources were declared in the root module before; the moves keep them, with the same names
+# and settings, instead of replacing the metric stream and Firehose of existing deployments.
 
-  dynamic "statistics_configuration" {
-    for_each = var.metric_stream_statistics
+moved {
+  from = aws_cloudwatch_metric_stream.this
+  to   = module.stream.aws_cloudwatch_metric_stream.this
+}
 
-    content {
-      additional_statistics = statistics_configuration.value.additional_statistics
+moved {
+  from = aws_kinesis_firehose_delivery_stream.this
+  to   = module.stream.aws_kinesis_firehose_delivery_stream.this
+}
 
-      dynamic "include_metric" {
-        for_each = statistics_configuration.value.metrics
+moved {
+  from = aws_cloudwatch_log_group.firehose
+  to   = module.stream.aws_cloudwatch_log_group.firehose
+}
 
-        content {
-          namespace   = include_metric.value.namespace
-          metric_name = include_metric.value.metric_name
-        }
-      }
-    }
-  }
+moved {
+  from = aws_cloudwatch_log_stream.firehose
+  to   = module.stream.aws_cloudwatch_log_stream.firehose
+}
 
-  tags = var.tags
+moved {
+  from = aws_iam_role.metric_stream
+  to   = module.stream.aws_iam_role.metric_stream
+}
 
-  depends_on = [aws_iam_role_policy.metric_stream]
+moved {
+  from = aws_iam_role_policy.metric_stream
+  to   = module.stream.aws_iam_role_policy.metric_stream
+}
+
+moved {
+  from = aws_iam_role.firehose
+  to   = module.stream.aws_iam_role.firehose
+}
+
+moved {
+  from = aws_iam_role_policy.firehose
+  to   = module.stream.aws_iam_role_policy.firehose
 }

@@ -64,7 +64,7 @@ locals {
       description         = "Firehose failed to write objects to the bucket, or delivered nothing at all (is the metric stream running?). Delivery errors are in the Firehose log group and under errors/."
       namespace           = "AWS/Firehose"
       metric_name         = "DeliveryToS3.Success"
-      dimensions          = { DeliveryStreamName = aws_kinesis_firehose_delivery_stream.this.name }
+      dimensions          = { DeliveryStreamName = module.stream.firehose_delivery_stream_name }
       statistic           = "Average"
       period              = local.firehose_alarm_period
       evaluation_periods  = 3
@@ -76,7 +76,7 @@ locals {
       description         = "Records wait in Firehose longer than expected: deliveries to the bucket are failing or slow."
       namespace           = "AWS/Firehose"
       metric_name         = "DeliveryToS3.DataFreshness"
-      dimensions          = { DeliveryStreamName = aws_kinesis_firehose_delivery_stream.this.name }
+      dimensions          = { DeliveryStreamName = module.stream.firehose_delivery_stream_name }
       statistic           = "Maximum"
       period              = local.firehose_alarm_period
       evaluation_periods  = 1
@@ -88,7 +88,7 @@ locals {
       description         = "The metric stream could not put records to Firehose: check the metric stream role and the Firehose stream."
       namespace           = "AWS/CloudWatch/MetricStreams"
       metric_name         = "PublishErrorRate"
-      dimensions          = { MetricStreamName = aws_cloudwatch_metric_stream.this.name }
+      dimensions          = { MetricStreamName = module.stream.metric_stream_name }
       statistic           = "Average"
       period              = 300
       evaluation_periods  = 1

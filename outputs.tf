@@ -15,37 +15,37 @@ output "s3_kms_key_arn" {
 
 output "firehose_delivery_stream_name" {
   description = "Name of the Firehose delivery stream."
-  value       = aws_kinesis_firehose_delivery_stream.this.name
+  value       = module.stream.firehose_delivery_stream_name
 }
 
 output "firehose_delivery_stream_arn" {
   description = "ARN of the Firehose delivery stream."
-  value       = aws_kinesis_firehose_delivery_stream.this.arn
+  value       = module.stream.firehose_delivery_stream_arn
 }
 
 output "firehose_log_group_name" {
   description = "Name of the log group with the Firehose delivery errors."
-  value       = aws_cloudwatch_log_group.firehose.name
+  value       = module.stream.firehose_log_group_name
 }
 
 output "firehose_role_arn" {
   description = "ARN of the IAM role Firehose uses to write to the bucket."
-  value       = aws_iam_role.firehose.arn
+  value       = module.stream.firehose_role_arn
 }
 
 output "metric_stream_name" {
   description = "Name of the CloudWatch metric stream."
-  value       = aws_cloudwatch_metric_stream.this.name
+  value       = module.stream.metric_stream_name
 }
 
 output "metric_stream_arn" {
   description = "ARN of the CloudWatch metric stream."
-  value       = aws_cloudwatch_metric_stream.this.arn
+  value       = module.stream.metric_stream_arn
 }
 
 output "metric_stream_role_arn" {
   description = "ARN of the IAM role the metric stream uses to put records to Firehose."
-  value       = aws_iam_role.metric_stream.arn
+  value       = module.stream.metric_stream_role_arn
 }
 
 output "secret_arn" {

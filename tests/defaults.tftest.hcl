@@ -117,59 +117,46 @@ run "bucket_is_private_encrypted_and_expiring" {
   }
 }
 
-run "firehose_delivers_gzip_newline_delimited_objects" {
+run "metric_stream_and_firehose_deliver_under_metrics" {
   command = plan
 
-  assert {
-    condition     = aws_kinesis_firehose_delivery_stream.this.destination == "extended_s3" && aws_kinesis_firehose_delivery_stream.this.name == "cwotlp-metrics"
-    error_message = "Firehose must deliver to S3."
-  }
+  # Their settings are tested on modules/regional-stream (tests/regional_stream.tftest.hcl), which creates them.
   assert {
     condition = (
-      one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).prefix == "metrics/!{timestamp:yyyy/MM/dd/HH}/" &&
-      one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).error_output_prefix == "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/"
+      output.metric_stream_name == "cwotlp" &&
+      output.firehose_delivery_stream_name == "cwotlp-metrics" &&
+      output.firehose_delivery_stream_arn == "arn:aws:firehose:eu-west-1:111122223333:deliverystream/cwotlp-metrics" &&
+      output.firehose_log_group_name == "/aws/kinesisfirehose/cwotlp-metrics"
     )
-    error_message = "Objects must land under metrics/ with a date path, errors under errors/."
+    error_message = "The metric stream, Firehose and log group must keep their names."
   }
   assert {
-    condition = (
-      one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).compression_format == "GZIP" &&
-      one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).buffering_size == 5 &&
-      one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).buffering_interval == 60
-    )
-    error_message = "Objects must be GZIP with 5 MB / 60 s buffering by default."
-  }
-  assert {
-    condition     = one(one(one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).processing_configuration).processors).type == "AppendDelimiterToRecord"
-    error_message = "The newline delimiter processor must be on."
-  }
-  assert {
-    condition = (
-      one(one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).cloudwatch_logging_options).enabled &&
-      one(one(aws_kinesis_firehose_delivery_stream.this.extended_s3_configuration).cloudwatch_logging_options).log_group_name == "/aws/kinesisfirehose/cwotlp-metrics"
-    )
-    error_message = "Delivery errors must be logged."
-  }
-  assert {
-    condition     = one(aws_kinesis_firehose_delivery_stream.this.server_side_encryption).enabled && one(aws_kinesis_firehose_delivery_stream.this.server_side_encryption).key_type == "AWS_OWNED_CMK"
-    error_message = "Firehose server-side encryption must be on."
+    condition     = module.stream.s3_prefix == "metrics/" && one(aws_s3_bucket_notification.this.lambda_function).filter_prefix == module.stream.s3_prefix
+    error_message = "This region's objects must land directly under metrics/, where the bucket notifies the forwarder."
   }
 }
 
-run "metric_stream_streams_json_everything_on_defaults" {
+run "names_follow_the_prefix" {
   command = plan
 
+  variables {
+    name = "a23456789012345678901234567890bc"
+  }
+
   assert {
-    condition     = aws_cloudwatch_metric_stream.this.output_format == "json" && aws_cloudwatch_metric_stream.this.firehose_arn == aws_kinesis_firehose_delivery_stream.this.arn
-    error_message = "The metric stream must send JSON to the Firehose."
+    condition = alltrue([
+      output.metric_stream_name == "a23456789012345678901234567890bc",
+      output.firehose_delivery_stream_name == "a23456789012345678901234567890bc-metrics",
+      output.firehose_log_group_name == "/aws/kinesisfirehose/a23456789012345678901234567890bc-metrics",
+      aws_lambda_function.this.function_name == "a23456789012345678901234567890bc-forwarder",
+      aws_iam_role.lambda.name == "a23456789012345678901234567890bc-forwarder",
+      aws_sqs_queue.failures.name == "a23456789012345678901234567890bc-forwarder-failures",
+    ])
+    error_message = "Every name must start with var.name."
   }
   assert {
-    condition     = length(aws_cloudwatch_metric_stream.this.include_filter) == 0 && length(aws_cloudwatch_metric_stream.this.exclude_filter) == 0 && length(aws_cloudwatch_metric_stream.this.statistics_configuration) == 0
-    error_message = "Without filters every namespace must be streamed."
-  }
-  assert {
-    condition     = !aws_cloudwatch_metric_stream.this.include_linked_accounts_metrics
-    error_message = "Linked-account metrics must be off by default."
+    condition     = length(aws_s3_bucket.this[0].bucket_prefix) <= 37 && length(aws_lambda_function.this.function_name) <= 64
+    error_message = "The longest name must keep every derived name inside its limit (the submodule's tests check its role names)."
   }
 }
 
@@ -193,8 +180,8 @@ run "lambda_runs_the_forwarder" {
     error_message = "The Lambda must log JSON to its own log group."
   }
   assert {
-    condition     = aws_cloudwatch_log_group.lambda.retention_in_days == 14 && aws_cloudwatch_log_group.firehose.retention_in_days == 14
-    error_message = "Both log groups must have a retention."
+    condition     = aws_cloudwatch_log_group.lambda.retention_in_days == 14
+    error_message = "The Lambda's log group must have a retention."
   }
   assert {
     condition = (

@@ -1,4 +1,5 @@
-# Every IAM policy, asserted by content: each role may do only what its part of the pipeline needs.
+# The forwarder's IAM policy, asserted by content: it may do only what forwarding needs. The metric stream's
+# and Firehose's roles belong to modules/regional-stream and are asserted in regional_stream.tftest.hcl.
 
 mock_provider "aws" {
   override_during = plan
@@ -12,18 +13,9 @@ mock_provider "aws" {
   mock_resource "aws_sqs_queue" {
     defaults = { arn = "arn:aws:sqs:eu-west-1:111122223333:cwotlp-forwarder-failures" }
   }
-  mock_resource "aws_kinesis_firehose_delivery_stream" {
-    defaults = { arn = "arn:aws:firehose:eu-west-1:111122223333:deliverystream/cwotlp-metrics" }
-  }
   mock_data "aws_caller_identity" {
     defaults = { account_id = "111122223333" }
   }
-}
-
-override_resource {
-  target          = aws_cloudwatch_log_group.firehose
-  override_during = plan
-  values          = { arn = "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/kinesisfirehose/cwotlp-metrics" }
 }
 
 override_resource {
@@ -36,73 +28,6 @@ variables {
   secret_value = {
     endpoint = "https://otlp.example.com"
     headers  = { Authorization = "Bearer token" }
-  }
-}
-
-run "metric_stream_may_only_put_records_to_its_firehose" {
-  command = plan
-
-  assert {
-    condition = jsondecode(aws_iam_role_policy.metric_stream.policy).Statement == [{
-      Sid      = "PutRecordsToTheDeliveryStream"
-      Effect   = "Allow"
-      Action   = ["firehose:PutRecord", "firehose:PutRecordBatch"]
-      Resource = "arn:aws:firehose:eu-west-1:111122223333:deliverystream/cwotlp-metrics"
-    }]
-    error_message = "The metric stream role must only put records to its Firehose."
-  }
-  assert {
-    condition = jsondecode(aws_iam_role.metric_stream.assume_role_policy).Statement == [{
-      Effect    = "Allow"
-      Principal = { Service = "streams.metrics.cloudwatch.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = "111122223333" } }
-    }]
-    error_message = "Only metric streams of this account may assume the role."
-  }
-}
-
-run "firehose_may_only_write_its_prefixes_and_log_stream" {
-  command = plan
-
-  assert {
-    condition = jsondecode(aws_iam_role_policy.firehose.policy).Statement == [
-      {
-        Sid      = "WriteObjectsUnderItsPrefixes"
-        Effect   = "Allow"
-        Action   = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"]
-        Resource = ["arn:aws:s3:::cwotlp-bucket/metrics/*", "arn:aws:s3:::cwotlp-bucket/errors/*"]
-      },
-      {
-        Sid      = "FindTheBucket"
-        Effect   = "Allow"
-        Action   = ["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"]
-        Resource = "arn:aws:s3:::cwotlp-bucket"
-      },
-      {
-        Sid       = "ListItsPrefixes"
-        Effect    = "Allow"
-        Action    = "s3:ListBucket"
-        Resource  = "arn:aws:s3:::cwotlp-bucket"
-        Condition = { StringLike = { "s3:prefix" = ["metrics/*", "errors/*"] } }
-      },
-      {
-        Sid      = "LogDeliveryErrors"
-        Effect   = "Allow"
-        Action   = "logs:PutLogEvents"
-        Resource = "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/kinesisfirehose/cwotlp-metrics:log-stream:DestinationDelivery"
-      },
-    ]
-    error_message = "The Firehose role must only write under metrics/ and errors/ and to its log stream."
-  }
-  assert {
-    condition = jsondecode(aws_iam_role.firehose.assume_role_policy).Statement == [{
-      Effect    = "Allow"
-      Principal = { Service = "firehose.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "sts:ExternalId" = "111122223333" } }
-    }]
-    error_message = "Only Firehose in this account may assume the role."
   }
 }
 
@@ -160,7 +85,7 @@ run "no_policy_grants_wildcard_actions_or_resources" {
 
   assert {
     condition = alltrue(flatten([
-      for policy in [aws_iam_role_policy.metric_stream.policy, aws_iam_role_policy.firehose.policy, aws_iam_role_policy.lambda.policy] : [
+      for policy in [aws_iam_role_policy.lambda.policy] : [
         for s in jsondecode(policy).Statement : concat(
           [for action in flatten([s.Action]) : !strcontains(action, "*")],
           [for resource in flatten([s.Resource]) : resource != "*" && startswith(resource, "arn:")],
@@ -181,15 +106,6 @@ run "kms_keys_are_granted_where_used" {
   }
 
   assert {
-    condition = contains(jsondecode(aws_iam_role_policy.firehose.policy).Statement, {
-      Sid      = "EncryptObjects"
-      Effect   = "Allow"
-      Action   = ["kms:GenerateDataKey", "kms:Decrypt"]
-      Resource = "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-00000000000a"
-    })
-    error_message = "Firehose must be able to encrypt objects with the bucket key."
-  }
-  assert {
     condition = contains(jsondecode(aws_iam_role_policy.lambda.policy).Statement, {
       Sid    = "DecryptSecretAndObjects"
       Effect = "Allow"
@@ -209,9 +125,5 @@ run "kms_keys_are_granted_where_used" {
       Resource = "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-00000000000c"
     })
     error_message = "The Lambda must be able to send to a queue encrypted with a customer managed key."
-  }
-  assert {
-    condition     = length([for s in jsondecode(aws_iam_role_policy.metric_stream.policy).Statement : s if startswith(s.Action[0], "kms:")]) == 0
-    error_message = "The metric stream role needs no KMS access."
   }
 }

@@ -1,4 +1,6 @@
-# Include filters, exclude filters (never both), percentiles, linked-account metrics and the output format.
+# Include filters, exclude filters, percentiles, linked-account metrics and the output format, planned on
+# modules/regional-stream, which creates the metric stream and its Firehose for the root module and for
+# every further region. validation.tftest.hcl checks that the root module rejects wrong values.
 
 mock_provider "aws" {
   mock_data "aws_caller_identity" {
@@ -7,11 +9,15 @@ mock_provider "aws" {
 }
 
 variables {
-  secret_value = { endpoint = "https://otlp.example.com" }
+  bucket_arn = "arn:aws:s3:::cwotlp-20240101000000000000000001"
 }
 
 run "include_filters_from_namespaces" {
   command = plan
+
+  module {
+    source = "./modules/regional-stream"
+  }
 
   variables {
     metric_stream_namespaces = [
@@ -36,6 +42,10 @@ run "include_filters_from_namespaces" {
 run "exclude_filters_from_exclude_namespaces" {
   command = plan
 
+  module {
+    source = "./modules/regional-stream"
+  }
+
   variables {
     metric_stream_exclude_namespaces = [
       { namespace = "AWS/Usage" },
@@ -56,19 +66,12 @@ run "exclude_filters_from_exclude_namespaces" {
   }
 }
 
-run "both_filter_kinds_are_rejected_at_plan" {
-  command = plan
-
-  variables {
-    metric_stream_namespaces         = [{ namespace = "AWS/EC2" }]
-    metric_stream_exclude_namespaces = [{ namespace = "AWS/Usage" }]
-  }
-
-  expect_failures = [var.metric_stream_namespaces]
-}
-
 run "percentiles_per_metric" {
   command = plan
+
+  module {
+    source = "./modules/regional-stream"
+  }
 
   variables {
     metric_stream_statistics = [
@@ -109,31 +112,12 @@ run "percentiles_per_metric" {
   }
 }
 
-run "names_follow_the_prefix" {
-  command = plan
-
-  variables {
-    name = "a23456789012345678901234567890bc"
-  }
-
-  assert {
-    condition = alltrue([
-      aws_cloudwatch_metric_stream.this.name == "a23456789012345678901234567890bc",
-      aws_kinesis_firehose_delivery_stream.this.name == "a23456789012345678901234567890bc-metrics",
-      aws_lambda_function.this.function_name == "a23456789012345678901234567890bc-forwarder",
-      aws_iam_role.metric_stream.name == "a23456789012345678901234567890bc-metric-stream",
-      aws_sqs_queue.failures.name == "a23456789012345678901234567890bc-forwarder-failures",
-    ])
-    error_message = "Every name must start with var.name."
-  }
-  assert {
-    condition     = length(aws_s3_bucket.this[0].bucket_prefix) <= 37 && length(aws_iam_role.metric_stream.name) <= 64 && length(aws_lambda_function.this.function_name) <= 64
-    error_message = "The longest name must keep every derived name inside its limit."
-  }
-}
-
 run "json_output_gets_newline_delimiters" {
   command = plan
+
+  module {
+    source = "./modules/regional-stream"
+  }
 
   assert {
     condition     = aws_cloudwatch_metric_stream.this.output_format == "json"
@@ -150,6 +134,10 @@ run "json_output_gets_newline_delimiters" {
 
 run "opentelemetry_output_gets_no_delimiter" {
   command = plan
+
+  module {
+    source = "./modules/regional-stream"
+  }
 
   variables {
     metric_stream_output_format = "opentelemetry1.0"
