@@ -93,7 +93,7 @@ def test_v6_validation_passes_the_module_and_fails_a_misspelled_argument(
 ) -> None:
     good = module_copy(tmp_path / "good")
     bad = module_copy(tmp_path / "bad")
-    firehose = bad / "firehose.tf"
+    firehose = bad / "modules" / "regional-stream" / "main.tf"
     text = firehose.read_text()
     assert "buffering_interval " in text
     firehose.write_text(text.replace("buffering_interval ", "buffering_intervall ", 1))
