@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import ssl
 import struct
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from cwotlp_local._tls import server_context, write_certificates
 from cwotlp_local.faults import Fault
 
 # A request body is never read past this many bytes (the servers are for tests, not for bulk uploads).
@@ -48,8 +52,16 @@ class LocalServer:
 
     handler_class: type[BaseHTTPRequestHandler]
 
-    def __init__(self, tls_context: ssl.SSLContext | None = None) -> None:
-        self._tls_context = tls_context
+    def __init__(self, tls: bool = False) -> None:
+        """With tls, the server speaks HTTPS with a certificate of a throwaway CA (`ca_file`)."""
+        self._tempdir: str | None = None
+        self.ca_file: str | None = None
+        self._tls_context: ssl.SSLContext | None = None
+        if tls:
+            self._tempdir = tempfile.mkdtemp(prefix=f"cwotlp-{type(self).__name__.lower()}-tls-")
+            ca, cert, key = write_certificates(Path(self._tempdir))
+            self.ca_file = str(ca)
+            self._tls_context = server_context(cert, key)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()
@@ -76,6 +88,9 @@ class LocalServer:
         return self
 
     def close(self) -> None:
+        if self._tempdir is not None:
+            shutil.rmtree(self._tempdir, ignore_errors=True)
+            self._tempdir = None
         server, self._server = self._server, None
         if server is None:
             return

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
-import tempfile
 import threading
 import time
 import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from google.protobuf import json_format
@@ -36,7 +33,6 @@ from cwotlp_local._server import (
     LocalHandler,
     LocalServer,
 )
-from cwotlp_local._tls import server_context, write_certificates
 from cwotlp_local.faults import Fault, FaultQueue
 from cwotlp_local.otlp import DataPoint, iter_datapoints
 
@@ -307,15 +303,7 @@ class Collector(LocalServer):
         max_body_bytes: int | None = None,
         path: str = METRICS_PATH,
     ) -> None:
-        self._tempdir: str | None = None
-        self.ca_file: str | None = None
-        context = None
-        if tls:
-            self._tempdir = tempfile.mkdtemp(prefix="cwotlp-collector-tls-")
-            ca, cert, key = write_certificates(Path(self._tempdir))
-            self.ca_file = str(ca)
-            context = server_context(cert, key)
-        super().__init__(context)
+        super().__init__(tls)
         self.token_check = token_check
         self.max_body_bytes = max_body_bytes
         self.path = path
@@ -326,12 +314,6 @@ class Collector(LocalServer):
         self._statuses: list[int] = []
         self._partial: list[tuple[int, str]] = []
         self._datapoints: list[DataPoint] = []
-
-    def close(self) -> None:
-        super().close()
-        if self._tempdir is not None:
-            shutil.rmtree(self._tempdir, ignore_errors=True)
-            self._tempdir = None
 
     @property
     def url(self) -> str:

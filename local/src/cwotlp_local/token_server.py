@@ -7,16 +7,12 @@ import binascii
 import hmac
 import json
 import secrets
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import parse_qsl, unquote_plus
 
 from cwotlp_local._server import BadRequestFraming, BodyTooLarge, LocalHandler, LocalServer
-from cwotlp_local._tls import server_context, write_certificates
 from cwotlp_local.faults import Fault, FaultQueue
 
 TOKEN_PATH = "/oauth2/token"
@@ -163,15 +159,7 @@ class TokenServer(LocalServer):
         path: str = TOKEN_PATH,
         tls: bool = False,
     ) -> None:
-        self._tempdir: str | None = None
-        self.ca_file: str | None = None
-        context = None
-        if tls:
-            self._tempdir = tempfile.mkdtemp(prefix="cwotlp-token-tls-")
-            ca, cert, key = write_certificates(Path(self._tempdir))
-            self.ca_file = str(ca)
-            context = server_context(cert, key)
-        super().__init__(context)
+        super().__init__(tls)
         self.client_id = client_id
         self._client_secret = client_secret
         self.expires_in = expires_in
@@ -184,12 +172,6 @@ class TokenServer(LocalServer):
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry
         self._requests: list[TokenRequest] = []
         self._issued = 0
-
-    def close(self) -> None:
-        super().close()
-        if self._tempdir is not None:
-            shutil.rmtree(self._tempdir, ignore_errors=True)
-            self._tempdir = None
 
     @property
     def url(self) -> str:
