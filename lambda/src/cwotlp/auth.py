@@ -114,7 +114,7 @@ def authenticator(
 
 
 def forget_tokens() -> None:
-    """Drops every cached token (tests, and the CLI between unrelated runs)."""
+    """Drops every cached token, so that tests start from none."""
     _tokens.clear()
 
 
