@@ -11,54 +11,45 @@ locals {
 
   # Missing data means "nothing happened" for errors, throttles, the queue and publish errors, but
   # "nothing was delivered" for Firehose's success rate: the one alarm that also catches a silent pipeline.
-  alarms = {
+  alarms = { for name, alarm in local.alarm_settings : name => merge(local.alarm_defaults, alarm) }
+  alarm_defaults = {
+    period              = 300
+    evaluation_periods  = 1
+    comparison_operator = "GreaterThanOrEqualToThreshold"
+    treat_missing_data  = "notBreaching"
+  }
+  alarm_settings = {
     forwarder-errors = {
-      description         = "The forwarder failed on objects; failed events are retried, then land in the on-failure queue. See its log group for object.status = \"failed\"."
-      namespace           = "AWS/Lambda"
-      metric_name         = "Errors"
-      dimensions          = { FunctionName = aws_lambda_function.this.function_name }
-      statistic           = "Sum"
-      period              = 300
-      evaluation_periods  = 1
-      comparison_operator = "GreaterThanOrEqualToThreshold"
-      threshold           = var.monitoring.lambda_errors_threshold
-      treat_missing_data  = "notBreaching"
+      description = "The forwarder failed on objects; failed events are retried, then land in the on-failure queue. See its log group for object.status = \"failed\"."
+      namespace   = "AWS/Lambda"
+      metric_name = "Errors"
+      dimensions  = { FunctionName = aws_lambda_function.this.function_name }
+      statistic   = "Sum"
+      threshold   = var.monitoring.lambda_errors_threshold
     }
     forwarder-throttles = {
-      description         = "Invocations of the forwarder were throttled: raise lambda_reserved_concurrency or the account's concurrency limit."
-      namespace           = "AWS/Lambda"
-      metric_name         = "Throttles"
-      dimensions          = { FunctionName = aws_lambda_function.this.function_name }
-      statistic           = "Sum"
-      period              = 300
-      evaluation_periods  = 1
-      comparison_operator = "GreaterThanOrEqualToThreshold"
-      threshold           = var.monitoring.lambda_throttles_threshold
-      treat_missing_data  = "notBreaching"
+      description = "Invocations of the forwarder were throttled: raise lambda_reserved_concurrency or the account's concurrency limit."
+      namespace   = "AWS/Lambda"
+      metric_name = "Throttles"
+      dimensions  = { FunctionName = aws_lambda_function.this.function_name }
+      statistic   = "Sum"
+      threshold   = var.monitoring.lambda_throttles_threshold
     }
     failure-queue-messages = {
-      description         = "Objects failed after all retries and wait in the on-failure queue: fix the cause, then run cwotlp replay --queue-url."
-      namespace           = "AWS/SQS"
-      metric_name         = "ApproximateNumberOfMessagesVisible"
-      dimensions          = { QueueName = aws_sqs_queue.failures.name }
-      statistic           = "Maximum"
-      period              = 300
-      evaluation_periods  = 1
-      comparison_operator = "GreaterThanOrEqualToThreshold"
-      threshold           = var.monitoring.failure_queue_messages_threshold
-      treat_missing_data  = "notBreaching"
+      description = "Objects failed after all retries and wait in the on-failure queue: fix the cause, then run cwotlp replay --queue-url."
+      namespace   = "AWS/SQS"
+      metric_name = "ApproximateNumberOfMessagesVisible"
+      dimensions  = { QueueName = aws_sqs_queue.failures.name }
+      statistic   = "Maximum"
+      threshold   = var.monitoring.failure_queue_messages_threshold
     }
     failure-queue-age = {
-      description         = "A failed object has waited in the on-failure queue for long; it is lost when the queue's retention runs out. Run cwotlp replay --queue-url."
-      namespace           = "AWS/SQS"
-      metric_name         = "ApproximateAgeOfOldestMessage"
-      dimensions          = { QueueName = aws_sqs_queue.failures.name }
-      statistic           = "Maximum"
-      period              = 300
-      evaluation_periods  = 1
-      comparison_operator = "GreaterThanOrEqualToThreshold"
-      threshold           = var.monitoring.failure_queue_age_seconds
-      treat_missing_data  = "notBreaching"
+      description = "A failed object has waited in the on-failure queue for long; it is lost when the queue's retention runs out. Run cwotlp replay --queue-url."
+      namespace   = "AWS/SQS"
+      metric_name = "ApproximateAgeOfOldestMessage"
+      dimensions  = { QueueName = aws_sqs_queue.failures.name }
+      statistic   = "Maximum"
+      threshold   = var.monitoring.failure_queue_age_seconds
     }
     firehose-delivery = {
       description         = "Firehose failed to write objects to the bucket, or delivered nothing at all (is the metric stream running?). Delivery errors are in the Firehose log group and under errors/."
@@ -79,10 +70,8 @@ locals {
       dimensions          = { DeliveryStreamName = module.stream.firehose_delivery_stream_name }
       statistic           = "Maximum"
       period              = local.firehose_alarm_period
-      evaluation_periods  = 1
       comparison_operator = "GreaterThanThreshold"
       threshold           = var.monitoring.firehose_freshness_seconds
-      treat_missing_data  = "notBreaching"
     }
     metric-stream-publish-errors = {
       description         = "The metric stream could not put records to Firehose: check the metric stream role and the Firehose stream."
@@ -90,11 +79,8 @@ locals {
       metric_name         = "PublishErrorRate"
       dimensions          = { MetricStreamName = module.stream.metric_stream_name }
       statistic           = "Average"
-      period              = 300
-      evaluation_periods  = 1
       comparison_operator = "GreaterThanThreshold"
       threshold           = var.monitoring.metric_stream_publish_errors_threshold
-      treat_missing_data  = "notBreaching"
     }
   }
 }
