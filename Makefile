@@ -16,8 +16,8 @@ $(VENV)/.installed: requirements-dev.txt lambda/pyproject.toml local/pyproject.t
 test: lint test-python test-terraform demo
 
 lint: venv
-	$(VENV)/bin/ruff check lambda local tests bench
-	$(VENV)/bin/ruff format --check lambda local tests bench
+	$(VENV)/bin/ruff check lambda local tests bench tools
+	$(VENV)/bin/ruff format --check lambda local tests bench tools
 	$(VENV)/bin/mypy lambda/src
 
 test-python: venv

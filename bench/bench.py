@@ -41,9 +41,9 @@ def _status_mib(field: str) -> float:
 
 def child(kind: str, path: str) -> None:
     """Runs one measurement and prints it as JSON."""
-    from cwotlp.convert import Naming
-    from cwotlp.encoding import encoding_named
-    from cwotlp.export import gzipped
+    from cwotlp.delivery.export import gzipped
+    from cwotlp.otlp.convert import Naming
+    from cwotlp.otlp.encoding import encoding_named
     from cwotlp.pipeline import Conversion
 
     sys.path.insert(0, str(Path(__file__).parent))

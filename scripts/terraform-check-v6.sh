@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The module, its submodules and every example against hashicorp/aws v6, offline: init + validate
 # of each and the whole terraform test suite, with a test-only provider that serves the v6 schema
-# (tests/provider_v6: generated from cdktn-provider-aws, which no download is needed for).
+# (tools/aws_v6_provider: generated from cdktn-provider-aws, which no download is needed for).
 # Works on a copy of the repository, so that the v5 lock files and .terraform directories stay as
 # they are; version constraints are not touched.
 set -euo pipefail
@@ -14,10 +14,10 @@ step() { printf '\n==> %s\n' "$*"; }
 
 command -v terraform >/dev/null || { echo "terraform is not on PATH; install Terraform >= 1.11" >&2; exit 1; }
 
-step "Installing the v6 schema provider (tests/provider_v6)"
+step "Installing the v6 schema provider (tools/aws_v6_provider)"
 mkdir -p .tfcli
 export TF_CLI_CONFIG_FILE="$root/.tfcli/terraformrc-v6"
-"$PYTHON" tests/provider_v6/install.py --check-types \
+"$PYTHON" tools/aws_v6_provider/install.py --check-types \
   --mirror "$root/.tfcli/aws-v6-mirror" --cli-config "$TF_CLI_CONFIG_FILE"
 export TF_IN_AUTOMATION=1 TF_INPUT=0 CHECKPOINT_DISABLE=1
 

@@ -38,7 +38,7 @@ def attributes(point: object) -> dict[str, str]:
 @pytest.fixture(autouse=True)
 def _no_cached_tokens() -> Iterator[None]:
     """Tokens are cached per process on purpose; tests must not see each other's."""
-    from cwotlp.auth import forget_tokens
+    from cwotlp.delivery.auth import forget_tokens
 
     forget_tokens()
     yield
@@ -52,7 +52,7 @@ def convert_object(
 
     Every body is parsed strictly here, so no test can produce a payload the official definitions reject.
     """
-    from cwotlp.convert import Naming
+    from cwotlp.otlp.convert import Naming
     from cwotlp.pipeline import Conversion
 
     chunks = [data[i : i + chunk] for i in range(0, len(data), chunk)]

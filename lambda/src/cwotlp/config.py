@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from cwotlp.convert import Naming
+from cwotlp.otlp.convert import Naming
 from cwotlp.rules import Rule, parse_rules
 
 DEFAULT_MAX_REQUEST_BYTES = 3 * 1024 * 1024

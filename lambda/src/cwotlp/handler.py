@@ -12,7 +12,7 @@ from typing import Any
 
 from cwotlp import logs
 from cwotlp.config import Settings
-from cwotlp.http import Deadline, DeliveryError
+from cwotlp.delivery.http import Deadline, DeliveryError
 
 log = logging.getLogger("cwotlp")
 

@@ -13,16 +13,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from cwotlp.auth import authenticator
-from cwotlp.batch import Batch, batches
 from cwotlp.config import ConfigError, Destination, Settings
-from cwotlp.convert import Converter, Entry, Naming
-from cwotlp.decode import json_lines
-from cwotlp.encoding import Encoding, JsonEncoding, encoding_named
-from cwotlp.export import ExportCounters, Exporter
-from cwotlp.http import Deadline, DeliveryError, RetryPolicy
-from cwotlp.otel1 import FrameConverter, FrameLayout, frame_batches, frames, parses
-from cwotlp.progress import Progress, ProgressStore
+from cwotlp.delivery.auth import authenticator
+from cwotlp.delivery.export import ExportCounters, Exporter
+from cwotlp.delivery.http import Deadline, DeliveryError, RetryPolicy
+from cwotlp.delivery.progress import Progress, ProgressStore
+from cwotlp.formats.json_lines import json_lines
+from cwotlp.formats.otel1 import FrameConverter, FrameLayout, frame_batches, frames, parses
+from cwotlp.otlp.batch import Batch, batches
+from cwotlp.otlp.convert import Converter, Entry, Naming
+from cwotlp.otlp.encoding import Encoding, JsonEncoding, encoding_named
 from cwotlp.rules import DROPPED_BY_RULE, Rule, record_filter
 from cwotlp.source import CHUNK_BYTES, Decompressed, ObjectRef
 

@@ -814,7 +814,7 @@ def _run(
     stack.callback(forwarder_log.close)
 
     import cwotlp.handler
-    from cwotlp.auth import forget_tokens
+    from cwotlp.delivery.auth import forget_tokens
 
     forget_tokens()
     cwotlp.handler._runtime = None  # a cold start: settings and clients are read from this environment
@@ -1035,7 +1035,7 @@ def _status_name(status: int) -> str:
 def redrive(queue_url: str, say: Printer) -> bool:
     """Re-drives the on-failure queue with `cwotlp replay` if the forwarder has it; False if it could not."""
     try:
-        from cwotlp import cli
+        from cwotlp.commands import cli
     except ImportError:
         return False
     parser_factory = getattr(cli, "_parser", None)

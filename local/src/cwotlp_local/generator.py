@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from cwotlp.encoding import varint
+from cwotlp.otlp.encoding import varint
 
 MINUTE_MS = 60_000
 DEFAULT_START_MS = 1_714_564_800_000  # 2024-05-01T12:00:00Z

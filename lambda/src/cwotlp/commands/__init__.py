@@ -1,0 +1,1 @@
+"""The `cwotlp` command and its subcommands, for use outside Lambda."""

@@ -1,0 +1,1 @@
+"""Getting requests to the collector: HTTP, authentication, export with retries, progress."""

@@ -1,0 +1,1 @@
+"""Building OTLP requests: naming records, encoding them as OTLP JSON or protobuf, cutting requests."""

@@ -1,0 +1,245 @@
+"""`cwotlp replay` against moto (S3, Secrets Manager, SQS) and the local collector and token endpoint."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import orjson
+import pytest
+from moto import mock_aws
+
+from conftest import fixture_bytes
+from cwotlp.commands.cli import main
+from cwotlp.commands.replay import parse_failure_record
+from cwotlp.delivery.progress import TAG_KEY
+from cwotlp_local.collector import Collector
+from cwotlp_local.faults import Fault
+from cwotlp_local.otlp import datapoint_identity
+from cwotlp_local.token_server import TokenServer
+
+BUCKET = "metrics-bucket"
+DATA = fixture_bytes("otel-contrib-cwmetricstream/multiple_records")  # 127 records
+RECORDS = 127
+
+
+@dataclass
+class Aws:
+    s3: Any
+    sqs: Any
+    queue_url: str
+    collector: Collector
+    tokens: TokenServer
+
+    def put(self, key: str, data: bytes = DATA) -> None:
+        self.s3.put_object(Bucket=BUCKET, Key=key, Body=data)
+
+    def tag(self, key: str) -> str | None:
+        tags = self.s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]
+        return next((t["Value"] for t in tags if t["Key"] == TAG_KEY), None)
+
+    def identities(self) -> list[str]:
+        return [datapoint_identity(*point) for point in self.collector.datapoints()]
+
+    def failure_record(self, *keys: str) -> str:
+        """What Lambda's on-failure destination writes for an S3 event naming these keys."""
+        event = {
+            "Records": [{"s3": {"bucket": {"name": BUCKET}, "object": {"key": k, "size": 1}}} for k in keys]
+        }
+        return json.dumps(
+            {
+                "version": "1.0",
+                "timestamp": "2026-11-24T21:30:00.000Z",
+                "requestContext": {
+                    "requestId": "c0ffee00-0000-0000-0000-000000000000",
+                    "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:cwotlp:$LATEST",
+                    "condition": "RetriesExhausted",
+                    "approximateInvokeCount": 3,
+                },
+                "requestPayload": event,
+                "responseContext": {
+                    "statusCode": 200,
+                    "executedVersion": "$LATEST",
+                    "functionError": "Unhandled",
+                },
+                "responsePayload": {
+                    "errorMessage": "1 of 1 objects not delivered",
+                    "errorType": "DeliveryError",
+                },
+            }
+        )
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "CWOTLP_MAX_RETRIES": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("cwotlp.delivery.http.RetryPolicy.base_delay", 0.01)
+    with (
+        mock_aws(),
+        TokenServer(client_id="replay", client_secret="replay-secret") as tokens,
+        Collector(token_check=tokens.is_valid) as collector,
+    ):
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        secret = {
+            "endpoint": collector.url,
+            "token_url": tokens.url,
+            "client_id": "replay",
+            "client_secret": "replay-secret",
+        }
+        arn = boto3.client("secretsmanager").create_secret(Name="cwotlp", SecretString=json.dumps(secret))[
+            "ARN"
+        ]
+        monkeypatch.setenv("CWOTLP_SECRET_ARN", arn)
+        sqs = boto3.client("sqs")
+        queue_url = sqs.create_queue(QueueName="cwotlp-failures")["QueueUrl"]
+        yield Aws(s3, sqs, queue_url, collector, tokens)
+        assert collector.errors == []
+
+
+def replay(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], str]:
+    status = main(["replay", *args])
+    out, err = capsys.readouterr()
+    summary = orjson.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+    return status, summary, err
+
+
+def test_a_prefix_is_replayed_and_delivered_objects_are_skipped(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for hour in ("20", "21", "22"):
+        aws.put(f"metrics/2026/11/24/{hour}/stream-1.gz")
+    aws.put("errors/2026/11/24/21/failed.gz")
+    aws.s3.put_object_tagging(
+        Bucket=BUCKET,
+        Key="metrics/2026/11/24/20/stream-1.gz",
+        Tagging={"TagSet": [{"Key": TAG_KEY, "Value": "all"}]},
+    )
+    status, summary, progress = replay(capsys, "--bucket", BUCKET, "--prefix", "metrics/2026/11/24/")
+    assert status == 0
+    assert summary == {
+        "objects": 3,
+        "already_delivered": 1,
+        "delivered": 2,
+        "datapoints": 2 * RECORDS,
+        "messages_deleted": 0,
+        "messages_kept": 0,
+        "messages_unreadable": 0,
+    }
+    assert aws.collector.datapoint_count() == 2 * RECORDS
+    assert "[3 " in progress and "metrics/2026/11/24/22/stream-1.gz" in progress
+    assert aws.tag("metrics/2026/11/24/22/stream-1.gz") == "all"
+    assert aws.tag("errors/2026/11/24/21/failed.gz") is None
+
+
+def test_a_time_window_selects_by_last_modified(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
+    aws.put("metrics/early.gz")
+    time.sleep(1.1)  # S3 times have one-second resolution
+    aws.put("metrics/late.gz")
+    late = aws.s3.head_object(Bucket=BUCKET, Key="metrics/late.gz")["LastModified"]
+    early = aws.s3.head_object(Bucket=BUCKET, Key="metrics/early.gz")["LastModified"]
+    assert early < late
+    status, summary, _ = replay(capsys, "--bucket", BUCKET, "--since", late.isoformat())
+    assert (status, summary["delivered"]) == (0, 1)
+    assert aws.tag("metrics/late.gz") == "all" and aws.tag("metrics/early.gz") is None
+    status, summary, _ = replay(
+        capsys, "--bucket", BUCKET, "--until", (early + timedelta(seconds=1)).isoformat()
+    )
+    assert (status, summary["delivered"]) == (0, 1)
+    assert aws.tag("metrics/early.gz") == "all"
+    assert len(set(aws.identities())) == RECORDS
+
+
+def test_the_queue_is_drained_and_malformed_messages_are_kept(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws.put("metrics/a b.gz")  # S3 events carry keys form-encoded
+    aws.put("metrics/b.gz")
+    aws.put("metrics/c.gz")
+    aws.sqs.send_message(
+        QueueUrl=aws.queue_url, MessageBody=aws.failure_record("metrics/a+b.gz", "metrics/b.gz")
+    )
+    aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=aws.failure_record("metrics/c.gz"))
+    aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody="{not json")
+    aws.sqs.send_message(
+        QueueUrl=aws.queue_url, MessageBody=json.dumps({"version": "1.0", "requestPayload": {}})
+    )
+    status, summary, progress = replay(capsys, "--queue-url", aws.queue_url, "--visibility-timeout", "0")
+    assert status == 0
+    assert summary["delivered"] == 3
+    assert summary["messages_deleted"] == 2
+    assert summary["messages_unreadable"] == 2
+    assert "unreadable message" in progress and "not JSON" in progress
+    assert aws.collector.datapoint_count() == 3 * RECORDS
+    left = aws.sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"][:8] for m in left) == ['{"versio', "{not jso"]
+
+
+def test_a_failed_delivery_keeps_the_message_and_exits_1(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws.put("metrics/a.gz")
+    aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=aws.failure_record("metrics/a.gz"))
+    aws.collector.inject(Fault(status=503), times=10)
+    status, summary, _ = replay(capsys, "--queue-url", aws.queue_url, "--visibility-timeout", "0")
+    assert status == 1
+    assert (summary["failed"], summary["messages_kept"], summary["messages_deleted"]) == (1, 1, 0)
+    aws.collector.clear_faults()
+    status, summary, _ = replay(capsys, "--queue-url", aws.queue_url, "--visibility-timeout", "0")
+    assert (status, summary["messages_deleted"]) == (0, 1)
+    assert len(set(aws.identities())) == aws.collector.datapoint_count() == RECORDS
+
+
+def test_a_dry_run_sends_and_changes_nothing(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
+    aws.put("metrics/new.gz")
+    aws.put("metrics/old.gz")
+    aws.s3.put_object_tagging(
+        Bucket=BUCKET, Key="metrics/old.gz", Tagging={"TagSet": [{"Key": TAG_KEY, "Value": "all"}]}
+    )
+    aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=aws.failure_record("metrics/new.gz"))
+    status, summary, _ = replay(capsys, "--bucket", BUCKET, "--dry-run")
+    assert status == 0
+    assert (summary["would_deliver"], summary["already_delivered"]) == (1, 1)
+    status, summary, _ = replay(
+        capsys, "--queue-url", aws.queue_url, "--dry-run", "--visibility-timeout", "0"
+    )
+    assert (summary["would_deliver"], summary["messages_deleted"]) == (1, 0)
+    assert aws.collector.attempts == 0 and aws.tokens.issued == 0
+    assert aws.tag("metrics/new.gz") is None
+    assert len(aws.sqs.receive_message(QueueUrl=aws.queue_url)["Messages"]) == 1
+
+
+def test_aws_errors_and_bad_options_exit_2(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = replay(capsys, "--bucket", "no-such-bucket")
+    assert status == 2 and "NoSuchBucket" in err
+    with pytest.raises(SystemExit) as caught:
+        main(["replay", "--bucket", BUCKET, "--since", "yesterday"])
+    assert caught.value.code == 2
+    assert "not an ISO 8601 time" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("", "not JSON"),
+        ("[]", "no requestPayload"),
+        ('{"requestPayload": "not an event"}', "no requestPayload"),
+        ('{"requestPayload": {"Records": [{"eventSource": "aws:sqs"}]}}', "names no S3 object"),
+    ],
+)
+def test_unusable_failure_records_say_why(body: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_failure_record(body)

@@ -1,0 +1,88 @@
+"""Drop and keep rules, applied before conversion and counted."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from conftest import fixture_bytes
+from cwotlp.otlp.convert import Naming
+from cwotlp.pipeline import Conversion
+from cwotlp.rules import Rule, parse_rules, record_filter
+
+DATA = fixture_bytes("otel-contrib-cwmetricstream/multiple_records")
+RECORDS = [orjson.loads(line) for line in DATA.splitlines() if line.strip()]
+
+
+def forwarded(rules: tuple[Rule, ...]) -> tuple[list[dict[str, object]], Conversion]:
+    conversion = Conversion([DATA], Naming(), 1 << 22, rules=rules)
+    names = [entry[1] for batch in conversion.batches() for entry in batch.entries]
+    return [orjson.loads(name + b"]}}") for name in names], conversion
+
+
+def expected(keep: object) -> int:
+    return sum(1 for record in RECORDS if keep(record))  # type: ignore[operator]
+
+
+def test_no_rules_forward_everything() -> None:
+    assert record_filter(()) is None
+    points, conversion = forwarded(())
+    assert len(points) == len(RECORDS)
+    assert not conversion.skipped
+
+
+def test_drop_by_namespace_glob() -> None:
+    points, conversion = forwarded(parse_rules([{"action": "drop", "namespace": "AWS/N*"}], "rules"))
+    kept = expected(lambda r: not r["namespace"].startswith("AWS/N"))
+    assert 0 < len(points) == kept < len(RECORDS)
+    assert all("/AWS/N" not in p["name"] for p in points)
+    assert conversion.skipped == {"dropped_by_rule": len(RECORDS) - kept}
+    assert conversion.records == kept
+
+
+def test_keep_rules_forward_only_what_they_match() -> None:
+    rules = parse_rules(
+        [{"action": "keep", "namespace": "AWS/EC2"}, {"action": "keep", "metric_name": "Bytes*"}], "rules"
+    )
+    points, _ = forwarded(rules)
+    kept = expected(lambda r: r["namespace"] == "AWS/EC2" or r["metric_name"].startswith("Bytes"))
+    assert 0 < len(points) == kept
+
+
+def test_drop_wins_over_keep_and_dimensions_must_be_present() -> None:
+    some = next(r for r in RECORDS if r["dimensions"])
+    name, value = next(iter(some["dimensions"].items()))
+    rules = parse_rules(
+        [
+            {"action": "keep", "namespace": "*"},
+            {"action": "drop", "dimensions": {name: value[:3] + "*"}},
+        ],
+        "rules",
+    )
+    points, conversion = forwarded(rules)
+    dropped = expected(
+        lambda r: str(r["dimensions"].get(name, "")).startswith(value[:3]) and name in r["dimensions"]
+    )
+    assert dropped > 0
+    assert len(points) == len(RECORDS) - dropped
+    assert conversion.skipped["dropped_by_rule"] == dropped
+
+
+def test_records_that_are_not_metrics_are_left_to_the_converter() -> None:
+    forward = record_filter((Rule("drop", namespace="AWS/*"),))
+    assert forward is not None
+    assert forward({"CHANGE": 1.0}) is True
+    assert forward([1, 2]) is True
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ("x", "must be a JSON list"),
+        (["x"], r"rules\[0\] must be an object"),
+        ([{"action": "keep", "namespace": 3}], "namespace must be a string"),
+    ],
+)
+def test_bad_rules_say_which_and_why(rules: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_rules(rules, "rules")
