@@ -1,18 +1,23 @@
 """The Lambda entry point: S3 event -> one forwarded object per record -> result or failure.
 
-A failure raises, so Lambda's asynchronous retries and then the on-failure queue take over; the
-objects that did get delivered are marked and skipped by the retry.
+Each object gets its own report and log line; one object's failure does not stop the others. The
+invocation fails (so that Lambda retries it, then sends it to the on-failure queue) when any object
+was not delivered; the delivered ones are marked and skipped by the retry.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+from functools import cached_property
 from typing import Any
 
 from cwotlp import logs
 from cwotlp.config import Settings
-from cwotlp.delivery.http import Deadline, DeliveryError
+from cwotlp.delivery.http import Deadline
+from cwotlp.errors import ConfigError, DeliveryError
+from cwotlp.report import ObjectReport
 
 log = logging.getLogger("cwotlp")
 
@@ -21,24 +26,50 @@ RESERVE_SECONDS = 5.0
 
 
 class Runtime:
-    """What outlives one invocation: settings, AWS clients, the HTTP session and the cached secret."""
+    """What outlives one invocation: settings, AWS clients, HTTP connections, the cached secret. Clients
+    are made when first needed, so a cold start pays only for what the objects use."""
 
     def __init__(self, settings: Settings, *, need_secret: bool = True) -> None:
-        import boto3
-        import requests
-
-        from cwotlp.config import ConfigError, SecretSource
-
         if need_secret and not settings.secret_arn:
             raise ConfigError("CWOTLP_SECRET_ARN is not set; it names the secret with the endpoint")
-        self.client = boto3.client
         self.settings = settings
-        self.s3 = boto3.client("s3")
-        self.secret = SecretSource(
-            settings.secret_arn or "", settings.secret_ttl_seconds, lambda: boto3.client("secretsmanager")
+
+    def client(self, service: str) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 3})
+        make: Any = boto3.client
+        return make(service, config=config)
+
+    @cached_property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+    @cached_property
+    def secret(self) -> Any:
+        from cwotlp.secret import SecretSource
+
+        return SecretSource(
+            self.settings.secret_arn or "",
+            self.settings.secret_ttl_seconds,
+            lambda: self.client("secretsmanager"),
         )
-        self.session = requests.Session()
-        self.session.verify = settings.ca_bundle or True
+
+    @cached_property
+    def delivery(self) -> Any:
+        from cwotlp.delivery.export import Delivery
+
+        return Delivery(self.secret, self.settings)
+
+    def resource_tags(self, own_account: str | None) -> Any:
+        if not self.settings.tags.enabled:
+            return None
+        if "tags" not in self.__dict__:
+            from cwotlp.tags import ResourceTags
+
+            self.__dict__["tags"] = ResourceTags(self.settings.tags, own_account=own_account)
+        return self.__dict__["tags"]
 
 
 _runtime: Runtime | None = None
@@ -54,23 +85,43 @@ def runtime() -> Runtime:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from cwotlp.pipeline import exporter_factory, forward_object
+    from cwotlp.pipeline import forward_object
     from cwotlp.source import objects_in_event
 
     current = runtime()
     deadline = Deadline.after(context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS)
-    refs, ignored = objects_in_event(event)
-    if ignored:
-        log.warning("event records that are not S3 records were ignored", extra={"ignored": ignored})
-    make_exporter = exporter_factory(current.secret.get(), current.session, current.settings)
-    reports = [forward_object(current.s3, ref, make_exporter, current.settings, deadline) for ref in refs]
+    partition, account = _function_place(getattr(context, "invoked_function_arn", ""))
+    naming = dataclasses.replace(current.settings.naming, exporter_account=account, partition=partition)
+    settings = dataclasses.replace(current.settings, naming=naming)
+    found = objects_in_event(event)
+    if found.ignored:
+        log.warning(
+            "event records that are not S3 object creations were ignored", extra={"ignored": found.ignored}
+        )
+    tags = current.resource_tags(account)
+    reports = [
+        forward_object(
+            current.s3,
+            ref,
+            current.delivery.exporter,
+            settings,
+            deadline,
+            holder=context.aws_request_id,
+            tags=tags,
+        )
+        for ref in found.refs
+    ]
+    reports += [
+        ObjectReport("", "", status="failed", error="an S3 event record names no usable bucket and key")
+        for _ in range(found.unusable)
+    ]
     for report in reports:
         report.log()
     failed = [report for report in reports if report.status == "failed"]
     if failed:
         raise DeliveryError(
             f"{len(failed)} of {len(reports)} objects not delivered: "
-            + "; ".join(f"{report.key}: {report.error}" for report in failed)
+            + "; ".join(f"{report.key}: {report.error}" for report in failed[:5])
         )
     return {
         "objects": len(reports),
@@ -78,3 +129,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "already_delivered": sum(report.status == "already_delivered" for report in reports),
         "datapoints": sum(report.counters.datapoints for report in reports),
     }
+
+
+def _function_place(arn: str) -> tuple[str, str | None]:
+    """(partition, account) from the function's ARN: arn:aws:lambda:region:account:function:name."""
+    parts = arn.split(":") if isinstance(arn, str) else []
+    if len(parts) >= 5 and parts[0] == "arn" and parts[4].isdigit():
+        return parts[1], parts[4]
+    return "aws", None

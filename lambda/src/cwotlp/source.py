@@ -1,16 +1,22 @@
-"""Where object bytes come from: S3 event records and streamed, possibly gzipped, object bodies."""
+"""Where object bytes come from: S3 event records and streamed, possibly gzipped, object bodies.
+
+Memory stays bounded whatever the object holds: the body is read in chunks, and gzip is inflated at
+most INFLATE_STEP bytes at a time, so a gzip bomb (a gigabyte of zeros in a megabyte) never sits in
+memory whole.
+"""
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 from urllib.parse import unquote_plus
 
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK_BYTES = 1 << 20
+INFLATE_STEP = 256 << 10
 
 
 @dataclass(frozen=True)
@@ -20,29 +26,47 @@ class ObjectRef:
     size: int | None = None
 
 
-def objects_in_event(event: dict[str, Any]) -> tuple[list[ObjectRef], int]:
-    """The S3 objects an S3 notification event names, and how many of its records were not S3 records.
+@dataclass
+class EventObjects:
+    """What an S3 notification event asks for."""
+
+    refs: list[ObjectRef] = field(default_factory=list)
+    ignored: int = 0  # records of other kinds (not S3, or not an object creation)
+    unusable: int = 0  # S3 records that do not name a bucket and key
+
+
+def objects_in_event(event: Any) -> EventObjects:
+    """The S3 objects an S3 notification event names.
 
     Keys in S3 event notifications are form-encoded (a space arrives as '+').
     """
-    refs = []
-    ignored = 0
-    for record in event.get("Records") or []:
-        try:
-            s3 = record["s3"]
-            refs.append(
-                ObjectRef(s3["bucket"]["name"], unquote_plus(s3["object"]["key"]), s3["object"].get("size"))
-            )
-        except (KeyError, TypeError):
-            ignored += 1
-    return refs, ignored
+    found = EventObjects()
+    records = event.get("Records") if isinstance(event, dict) else None
+    for record in records if isinstance(records, list) else ():
+        if not isinstance(record, dict):
+            found.ignored += 1
+            continue
+        s3, name = record.get("s3"), record.get("eventName", "ObjectCreated:Put")
+        if not isinstance(s3, dict) or not isinstance(name, str) or not name.startswith("ObjectCreated"):
+            found.ignored += 1
+            continue
+        bucket, item = s3.get("bucket"), s3.get("object")
+        bucket_name = bucket.get("name") if isinstance(bucket, dict) else None
+        key, size = (item.get("key"), item.get("size")) if isinstance(item, dict) else (None, None)
+        if not isinstance(bucket_name, str) or not bucket_name or not isinstance(key, str) or not key:
+            found.unusable += 1
+            continue
+        size = size if type(size) is int else None
+        found.refs.append(ObjectRef(bucket_name, unquote_plus(key), size))
+    return found
 
 
 class Decompressed:
     """Iterates the plain bytes of a body given as chunks, gunzipping when it starts with gzip's magic.
 
-    Concatenated gzip members are read one after another. A body that ends inside a member is
-    truncated: every byte decompressed before the cut is still produced and `truncated` is set.
+    Concatenated gzip members are read one after another. A body that ends inside a member, or has
+    bytes after one that are not another member, is truncated: every byte decompressed before that is
+    still produced and `truncated` is set.
     """
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
@@ -50,19 +74,12 @@ class Decompressed:
         self.truncated = False
         self.compressed = False
         self.bytes_read = 0
-        self._plain = self._read()
-        self._peeked: bytes | None = None
-
-    def peek(self) -> bytes:
-        """The first plain chunk (empty for an empty body), still produced by iteration afterwards."""
-        if self._peeked is None:
-            self._peeked = next((chunk for chunk in self._plain if chunk), b"")
-        return self._peeked
+        self.plain_bytes = 0
 
     def __iter__(self) -> Iterator[bytes]:
-        if self._peeked:
-            yield self._peeked
-        yield from self._plain
+        for chunk in self._read():
+            self.plain_bytes += len(chunk)
+            yield chunk
 
     def _read(self) -> Iterator[bytes]:
         chunks = iter(self._chunks)
@@ -75,10 +92,10 @@ class Decompressed:
         if first.startswith(GZIP_MAGIC):
             self.compressed = True
             yield from self._gunzip(body)
-        else:
-            for chunk in body:
-                self.bytes_read += len(chunk)
-                yield chunk
+            return
+        for chunk in body:
+            self.bytes_read += len(chunk)
+            yield chunk
 
     def _gunzip(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         inflater = zlib.decompressobj(wbits=31)
@@ -86,17 +103,20 @@ class Decompressed:
         for chunk in chunks:
             self.bytes_read += len(chunk)
             data = chunk
-            while data:
+            while data or inside_member:
                 try:
-                    out = inflater.decompress(data)
+                    out = inflater.decompress(data, INFLATE_STEP)
                 except zlib.error:
                     self.truncated = True  # corrupt from here on: keep what came before
                     return
                 inside_member = True
                 if out:
                     yield out
+                data = inflater.unconsumed_tail
+                if data or len(out) == INFLATE_STEP:
+                    continue  # more to come from this input
                 if not inflater.eof:
-                    break
+                    break  # the member goes on in the next chunk
                 data = inflater.unused_data
                 inflater = zlib.decompressobj(wbits=31)
                 inside_member = False

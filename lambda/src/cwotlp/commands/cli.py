@@ -1,6 +1,6 @@
 """The `cwotlp` command: convert or send Firehose objects from files, outside Lambda.
 
-  cwotlp convert FILE...                 OTLP JSON requests, one per line, to stdout
+  cwotlp convert FILE...                 the OTLP requests the Lambda would send, to stdout or files
   cwotlp send FILE... --endpoint URL     the same requests, through the exporter the Lambda uses
   cwotlp replay --bucket B [--prefix P]  deliver S3 objects again (or --queue-url: the on-failure queue)
 
@@ -13,18 +13,25 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import os
 import sys
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
-from cwotlp.config import ConfigError, Destination, Settings
-from cwotlp.delivery.http import Deadline, DeliveryError
-from cwotlp.pipeline import Conversion, ObjectReport, exporter_factory
-from cwotlp.source import CHUNK_BYTES, ObjectRef
+from cwotlp.config import ENCODINGS, STREAM_FORMATS, Settings
+from cwotlp.delivery.http import Deadline
+from cwotlp.errors import ConfigError, DeliveryError
+from cwotlp.formats import detect
+from cwotlp.otlp.encoding import varint
+from cwotlp.otlp.naming import SCHEMES
+from cwotlp.pipeline import Conversion, ObjectReport
+from cwotlp.secret import Destination
+from cwotlp.source import CHUNK_BYTES, Decompressed, ObjectRef
 
 EXIT_DELIVERY = 1
 EXIT_USAGE = 2
@@ -46,8 +53,19 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cwotlp", description=__doc__.split("\n\n")[0] if __doc__ else None)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    convert = commands.add_parser("convert", help="write the OTLP JSON requests for FILEs to stdout")
+    convert = commands.add_parser(
+        "convert", help="write the OTLP requests for FILEs, as the Lambda sends them"
+    )
     _conversion_options(convert)
+    convert.add_argument(
+        "--encoding", choices=ENCODINGS, help="request encoding (default $CWOTLP_OTLP_ENCODING or json)"
+    )
+    convert.add_argument(
+        "--output-dir",
+        type=Path,
+        help="write each request to a file here (.json or .pb) instead of stdout, where JSON requests go one "
+        "per line and protobuf requests each after its length as a varint",
+    )
     convert.set_defaults(run=_convert)
 
     send = commands.add_parser("send", help="send FILEs to an OTLP/HTTP collector")
@@ -67,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
         "--header", action="append", default=[], metavar="NAME=VALUE", help="static header, e.g. an API key"
     )
     send.add_argument("--ca-bundle", help="PEM file of CAs to trust for a private collector")
+    send.add_argument(
+        "--allow-http", action="store_true", help="accept plain-http URLs (credentials travel unencrypted)"
+    )
+    send.add_argument(
+        "--encoding", choices=ENCODINGS, help="request encoding (default $CWOTLP_OTLP_ENCODING or json)"
+    )
     send.add_argument("--max-retries", type=int, help="retries per request (default 5)")
     send.add_argument("--timeout", type=float, default=300.0, help="seconds for the whole run (default 300)")
     send.set_defaults(run=_send)
@@ -104,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--object-timeout", type=float, default=300.0, help="seconds per object (default 300)"
     )
+    replay.add_argument(
+        "--format", choices=STREAM_FORMATS, help="stream format (default $CWOTLP_STREAM_FORMAT)"
+    )
     _naming_options(replay)
     replay.set_defaults(run=_replay)
     return parser
@@ -119,10 +146,18 @@ def _timestamp(text: str) -> datetime:
 
 def _conversion_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="Firehose object, gzipped or not")
+    parser.add_argument(
+        "--format",
+        choices=STREAM_FORMATS,
+        help="the stream format of the files (default $CWOTLP_STREAM_FORMAT, or told from each file's bytes)",
+    )
     _naming_options(parser)
 
 
 def _naming_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--naming", choices=SCHEMES, help="naming scheme (default $CWOTLP_NAMING or cloudwatch)"
+    )
     parser.add_argument("--service-name", help="resource attribute service.name")
     parser.add_argument(
         "--resource-attribute",
@@ -150,6 +185,13 @@ def _settings(args: argparse.Namespace) -> Settings:
         environ["CWOTLP_DIMENSION_ATTRIBUTES"] = "true"
     if args.max_request_bytes is not None:
         environ["CWOTLP_MAX_REQUEST_BYTES"] = str(args.max_request_bytes)
+    for option, variable in (
+        ("naming", "CWOTLP_NAMING"),
+        ("encoding", "CWOTLP_OTLP_ENCODING"),
+        ("format", "CWOTLP_STREAM_FORMAT"),
+    ):
+        if getattr(args, option, None):
+            environ[variable] = getattr(args, option)
     if getattr(args, "max_retries", None) is not None:
         environ["CWOTLP_MAX_RETRIES"] = str(args.max_retries)
     if getattr(args, "ca_bundle", None):
@@ -174,61 +216,94 @@ def _for_each_file(
 ) -> int:
     """Runs `deliver` on each file's conversion and prints its summary; the exit status of the run."""
     status = 0
+    format_given = bool(getattr(args, "format", None) or os.environ.get("CWOTLP_STREAM_FORMAT", "").strip())
     for path in args.files:
         report = ObjectReport("", str(path))
+        conversion = None
         try:
             with path.open("rb") as stream:
-                conversion = Conversion.configured(iter(lambda: stream.read(CHUNK_BYTES), b""), settings)
+                chunks = iter(lambda: stream.read(CHUNK_BYTES), b"")
+                if not format_given:
+                    chunks, stream_format = _detected(chunks)
+                    settings = dataclasses.replace(settings, stream_format=stream_format)
+                conversion = Conversion(chunks, settings)
                 deliver(conversion, report)
+            if conversion.nothing_read():
+                raise DeliveryError("nothing in the file could be read (see skipped); is --format right?")
         except OSError as error:
-            print(f"cwotlp: cannot read {path}: {error.strerror or error}", file=sys.stderr)
+            print(f"cwotlp: cannot read {path}: {error.strerror or type(error).__name__}", file=sys.stderr)
             status = EXIT_USAGE
             continue
         except DeliveryError as error:
             report.status, report.error = "failed", str(error)
             status = status or EXIT_DELIVERY
-        report.absorb(conversion)
+        if conversion is not None:
+            report.absorb(conversion)
         sys.stderr.write(orjson.dumps(report.log_fields()).decode() + "\n")
     return status
 
 
+def _detected(chunks: Iterator[bytes]) -> tuple[Iterator[bytes], str]:
+    """The chunks unchanged, and the stream format their first plain bytes suggest."""
+    head = next(chunks, b"")
+    plain = next(iter(Decompressed([head])), b"")
+    return itertools.chain((head,), chunks), detect(plain)
+
+
 def _convert(args: argparse.Namespace, settings: Settings) -> int:
     out = sys.stdout.buffer
-    settings = dataclasses.replace(settings, encoding="json")  # one request per line needs text
+    protobuf = settings.encoding == "protobuf"
 
     def write(conversion: Conversion, report: ObjectReport) -> None:
         report.status = "converted"
-        for batch in conversion.batches():
+        for number, batch in enumerate(conversion.batches(), 1):
             parts = batch.body_parts()
-            out.writelines(parts)
-            out.write(b"\n")
+            size = sum(map(len, parts))
+            if args.output_dir is not None:
+                name = f"{Path(report.key).name}.{number:04d}.{'pb' if protobuf else 'json'}"
+                (args.output_dir / name).write_bytes(b"".join(parts))
+            else:
+                out.writelines([varint(size), *parts] if protobuf else [*parts, b"\n"])
             report.counters.requests += 1
-            report.counters.raw_bytes += sum(map(len, parts))
+            report.counters.raw_bytes += size
             report.counters.datapoints += batch.datapoints
         out.flush()
 
+    if args.output_dir is not None:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
     return _for_each_file(args, settings, write)
 
 
 def _send(args: argparse.Namespace, settings: Settings) -> int:
-    import requests
+    from cwotlp.delivery.export import Delivery
 
     try:
         destination = _destination(args)
     except ConfigError as error:
         print(f"cwotlp: {error}", file=sys.stderr)
         return EXIT_USAGE
-    session = requests.Session()
-    session.verify = settings.ca_bundle or True
-    make_exporter = exporter_factory(destination, session, settings)
+    delivery = Delivery(_Fixed(destination), settings)
     deadline = Deadline.after(args.timeout)
 
     def send(conversion: Conversion, report: ObjectReport) -> None:
-        exporter = make_exporter(report.counters)
+        exporter = delivery.exporter(report)
         for batch in conversion.batches():
-            exporter.send(batch, deadline, lambda _accepted: None)
+            exporter(batch, deadline, lambda _accepted: None)
 
     return _for_each_file(args, settings, send)
+
+
+class _Fixed:
+    """A destination given on the command line, in place of the secret."""
+
+    def __init__(self, destination: Destination) -> None:
+        self._destination = destination
+
+    def get(self) -> Destination:
+        return self._destination
+
+    def refresh(self) -> Destination:
+        return self._destination
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
@@ -240,15 +315,20 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         runtime = Runtime(settings, need_secret=not args.dry_run)
+        holder = f"replay-{uuid.uuid4()}"
         forward = None
         if not args.dry_run:
-            make_exporter = exporter_factory(runtime.secret.get(), runtime.session, settings)
+            runtime.secret.get()  # a bad secret stops the run before the first object
 
             def forward(ref: ObjectRef) -> ObjectReport:
                 deadline = Deadline.after(args.object_timeout)
-                return forward_object(runtime.s3, ref, make_exporter, settings, deadline)
+                report = forward_object(
+                    runtime.s3, ref, runtime.delivery.exporter, settings, deadline, holder=holder
+                )
+                report.log()
+                return report
 
-        replay = Replay(runtime.s3, forward)
+        replay = Replay(runtime.s3, forward, settings)
         if args.queue_url:
             sqs = runtime.client("sqs")
             messages = queue_messages(sqs, args.queue_url, args.max_messages, args.visibility_timeout)
@@ -260,8 +340,14 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     except ConfigError as error:
         print(f"cwotlp: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except (ClientError, BotoCoreError) as error:
-        print(f"cwotlp: AWS: {error}", file=sys.stderr)
+    except ClientError as error:
+        print(
+            f"cwotlp: AWS {error.operation_name}: {error.response.get('Error', {}).get('Code')}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    except BotoCoreError as error:
+        print(f"cwotlp: AWS: {type(error).__name__}", file=sys.stderr)
         return EXIT_USAGE
     print(orjson.dumps(replay.summary.as_dict()).decode())
     return EXIT_DELIVERY if replay.summary.failed else 0
@@ -269,6 +355,8 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 def _destination(args: argparse.Namespace) -> Destination:
     secret: dict[str, object] = {"endpoint": args.endpoint, "headers": _pairs(args.header, "--header")}
+    if args.allow_http:
+        secret["allow_http"] = True
     if args.token_url:
         if not os.environ.get(args.client_secret_env):
             raise ConfigError(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
-from cwotlp.delivery.progress import ProgressStore
+from cwotlp.delivery.progress import DELIVERED, ProgressStore
 from cwotlp.pipeline import ObjectReport
 from cwotlp.source import ObjectRef, objects_in_event
 
@@ -59,7 +59,7 @@ def parse_failure_record(body: str) -> list[ObjectRef]:
             payload = None
     if not isinstance(payload, dict):
         raise ValueError("no requestPayload holding the S3 event")
-    refs, _ = objects_in_event(payload)
+    refs = objects_in_event(payload).refs
     if not refs:
         raise ValueError("the requestPayload names no S3 object")
     return refs
@@ -123,18 +123,25 @@ Forward = Callable[[ObjectRef], ObjectReport]
 class Replay:
     """Runs deliveries and reports progress on `out` (one line per object, prefixed by a counter)."""
 
-    def __init__(self, s3: Any, forward: Forward | None, out: TextIO | None = None) -> None:
+    def __init__(self, s3: Any, forward: Forward | None, settings: Any, out: TextIO | None = None) -> None:
         self._s3 = s3
         self._forward = forward  # None: a dry run
+        self._settings = settings
         self._out = out or sys.stderr
         self.summary = ReplaySummary()
         self._started = time.monotonic()
 
     def deliver(self, ref: ObjectRef) -> str:
         if self._forward is None:
-            progress = ProgressStore(self._s3, ref.bucket, ref.key).load()
-            status = "already_delivered" if progress.complete else "would_deliver"
-            detail = f"resume after record {progress.records}" if progress.records else ""
+            settings = self._settings
+            store = ProgressStore(
+                self._s3, ref.bucket, ref.key, prefix=settings.progress_prefix, fingerprint="", holder=""
+            )
+            marker = store.peek()
+            status = (
+                "already_delivered" if marker is not None and marker.state == DELIVERED else "would_deliver"
+            )
+            detail = f"{marker.position} units sent before" if marker is not None and marker.position else ""
         else:
             report = self._forward(ref)
             status = report.status

@@ -1,7 +1,12 @@
-"""OTLP/HTTP export of batches: gzip, retries, 413 splitting, one token refresh on 401.
+"""OTLP/HTTP export of batches: gzip, retries, one token refresh on 401, and narrowing down refusals.
 
-A batch is accepted as a whole or split into accepted pieces; `on_accepted` is told about every
-accepted piece in record order, which is what the caller records as progress.
+A batch is accepted whole or in accepted pieces, and `on_accepted` hears of every piece in record order,
+which is what the caller records as progress. A 413 splits the batch in two. A 400 splits it too, to
+find the records the collector refuses: a single refused record is counted as `rejected_by_collector`
+and passed over, the rest is delivered. A collector that refuses both halves of a refused request is
+refusing everything (a wrong path or tenant, say), not some records: that fails the delivery after a
+handful of requests instead of one request per record. Once the collector has accepted a request,
+nothing that follows (a strange answer body, a progress write) makes it be sent again.
 """
 
 from __future__ import annotations
@@ -10,24 +15,39 @@ import logging
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
+
+import orjson
 
 from cwotlp import __version__
-from cwotlp.delivery.http import Counters, Deadline, DeliveryError, RetryPolicy, post
+from cwotlp.delivery.auth import authenticator
+from cwotlp.delivery.http import (
+    Counters,
+    Deadline,
+    HttpClient,
+    Response,
+    RetryPolicy,
+    Url,
+    post_with_retries,
+)
+from cwotlp.errors import DeliveryError, redact
 from cwotlp.otlp.batch import Batch
-
-if TYPE_CHECKING:
-    import requests
+from cwotlp.secret import Destination
 
 log = logging.getLogger("cwotlp")
 
 GZIP_LEVEL = 1  # about 12% of the raw size at a fraction of level 6's cost
+MAX_REFUSALS = 64  # 400 answers per object before the delivery fails
+MAX_PARTIAL_SUCCESS_BYTES = 1 << 16
+ACCEPTED, TOO_LARGE, REFUSED = "accepted", "too_large", "refused"
 
 
 class Authenticator(Protocol):
     can_refresh: bool
 
     def headers(self, deadline: Deadline, *, refresh: bool = False) -> dict[str, str]: ...
+
+    def secrets(self) -> set[str]: ...
 
 
 @dataclass
@@ -36,70 +56,142 @@ class ExportCounters(Counters):
     raw_bytes: int = 0
     gzip_bytes: int = 0
     datapoints: int = 0
-    rejected_datapoints: int = 0
+    rejected_datapoints: int = 0  # refused by a partial-success answer
+    rejected_by_collector: int = 0  # refused with 400 and passed over
     splits: int = 0
+    refusals: int = 0
 
 
 class Exporter:
     def __init__(
         self,
-        endpoint: str,
+        endpoint: Url,
         auth: Authenticator,
-        session: requests.Session,
+        client: HttpClient,
         policy: RetryPolicy,
         counters: ExportCounters,
+        secrets: set[str],
     ) -> None:
         self._endpoint = endpoint
         self._auth = auth
-        self._session = session
+        self._client = client
         self._policy = policy
         self.counters = counters
+        self._secrets = secrets
+        self._what = f"collector {endpoint.origin}"
+        self._refusal = ""
 
     def send(self, batch: Batch, deadline: Deadline, on_accepted: Callable[[Batch], None]) -> None:
-        """Delivers the batch or raises DeliveryError; a 413 answer splits it in two and sends both."""
-        raw_bytes, compressed = gzipped(batch.body_parts())
-        if self._post(compressed, batch.layout.content_type, deadline) == 413:
+        """Delivers the batch, or raises DeliveryError."""
+        self._deliver(batch, deadline, on_accepted, judge=True)
+
+    def _deliver(
+        self, batch: Batch, deadline: Deadline, on_accepted: Callable[[Batch], None], *, judge: bool
+    ) -> None:
+        outcome = self._attempt(batch, deadline)
+        if outcome == ACCEPTED:
+            self._accepted(batch, on_accepted)
+        elif outcome == TOO_LARGE:
             if len(batch.entries) < 2:
                 raise DeliveryError(
-                    f"collector: HTTP 413 for a request that cannot be split ({batch.datapoints} datapoints)"
+                    f"{self._what}: HTTP 413 for a request that cannot be split "
+                    f"({batch.datapoints} datapoints)"
                 )
             self.counters.splits += 1
             for half in batch.split():
-                self.send(half, deadline, on_accepted)
+                self._deliver(half, deadline, on_accepted, judge=judge)
+        else:
+            self._narrow(batch, deadline, on_accepted, judge=judge)
+
+    def _narrow(
+        self, batch: Batch, deadline: Deadline, on_accepted: Callable[[Batch], None], *, judge: bool
+    ) -> None:
+        """Delivers what the collector takes of a refused batch, in record order.
+
+        `judge`: nothing of this batch's neighbourhood was accepted yet, so the collector may be refusing
+        everything; the first split tells, by trying the second half before going deeper.
+        """
+        if len(batch.entries) == 1:
+            self.counters.rejected_by_collector += batch.datapoints
+            log.warning(
+                "collector refused a record; it is passed over",
+                extra={"first_record": batch.first_record, "collector_message": self._refusal},
+            )
+            on_accepted(batch)
             return
-        self.counters.requests += 1
-        self.counters.raw_bytes += raw_bytes
-        self.counters.gzip_bytes += len(compressed)
+        self.counters.splits += 1
+        first, second = batch.split()
+        if self._attempt(first, deadline) == ACCEPTED:
+            self._accepted(first, on_accepted)
+            self._deliver(second, deadline, on_accepted, judge=False)
+            return
+        if not judge:
+            self._narrow(first, deadline, on_accepted, judge=False)
+            self._deliver(second, deadline, on_accepted, judge=False)
+            return
+        outcome = self._attempt(second, deadline)
+        if outcome == REFUSED:
+            raise DeliveryError(
+                f"{self._what} refused a request with HTTP 400 and both of its halves: it refuses "
+                f"everything, not single records; check the endpoint's path, tenant and format "
+                f"({self._refusal or 'no message'})"
+            )
+        self._narrow(first, deadline, on_accepted, judge=False)
+        if outcome == ACCEPTED:  # recorded after the first half, so that progress stays in order
+            self._accepted(second, on_accepted)
+        else:
+            self._deliver(second, deadline, on_accepted, judge=False)
+
+    def _accepted(self, batch: Batch, on_accepted: Callable[[Batch], None]) -> None:
         self.counters.datapoints += batch.datapoints
         on_accepted(batch)
 
-    def _post(self, compressed: bytes, content_type: str, deadline: Deadline) -> int:
-        """POSTs one request; returns 200 or 413, raises DeliveryError for everything else."""
+    def _attempt(self, batch: Batch, deadline: Deadline) -> str:
+        raw_bytes, compressed = gzipped(batch.body_parts())
         refreshed = False
         while True:
-            response = post(
-                self._session,
+            response = post_with_retries(
+                self._client,
                 self._endpoint,
-                what="collector",
+                compressed,
+                what=self._what,
                 policy=self._policy,
                 deadline=deadline,
                 counters=self.counters,
-                headers=lambda: self._headers(
-                    content_type, deadline
-                ),  # per attempt: a wait may outlast a token
-                data=compressed,
+                headers=lambda: self._headers(batch.layout.content_type, deadline),
             )
-            status = response.status_code
+            status = response.status
             if status == 401 and self._auth.can_refresh and not refreshed:
                 refreshed = True  # the token may have been revoked early: one fresh token, one more try
                 self._auth.headers(deadline, refresh=True)
                 continue
-            if 200 <= status < 300:
-                self._note_partial_success(response)
-                return 200
-            if status == 413:
-                return 413
-            raise DeliveryError(f"collector answered HTTP {status}{_excerpt(response)}")
+            break
+        if 200 <= status < 300:
+            self.counters.requests += 1
+            self.counters.raw_bytes += raw_bytes
+            self.counters.gzip_bytes += len(compressed)
+            self._note_partial_success(response, batch.layout.content_type)
+            return ACCEPTED
+        if status == 413:
+            return TOO_LARGE
+        if status == 400:
+            self.counters.refusals += 1
+            self._refusal = self._excerpt(response)
+            if self.counters.refusals > MAX_REFUSALS:
+                raise DeliveryError(f"{self._what}: more than {MAX_REFUSALS} requests refused with HTTP 400")
+            return REFUSED
+        raise DeliveryError(self._failure(response))
+
+    def _failure(self, response: Response) -> str:
+        status = response.status
+        if 300 <= status < 400:
+            target = _location_host(response.header("Location"))
+            return (
+                f"{self._what} answered HTTP {status}, a redirect{target}; redirects are not followed: "
+                "set the endpoint to the URL that takes the data"
+            )
+        excerpt = self._excerpt(response)
+        return f"{self._what} answered HTTP {status}" + (f": {excerpt}" if excerpt else "")
 
     def _headers(self, content_type: str, deadline: Deadline) -> dict[str, str]:
         return {
@@ -109,33 +201,113 @@ class Exporter:
             **self._auth.headers(deadline),
         }
 
-    def _note_partial_success(self, response: requests.Response) -> None:
-        """Logs the rejected count of a partial-success answer (JSON or protobuf, as the request was)."""
-        rejected, message = _partial_success(response)
+    def _excerpt(self, response: Response) -> str:
+        """The start of an answer's body, with every credential removed."""
+        text = response.body[:4096].decode("utf-8", "replace")
+        return redact(text, self._secrets | self._auth.secrets())
+
+    def _note_partial_success(self, response: Response, content_type: str) -> None:
+        """Logs the rejected count of a partial-success answer. An answer that cannot be read is logged
+        and otherwise ignored: the request was accepted."""
+        rejected, message = _partial_success(response, content_type)
+        if rejected is None:
+            log.warning("collector accepted a request with an answer that cannot be read")
+            return
         if rejected or message:
             self.counters.rejected_datapoints += rejected
             log.warning(
                 "collector rejected part of a request",
-                extra={"rejected_datapoints": rejected, "error_message": message},
+                extra={"rejected_datapoints": rejected, "collector_message": redact(message, self._secrets)},
             )
 
 
-def _partial_success(response: requests.Response) -> tuple[int, str]:
-    content_type = response.headers.get("Content-Type", "")
+class DestinationSource(Protocol):
+    def get(self) -> Destination: ...
+
+    def refresh(self) -> Destination: ...
+
+
+class Delivery:
+    """The collector side of one runtime: the secret, the HTTP connections, the retry policy."""
+
+    def __init__(self, secret: DestinationSource, settings: Any) -> None:
+        self._secret = secret
+        self._client = HttpClient(settings.ca_bundle)
+        self._policy = RetryPolicy(max_retries=settings.max_retries, timeout=settings.request_timeout_seconds)
+
+    def exporter(self, report: Any) -> Callable[[Batch, Deadline, Callable[[Batch], None]], None]:
+        """The send function of an exporter that counts into the object's report."""
+        destination = self._secret.get()
+        auth = authenticator(
+            destination,
+            self._client,
+            self._policy,
+            report.counters,
+            reload=lambda: self._secret.refresh().oauth2,
+        )
+        exporter = Exporter(
+            destination.endpoint, auth, self._client, self._policy, report.counters, destination.secrets()
+        )
+        return exporter.send
+
+
+def _partial_success(response: Response, request_type: str) -> tuple[int | None, str]:
+    """(rejected datapoints, message) from an answer, (0, "") for an empty one, (None, "") if unreadable.
+
+    The answer is in the request's encoding (OTLP/HTTP); its Content-Type is only a hint.
+    """
+    encoding = response.header("Content-Encoding")
+    body = (
+        response.body
+        if encoding in (None, "identity")
+        else _inflate(response.body)
+        if encoding == "gzip"
+        else None
+    )
+    if body is None:
+        return None, ""
+    if not body:
+        return 0, ""
+    answer_type = response.header("Content-Type") or request_type
     try:
-        if "protobuf" in content_type:
+        if "protobuf" in answer_type:
             from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
                 ExportMetricsServiceResponse,
             )
 
-            partial = ExportMetricsServiceResponse.FromString(response.content).partial_success
-            return int(partial.rejected_data_points), str(partial.error_message)
-        if "json" in content_type:
-            body = response.json().get("partialSuccess") or {}
-            return int(body.get("rejectedDataPoints") or 0), str(body.get("errorMessage") or "")
-    except (ValueError, AttributeError, TypeError):  # DecodeError is a ValueError too
-        pass
-    return 0, ""
+            answer = ExportMetricsServiceResponse.FromString(body).partial_success
+            return int(answer.rejected_data_points), str(answer.error_message)
+        value = orjson.loads(body)
+        partial = (value.get("partialSuccess") or {}) if isinstance(value, dict) else None
+        rejected = partial.get("rejectedDataPoints", 0) if isinstance(partial, dict) else None
+        if isinstance(rejected, str) and rejected.isascii() and rejected.isdigit() and len(rejected) < 19:
+            rejected = int(rejected)  # OTLP JSON writes 64-bit integers as strings
+        if isinstance(rejected, bool) or not isinstance(rejected, int) or not 0 <= rejected < 2**63:
+            return None, ""
+        message = partial.get("errorMessage") if isinstance(partial, dict) else ""
+        return rejected, message if isinstance(message, str) else ""
+    except Exception:
+        return None, ""
+
+
+def _inflate(body: bytes) -> bytes | None:
+    try:
+        inflater = zlib.decompressobj(wbits=47)  # gzip or zlib
+        return inflater.decompress(body, MAX_PARTIAL_SUCCESS_BYTES)
+    except zlib.error:
+        return None
+
+
+def _location_host(location: str | None) -> str:
+    from urllib.parse import urlsplit
+
+    if not location:
+        return ""
+    try:
+        host = urlsplit(location.strip()).hostname
+    except ValueError:
+        return ""
+    return f" to {host}" if host and host.isascii() and host.isprintable() else " on the same host"
 
 
 def gzipped(parts: list[bytes]) -> tuple[int, bytes]:
@@ -144,8 +316,3 @@ def gzipped(parts: list[bytes]) -> tuple[int, bytes]:
     out = [compressor.compress(part) for part in parts]
     out.append(compressor.flush())
     return sum(map(len, parts)), b"".join(out)
-
-
-def _excerpt(response: requests.Response) -> str:
-    text = response.text.strip().replace("\n", " ")
-    return f": {text[:200]}" if text else ""

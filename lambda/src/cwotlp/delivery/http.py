@@ -1,27 +1,118 @@
-"""HTTP POST with retries bounded in count and in time, shared by the exporter and the token client.
+"""HTTP for the exporter and the token client, on the standard library, with every bound explicit.
 
-Retried: 429, 502, 503 and 504 answers, timeouts and dropped connections, with full-jitter exponential
-backoff, or the server's Retry-After when it sends one. Never past the deadline: a wait that would end
-after it fails at once instead. TLS failures are not retried (they do not heal by waiting).
+- URLs are validated when the secret is read: https (plain http only by explicit opt-in), a host, a
+  valid port, no user info. Messages name a URL by its origin only: a path or query may hold a key.
+- One request never outlives its deadline: a watchdog shuts the socket down when the time is up, so a
+  peer that trickles its answer a byte at a time cannot hold the invocation past Lambda's timeout.
+- Redirects are never followed (OTLP exporters do not follow them): a 3xx is returned to the caller.
+- A response body is read up to a bound; the rest is dropped with the connection.
+- Errors carry a short description of what happened, never the text of a third-party exception, which
+  may quote a header value, a token or a query string.
+- Retries (429, 502, 503, 504 and transport failures) are bounded in count and by the deadline, with
+  full-jitter backoff or the server's Retry-After plus jitter on top, never before it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import random
+import re
+import select
+import socket
+import ssl
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-if TYPE_CHECKING:
-    import requests
+from cwotlp.errors import ConfigError, DeliveryError
 
 RETRYABLE_STATUS = frozenset((429, 502, 503, 504))
+RESPONSE_LIMIT = 64 * 1024  # collector and token answers are small; anything beyond is dropped
+MAX_RETRY_AFTER = 24 * 3600.0
+_DIGITS = re.compile(r"[0-9]{1,9}")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"[\x20-\x7e\t]*")
 
 
-class DeliveryError(Exception):
-    """Data could not be delivered; the message says why, without secrets."""
+@dataclass(frozen=True)
+class Url:
+    """A validated http(s) URL, split into what the connection and the request line need."""
+
+    scheme: str
+    host: str
+    port: int
+    target: str  # path and query, as sent on the request line
+
+    @classmethod
+    def parse(cls, text: str, what: str, *, allow_http: bool = False, default_path: str = "/") -> Url:
+        """`what` names the setting in errors ("the secret's field 'endpoint'"); the URL itself is never
+        quoted, since its path or query may carry a key."""
+        if not text.isprintable() or any(c.isspace() for c in text):
+            raise ConfigError(f"{what} contains spaces or control characters")
+        parts = urlsplit(text)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ConfigError(f"{what} must be an https:// URL with a host")
+        if parts.scheme == "http" and not allow_http:
+            raise ConfigError(
+                f"{what} is plain http, which would send credentials and metrics unencrypted; use https, "
+                "or set allow_http to true in the secret to accept that on a trusted network"
+            )
+        if parts.username is not None or parts.password is not None:
+            raise ConfigError(f"{what} must not carry a user or password; put credentials in their fields")
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            raise ConfigError(f"{what} has a port that is not a number from 1 to 65535") from None
+        if not 0 < port < 65536:
+            raise ConfigError(f"{what} has a port that is not a number from 1 to 65535")
+        path = parts.path if parts.path not in ("", "/") else default_path
+        target = path + (f"?{parts.query}" if parts.query else "")
+        return cls(parts.scheme, parts.hostname, port, target)
+
+    @property
+    def origin(self) -> str:
+        """scheme://host[:port], the only part of a URL that messages show."""
+        default = 443 if self.scheme == "https" else 80
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}" + ("" if self.port == default else f":{self.port}")
+
+    @property
+    def query(self) -> str:
+        return self.target.partition("?")[2]
+
+
+def check_header(name: str, value: str, what: str) -> None:
+    """A header must be sendable as is; the error names the header, never its value."""
+    if not _HEADER_NAME.fullmatch(name):
+        raise ConfigError(f"{what}: the header name {name[:40]!r} is not a valid HTTP header name")
+    if not _HEADER_VALUE.fullmatch(value) or value != value.strip():
+        raise ConfigError(
+            f"{what}: the value of header {name!r} has a line break, a control or non-ASCII character, "
+            "or leading or trailing spaces"
+        )
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]  # names in lower case
+    body: bytes  # at most RESPONSE_LIMIT bytes
+    complete: bool  # False when the body was longer and cut
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+class TransportError(DeliveryError):
+    """No usable answer: the connection failed, dropped, timed out, or TLS verification failed."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 @dataclass(frozen=True)
@@ -39,16 +130,154 @@ class Deadline:
         return self.at - self.clock()
 
 
+class _Watchdog:
+    """Shuts a connection's socket down when its time is up, which wakes a blocked read or write."""
+
+    def __init__(self, connection: http.client.HTTPConnection, seconds: float) -> None:
+        self.fired = False
+        self._connection = connection
+        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = self._connection.sock
+        if sock is not None:
+            # The plain socket's shutdown: it leaves the TLS object to the reading thread.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+class HttpClient:
+    """POSTs with connection reuse per origin. Not thread-safe: one per invocation or command."""
+
+    def __init__(self, ca_bundle: str | None = None) -> None:
+        self._ca_bundle = ca_bundle
+        self._tls: ssl.SSLContext | None = None
+        self._idle: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
+
+    def post(
+        self, url: Url, body: bytes, headers: Mapping[str, str], *, deadline: Deadline, timeout: float
+    ) -> Response:
+        """One attempt. Raises TransportError when no answer came; returns any answer, 3xx included."""
+        budget = min(timeout, deadline.remaining())
+        if budget <= 0:
+            raise TransportError("out of time before the request")
+        connection = self._connection(url, budget)
+        watchdog = _Watchdog(connection, budget)
+        try:
+            connection.request("POST", url.target, body=body, headers=dict(headers))
+            answer = connection.getresponse()
+            response = _read(answer)
+        except ssl.SSLCertVerificationError as error:
+            connection.close()
+            reason = error.verify_message or "certificate not trusted"
+            raise TransportError(f"TLS verification failed ({reason})", retryable=False) from None
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            connection.close()
+            if watchdog.fired:
+                raise TransportError(f"no complete answer within {budget:.0f} s") from None
+            raise TransportError(_describe(error)) from None
+        finally:
+            watchdog.cancel()
+        if response.complete and not answer.will_close:
+            self._idle[(url.scheme, url.host, url.port)] = connection
+        else:
+            connection.close()
+        return response
+
+    def close(self) -> None:
+        for connection in self._idle.values():
+            connection.close()
+        self._idle.clear()
+
+    def _connection(self, url: Url, timeout: float) -> http.client.HTTPConnection:
+        connection = self._idle.pop((url.scheme, url.host, url.port), None)
+        if connection is not None and _usable(connection):
+            connection.timeout = timeout
+            if connection.sock is not None:
+                connection.sock.settimeout(timeout)
+            return connection
+        if connection is not None:
+            connection.close()
+        if url.scheme == "https":
+            return http.client.HTTPSConnection(url.host, url.port, timeout=timeout, context=self._context())
+        return http.client.HTTPConnection(url.host, url.port, timeout=timeout)
+
+    def _context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            try:
+                self._tls = ssl.create_default_context(cafile=self._ca_bundle or _default_ca_file())
+            except (OSError, ssl.SSLError):
+                raise ConfigError(
+                    f"CWOTLP_CA_BUNDLE: cannot read a PEM CA bundle at {self._ca_bundle}"
+                ) from None
+        return self._tls
+
+
+def _default_ca_file() -> str | None:
+    try:
+        import certifi
+    except ImportError:  # the system's trust store, then
+        return None
+    return str(certifi.where())
+
+
+def _usable(connection: http.client.HTTPConnection) -> bool:
+    """An idle connection is reusable unless the peer closed it (it reads as ready: EOF) or sent
+    something unasked."""
+    sock = connection.sock
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+def _read(answer: http.client.HTTPResponse) -> Response:
+    headers = {name.lower(): value for name, value in answer.getheaders()}
+    body = answer.read(RESPONSE_LIMIT + 1)
+    complete = len(body) <= RESPONSE_LIMIT
+    if complete and not answer.isclosed():
+        complete = not answer.read(1)  # a chunked body may end exactly at the limit
+    return Response(answer.status, headers, body[:RESPONSE_LIMIT], complete)
+
+
+def _describe(error: BaseException) -> str:
+    """What went wrong, in words of our own; the exception's text is not used."""
+    if isinstance(error, socket.timeout | TimeoutError):
+        return "timed out"
+    if isinstance(error, socket.gaierror):
+        return "the host name does not resolve"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, ssl.SSLError):
+        return "TLS handshake failed"
+    if isinstance(error, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError):
+        return "the connection was closed before an answer"
+    if isinstance(error, http.client.HTTPException):
+        return "the answer was not valid HTTP"
+    if isinstance(error, ValueError):
+        return "the request could not be sent"
+    return "connection failed"
+
+
 @dataclass
 class RetryPolicy:
     max_retries: int = 5
-    timeout: float = 15.0
+    timeout: float = 15.0  # one attempt, connect to last byte
     base_delay: float = 0.5
     max_delay: float = 8.0
-    # At least this long must be left to start a request, so a slow answer cannot overrun the deadline.
+    # At least this long must be left to start an attempt.
     min_request_time: float = 1.0
     sleep: Callable[[float], None] = time.sleep
-    jitter: Callable[[float], float] = field(default=lambda ceiling: random.uniform(0, ceiling))
+    random: Callable[[float, float], float] = field(default=random.uniform)
 
 
 @dataclass
@@ -57,74 +286,69 @@ class Counters:
 
 
 def retry_after_seconds(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), None if absent or bad."""
+    """Seconds from a Retry-After header (ASCII delta-seconds or an HTTP date), None if absent or bad."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if _DIGITS.fullmatch(value):
+        return min(float(value), MAX_RETRY_AFTER)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    if when.tzinfo is None:
+        return None
+    return min(max(0.0, when.timestamp() - time.time()), MAX_RETRY_AFTER)
 
 
-def post(
-    session: requests.Session,
-    url: str,
+def post_with_retries(
+    client: HttpClient,
+    url: Url,
+    body: bytes,
     *,
     what: str,
+    headers: Callable[[], Mapping[str, str]],
     policy: RetryPolicy,
     deadline: Deadline,
     counters: Counters,
-    headers: Callable[[], dict[str, str]],
-    **kwargs: Any,
-) -> requests.Response:
+) -> Response:
     """POSTs until an answer that is not worth retrying arrives, and returns it.
 
-    `what` names the peer in error messages ("collector", "token endpoint"); `headers` is asked anew
-    for every attempt. Raises DeliveryError when retries or time run out.
+    `what` names the peer in errors ("collector https://host"); `headers` is asked anew for every
+    attempt (a wait may outlast a token). Raises DeliveryError when retries or time run out.
     """
-    import requests
-
     attempt = 0
     while True:
-        remaining = deadline.remaining()
-        if remaining < policy.min_request_time:
+        if deadline.remaining() < policy.min_request_time:
             raise DeliveryError(f"{what}: out of time before attempt {attempt + 1}")
-        problem: str
-        wait: float | None = None
+        retry_after: float | None = None
         try:
-            # verify is passed per request: requests lets REQUESTS_CA_BUNDLE override the session's setting.
-            response = session.post(
-                url,
-                timeout=min(policy.timeout, remaining),
-                verify=session.verify,
-                headers=headers(),
-                **kwargs,
-            )
-        except requests.exceptions.SSLError as error:
-            raise DeliveryError(f"{what}: TLS verification failed ({type(error).__name__})") from None
-        except (
-            requests.ConnectionError,
-            requests.Timeout,
-            requests.exceptions.ChunkedEncodingError,
-        ) as error:
-            problem = type(error).__name__
+            response = client.post(url, body, headers(), deadline=deadline, timeout=policy.timeout)
+        except TransportError as error:
+            if not error.retryable:
+                raise DeliveryError(f"{what}: {error}") from None
+            problem = str(error)
         else:
-            if response.status_code not in RETRYABLE_STATUS:
+            if response.status not in RETRYABLE_STATUS:
                 return response
-            problem = f"HTTP {response.status_code}"
-            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            problem = f"HTTP {response.status}"
+            retry_after = retry_after_seconds(response.header("Retry-After"))
         if attempt >= policy.max_retries:
             raise DeliveryError(f"{what}: {problem} after {attempt + 1} attempts")
-        if wait is None:
-            wait = policy.jitter(min(policy.max_delay, policy.base_delay * 2**attempt))
+        wait = _wait(policy, attempt, retry_after)
         if wait + policy.min_request_time > deadline.remaining():
+            asked = f"asked to wait {retry_after:.0f} s" if retry_after is not None else "backing off"
             raise DeliveryError(
-                f"{what}: {problem}; the next attempt (in {wait:.1f}s) would pass the deadline"
+                f"{what}: {problem}, {asked}, longer than the time left; left to the next attempt"
             )
         policy.sleep(wait)
         attempt += 1
         counters.retries += 1
+
+
+def _wait(policy: RetryPolicy, attempt: int, retry_after: float | None) -> float:
+    """Full-jitter backoff, or Retry-After with jitter on top, so that many senders told to wait the
+    same time do not come back in step."""
+    if retry_after is None:
+        return policy.random(0.0, min(policy.max_delay, policy.base_delay * 2**attempt))
+    return retry_after + policy.random(0.0, max(policy.base_delay, min(policy.max_delay, retry_after / 2)))

@@ -1,64 +1,238 @@
-"""Delivery progress kept on the S3 object itself, as an object tag, so no other service is needed.
+"""Delivery progress and the lease on an object, kept in a small marker object beside it in the bucket.
 
-The tag holds how many records of the object the collector has accepted, or "all" once the object is
-delivered. A retried invocation resumes after the accepted records; a repeated S3 event for a delivered
-object does nothing.
+The marker `<prefix><object key>` holds JSON: the state (`sending` or `delivered`), how many units of the
+object the collector has accepted, the fingerprint of the settings those units were cut under, and who
+holds the lease and until when. Every write is an S3 conditional write: the first with
+`If-None-Match: *`, later ones with `If-Match: <the marker's ETag>`, so two invocations of one object
+(S3 delivers events at least once, sometimes at the same moment) cannot both send it. The second waits
+for the first: it ends as `already_delivered` when the first succeeds, takes over when the first
+releases its lease (on failure) or the lease runs out (a crash), and fails, to be retried by Lambda,
+when its own time runs out first. A lease lasts until its holder's deadline, which a live holder never
+outlives.
+
+A retry resumes after the accepted units only if the fingerprint matches; under other settings the
+units would be cut elsewhere, so it starts over: at least once, never less.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cwotlp.delivery.http import Deadline
+from cwotlp.errors import DeliveryError
+
 log = logging.getLogger("cwotlp")
 
-TAG_KEY = "cwotlp-delivered"
-COMPLETE = "all"
-MAX_TAGS = 10  # S3's limit per object
+SENDING, DELIVERED = "sending", "delivered"
+MAX_KEY_BYTES = 1024
+ACQUIRE_ATTEMPTS = 20
+POLL_SECONDS = (0.5, 1.0, 2.0, 3.0)
+FINAL_WRITE_ATTEMPTS = 3
+
+
+class LeaseLost(DeliveryError):
+    """Another invocation took the object over; this one must stop sending."""
+
+
+@dataclass(frozen=True)
+class Marker:
+    state: str = SENDING
+    position: int = 0
+    fingerprint: str = ""
+    holder: str = ""
+    lease_until: float = 0.0
+
+    def body(self) -> bytes:
+        return json.dumps(self.__dict__, sort_keys=True).encode()
+
+    @classmethod
+    def parse(cls, data: bytes) -> Marker | None:
+        try:
+            value = json.loads(data)
+            marker = cls(**value)
+        except (ValueError, TypeError):
+            return None
+        ok = (
+            marker.state in (SENDING, DELIVERED)
+            and type(marker.position) is int
+            and marker.position >= 0
+            and isinstance(marker.lease_until, int | float)
+        )
+        return marker if ok else None
 
 
 @dataclass(frozen=True)
 class Progress:
-    records: int = 0
+    """Where delivery of an object starts: after `resume_from` units, or nothing to do."""
+
+    resume_from: int = 0
     complete: bool = False
+    restarted: bool = False  # progress existed under other settings and was set aside
 
-    @classmethod
-    def from_tag(cls, value: str | None) -> Progress:
-        if value == COMPLETE:
-            return cls(complete=True)
-        if value is not None and value.isdigit():
-            return cls(records=int(value))
-        return cls()
 
-    def tag_value(self) -> str:
-        return COMPLETE if self.complete else str(self.records)
+def marker_key(prefix: str, key: str) -> str:
+    """The marker's key; a key too long for S3 with the prefix is replaced by its digest."""
+    name = prefix + key
+    if len(name.encode()) <= MAX_KEY_BYTES:
+        return name
+    return f"{prefix}sha256/{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 class ProgressStore:
-    """Reads and writes the progress tag of one object, keeping the object's other tags."""
+    """The marker of one object, held by one invocation (`holder`)."""
 
-    def __init__(self, s3: Any, bucket: str, key: str) -> None:
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        key: str,
+        *,
+        prefix: str,
+        fingerprint: str,
+        holder: str,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._s3 = s3
         self._bucket = bucket
-        self._key = key
-        self._other_tags: list[dict[str, str]] = []
-        self._writable = True
+        self._key = marker_key(prefix, key)
+        self._fingerprint = fingerprint
+        self._holder = holder
+        self._clock = clock
+        self._sleep = sleep
+        self._etag: str | None = None
+        self._marker = Marker()
+        self.recorded = True  # False once a progress write failed
 
-    def load(self) -> Progress:
-        tags = self._s3.get_object_tagging(Bucket=self._bucket, Key=self._key).get("TagSet", [])
-        ours = next((tag["Value"] for tag in tags if tag["Key"] == TAG_KEY), None)
-        self._other_tags = [tag for tag in tags if tag["Key"] != TAG_KEY]
-        if ours is None and len(self._other_tags) >= MAX_TAGS:
-            self._writable = False
-            log.warning(
-                "object has no room for a progress tag; a retry will resend it from the start",
-                extra={"bucket": self._bucket, "key": self._key},
-            )
-        return Progress.from_tag(ours)
+    def peek(self) -> Marker | None:
+        """The marker as it is, without taking anything (for dry runs)."""
+        return self._read()[0]
 
-    def save(self, progress: Progress) -> None:
-        if not self._writable:
+    def acquire(self, deadline: Deadline) -> Progress:
+        """Takes the lease, or finds the object delivered; waits for a live holder within the deadline.
+
+        Raises DeliveryError when the marker cannot be read or written (so nothing is sent whose
+        progress could not be recorded) or when another invocation holds the lease past the deadline.
+        """
+        lease_until = self._clock() + max(deadline.remaining(), 0.0)
+        for attempt in range(ACQUIRE_ATTEMPTS):
+            marker, etag = self._read()
+            if marker is not None and marker.state == DELIVERED:
+                return Progress(complete=True)
+            if marker is not None and marker.holder != self._holder and marker.lease_until > self._clock():
+                self._wait_for(marker, deadline, attempt)
+                continue
+            resume = marker is not None and marker.fingerprint == self._fingerprint
+            position = marker.position if marker is not None and resume else 0
+            mine = Marker(SENDING, position, self._fingerprint, self._holder, lease_until)
+            if self._write(mine, etag):
+                return Progress(resume_from=position, restarted=marker is not None and not resume)
+        raise DeliveryError("could not take the object's lease: its marker kept changing")
+
+    def save(self, position: int) -> None:
+        """Records accepted units. A failed write is logged and left to the next one: the data was
+        accepted and must not be sent again because of it. Raises LeaseLost if another took over."""
+        self._record(Marker(SENDING, position, self._fingerprint, self._holder, self._marker.lease_until))
+
+    def finish(self) -> None:
+        """Marks the object delivered, trying a few times; raises only LeaseLost."""
+        for _ in range(FINAL_WRITE_ATTEMPTS):
+            self.recorded = True
+            self._record(Marker(DELIVERED, self._marker.position, self._fingerprint, self._holder, 0.0))
+            if self.recorded:
+                return
+
+    def release(self) -> None:
+        """Gives the lease up after a failure, keeping the position, so a retry need not wait."""
+        if self._etag is None:
             return
-        tags = [*self._other_tags, {"Key": TAG_KEY, "Value": progress.tag_value()}]
-        self._s3.put_object_tagging(Bucket=self._bucket, Key=self._key, Tagging={"TagSet": tags})
+        with contextlib.suppress(LeaseLost):
+            self._record(Marker(SENDING, self._marker.position, self._fingerprint, self._holder, 0.0))
+
+    def _wait_for(self, marker: Marker, deadline: Deadline, attempt: int) -> None:
+        pause = POLL_SECONDS[min(attempt, len(POLL_SECONDS) - 1)]
+        if deadline.remaining() < pause + 1.0:
+            raise DeliveryError(
+                "another invocation is delivering this object (its lease runs "
+                f"{max(marker.lease_until - self._clock(), 0):.0f} s more); left to Lambda's retry"
+            )
+        self._sleep(pause)
+
+    def _record(self, marker: Marker) -> None:
+        try:
+            if not self._write(marker, self._etag):
+                raise LeaseLost("another invocation took this object over; it sends the rest")
+        except LeaseLost:
+            raise
+        except DeliveryError as error:
+            self.recorded = False
+            log.warning("delivery progress not recorded", extra={"reason": str(error)})
+
+    def _read(self) -> tuple[Marker | None, str | None]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self._s3.get_object(Bucket=self._bucket, Key=self._key)
+            data = response["Body"].read(4096)
+        except ClientError as error:
+            if _code(error) in ("NoSuchKey", "404"):
+                return None, None
+            raise DeliveryError(self._problem("GetObject", _code(error))) from None
+        except BotoCoreError as error:
+            raise DeliveryError(self._problem("GetObject", type(error).__name__)) from None
+        marker = Marker.parse(data)
+        if marker is None:
+            log.warning("unreadable progress marker replaced", extra={"marker": self._key})
+        return marker, response.get("ETag")
+
+    def _write(self, marker: Marker, etag: str | None) -> bool:
+        """A conditional write; False when the condition failed (another invocation wrote first)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        condition = {"If-Match": etag} if etag else {"If-None-Match": "*"}
+        try:
+            response = _put_if(self._s3, self._bucket, self._key, marker.body(), condition)
+        except ClientError as error:
+            if _code(error) in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+                return False
+            raise DeliveryError(self._problem("PutObject", _code(error))) from None
+        except BotoCoreError as error:
+            raise DeliveryError(self._problem("PutObject", type(error).__name__)) from None
+        self._etag, self._marker = response.get("ETag"), marker
+        return True
+
+    def _problem(self, operation: str, code: str) -> str:
+        where = f"s3://{self._bucket}/{self._key}"
+        if code in ("AccessDenied", "403"):
+            return (
+                f"cannot record delivery progress: {operation} on {where} denied; the role needs "
+                "s3:GetObject and s3:PutObject on the progress prefix and s3:ListBucket on the bucket"
+            )
+        return f"cannot record delivery progress: {operation} on {where} failed ({code})"
+
+
+def _put_if(s3: Any, bucket: str, key: str, body: bytes, condition: dict[str, str]) -> Any:
+    """PutObject with conditional headers, added through botocore's events so that it works whether or
+    not the installed botocore knows the IfMatch/IfNoneMatch parameters."""
+
+    def add_condition(request: Any, **_: Any) -> None:
+        for name, value in condition.items():
+            request.headers[name] = value
+
+    events = s3.meta.events
+    events.register_first("before-sign.s3.PutObject", add_condition, unique_id="cwotlp-condition")
+    try:
+        return s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    finally:
+        events.unregister("before-sign.s3.PutObject", unique_id="cwotlp-condition")
+
+
+def _code(error: Any) -> str:
+    return str(error.response.get("Error", {}).get("Code", "error"))

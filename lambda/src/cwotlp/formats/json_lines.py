@@ -1,42 +1,86 @@
-"""Plain object bytes -> parsed JSON lines, streaming, one line at a time.
+"""The `json` stream format: one CloudWatch record per line, streaming.
 
-Blank lines, CRLF line ends and whitespace around a record are fine. A line that is not valid JSON is
-counted under MALFORMED_JSON and skipped; the converter judges whether valid JSON is a metric record.
+Blank lines, CRLF line ends and whitespace around a record are fine, and runs of blank lines cost next
+to nothing. A UTF-8 byte order mark at the start is dropped. A line that is not valid JSON is counted
+under MALFORMED_JSON and skipped; a line longer than MAX_LINE_BYTES is counted under LINE_TOO_LONG and
+skipped without being held in memory. The converter judges whether valid JSON is a metric record.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
 
-from cwotlp.source import Decompressed
-
 MALFORMED_JSON = "malformed_json"
 TRUNCATED_LINE = "truncated_line"
+LINE_TOO_LONG = "line_too_long"
+MAX_LINE_BYTES = 1 << 20  # a Firehose record, and so a CloudWatch line, is at most 1,000 KiB
+BOM = b"\xef\xbb\xbf"
+_BLANK_RUNS = re.compile(rb"\n(?:[ \t\r]*\n)+")
 
 
-def json_lines(source: Decompressed, skipped: Counter[str]) -> Iterator[Any]:
-    """Yields the parsed value of every non-blank line, counting the lines that fail into `skipped`.
+class Lines:
+    """The non-blank lines of a body's chunks; the last may lack its newline (`unterminated`)."""
 
-    When the source turns out truncated, its last line is kept if it is still whole JSON and counted
-    as TRUNCATED_LINE if not.
+    def __init__(self, chunks: Iterable[bytes], skipped: Counter[str]) -> None:
+        self._chunks = chunks
+        self._skipped = skipped
+        self.unterminated = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        tail = b""
+        skipping = False  # inside a line already found too long
+        for chunk in _without_bom(self._chunks):
+            if skipping:
+                end = chunk.find(b"\n")
+                if end < 0:
+                    continue
+                chunk, skipping = chunk[end + 1 :], False
+            if b"\n\n" in chunk or b"\n\r\n" in chunk:
+                chunk = _BLANK_RUNS.sub(b"\n", chunk)
+            pieces = (tail + chunk).split(b"\n") if tail else chunk.split(b"\n")
+            tail = pieces.pop()
+            if len(tail) > MAX_LINE_BYTES:
+                self._skipped[LINE_TOO_LONG] += 1
+                tail, skipping = b"", True
+            for line in pieces:
+                if len(line) > MAX_LINE_BYTES:
+                    self._skipped[LINE_TOO_LONG] += 1
+                elif line:
+                    yield line
+        if tail:
+            self.unterminated = True
+            yield tail
+
+
+def _without_bom(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The chunks, with a UTF-8 byte order mark at the very start removed."""
+    head = b""
+    iterator = iter(chunks)
+    for chunk in iterator:
+        head += chunk
+        if len(head) >= len(BOM):
+            break
+    yield head.removeprefix(BOM)
+    yield from iterator
+
+
+def records(chunks: Iterable[bytes], skipped: Counter[str], truncated: Callable[[], bool]) -> Iterator[Any]:
+    """The parsed value of every line, counting the lines that fail into `skipped`.
+
+    When the body turns out truncated (`truncated()`), its unterminated last line counts as
+    TRUNCATED_LINE rather than MALFORMED_JSON if it does not parse.
     """
     loads = orjson.loads
-    tail = b""
-    for chunk in source:
-        lines = (tail + chunk).split(b"\n") if tail else chunk.split(b"\n")
-        tail = lines.pop()
-        for line in lines:
-            try:
-                yield loads(line)
-            except orjson.JSONDecodeError:
-                if line.strip():
-                    skipped[MALFORMED_JSON] += 1
-    if tail.strip():
+    reader = Lines(chunks, skipped)
+    for line in reader:
         try:
-            yield loads(tail)
+            yield loads(line)
         except orjson.JSONDecodeError:
-            skipped[TRUNCATED_LINE if source.truncated else MALFORMED_JSON] += 1
+            if line.strip():
+                cut = reader.unterminated and truncated()
+                skipped[TRUNCATED_LINE if cut else MALFORMED_JSON] += 1

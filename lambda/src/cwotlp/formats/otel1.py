@@ -1,28 +1,25 @@
-"""Objects of a metric stream in the OpenTelemetry 1.0 format: length-prefixed protobuf messages.
+"""The `opentelemetry1.0` stream format: length-prefixed ExportMetricsServiceRequest messages.
 
-Each message is an ExportMetricsServiceRequest preceded by its length as an unsigned varint. The
-forwarder passes the messages on, with the configured resource attributes added and the drop/keep rules
-applied, in the same batches, with the same retries and resumption as JSON records: the unit of
-progress is the message (a frame).
+Each message (a frame) is preceded by its length as an unsigned varint. A frame longer than the bytes
+left is a truncated object: the complete frames before it are kept and the rest is counted. A newline
+where a frame should start is a delimiter Firehose added by mistake (its newline processor must be off
+for this format): it is skipped and counted, when the bytes after it read as a frame and the newline
+read as a frame's length do not.
 
-Frames are cut into parts of whole metrics, and the part is the unit of progress. A frame longer than
-the bytes left is a truncated object: the complete frames before it are kept and
-the rest is counted. A newline where a frame should start is a delimiter Firehose added by mistake (its
-newline processor must be off for this format): it is skipped and counted, when the bytes after it
-read as a frame and the newline read as a frame's length do not.
+Two ways to read frames: `records` turns every summary datapoint into the CloudWatch record it stands
+for (so that every naming applies, and `cwotlp.otlp.convert` checks it like a JSON record);
+`cwotlp.formats.otel1_forward` passes the frames' bytes on, for the naming that keeps their shape.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from cwotlp.otlp.batch import Batch
-from cwotlp.otlp.convert import Naming
-from cwotlp.otlp.encoding import Encoding, Groups, field
+from cwotlp.otlp.units import from_ucum
 
 if TYPE_CHECKING:
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -31,11 +28,13 @@ TRUNCATED_FRAME = "truncated_frame"
 MALFORMED_FRAME = "malformed_frame"
 STRAY_DELIMITER = "stray_delimiter"
 EMPTY_FRAME = "empty_frame"
+NOT_A_SUMMARY = "not_a_summary"
 NEWLINE = 0x0A
 MAX_VARINT_BYTES = 5  # a uint32 length
+MAX_FRAME_BYTES = 8 << 20  # a Firehose record is at most 1,000 KiB; a longer length is corrupt
 
 
-def read_varint(buffer: bytes | bytearray, position: int) -> tuple[int, int] | None:
+def read_varint(buffer: bytes | bytearray | memoryview, position: int) -> tuple[int, int] | None:
     """(value, position after it) of the unsigned varint at position, None if the buffer ends inside it.
 
     ValueError for a varint longer than a 32-bit length can be.
@@ -52,57 +51,58 @@ def read_varint(buffer: bytes | bytearray, position: int) -> tuple[int, int] | N
     return None
 
 
-def frames(
-    source: Iterable[bytes], skipped: Counter[str], is_request: Callable[[bytes], bool]
-) -> Iterator[bytes]:
-    """The payloads of the length-prefixed frames in the source's bytes, streaming.
-
-    `is_request` tells whether bytes parse as a request; it decides whether a newline at a frame
-    boundary is a stray delimiter.
-    """
+def frames(source: Iterable[bytes], skipped: Counter[str]) -> Iterator[bytes]:
+    """The payloads of the length-prefixed frames in the source's bytes, streaming, each at most
+    MAX_FRAME_BYTES; the buffer holds at most one frame and one chunk."""
     buffer = bytearray()
     position = 0
-    ended = False
     chunks = iter(source)
-    while True:
-        if not ended:
-            chunk = next(chunks, None)
-            if chunk is None:
-                ended = True
-            else:
-                del buffer[:position]
-                position = 0
-                buffer += chunk
+    ended = False
+    while not ended:
+        chunk = next(chunks, None)
+        if chunk is None:
+            ended = True
+        else:
+            del buffer[:position]
+            position = 0
+            buffer += chunk
         while position < len(buffer):
             try:
                 header = read_varint(buffer, position)
             except ValueError:
+                header = (MAX_FRAME_BYTES + 1, position)
+            if header is not None and header[0] > MAX_FRAME_BYTES:
                 skipped[MALFORMED_FRAME] += 1
                 return
-            if header is None:
+            if header is None or header[1] + header[0] > len(buffer):
                 break
             length, start = header
-            end = start + length
-            if end > len(buffer):
-                break
-            if buffer[position] == NEWLINE and not is_request(bytes(buffer[start:end])):
-                following = read_varint(buffer, position + 1)
-                if following is None or following[1] + following[0] > len(buffer):
-                    if not ended:
-                        break  # decide when more bytes are here
-                elif is_request(bytes(buffer[following[1] : following[1] + following[0]])):
-                    skipped[STRAY_DELIMITER] += 1
-                    position += 1
-                    continue
-            yield bytes(buffer[start:end])
-            position = end
-        if ended:
-            if position < len(buffer):
-                skipped[TRUNCATED_FRAME] += 1
-            return
+            stray = buffer[position] == NEWLINE and _stray_delimiter(buffer, position, ended)
+            if stray is None:
+                break  # decide when more bytes are here
+            if stray:
+                skipped[STRAY_DELIMITER] += 1
+                position += 1
+                continue
+            yield bytes(buffer[start : start + length])
+            position = start + length
+    if position < len(buffer):
+        skipped[TRUNCATED_FRAME] += 1
 
 
-def _message_class() -> type[ExportMetricsServiceRequest]:
+def _stray_delimiter(buffer: bytearray, position: int, ended: bool) -> bool | None:
+    """Whether the newline at position is a stray delimiter rather than a frame's length (10); None
+    when more bytes are needed to tell."""
+    if parses(bytes(buffer[position + 1 : position + 11])):
+        return False
+    following = read_varint(buffer, position + 1)
+    if following is None or following[1] + following[0] > len(buffer):
+        return False if ended else None
+    return parses(bytes(buffer[following[1] : following[1] + following[0]]))
+
+
+@cache
+def message_class() -> type[ExportMetricsServiceRequest]:
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
     return ExportMetricsServiceRequest
@@ -113,165 +113,88 @@ def parses(payload: bytes) -> bool:
     from google.protobuf.message import DecodeError
 
     try:
-        return len(_message_class().FromString(payload).resource_metrics) > 0
+        return len(message_class().FromString(payload).resource_metrics) > 0
     except DecodeError:
         return False
 
 
-_POINTS = ("gauge", "sum", "histogram", "exponential_histogram", "summary")
+def records(chunks: Iterable[bytes], skipped: Counter[str]) -> Iterator[dict[str, Any]]:
+    """The CloudWatch record behind every summary datapoint of every frame.
 
+    The record is what the JSON format would hold for it: names and dimensions from the datapoint's
+    Namespace, MetricName and Dimensions attributes, account and region from the resource, the stream's
+    name from aws.exporter.arn, the unit translated back from UCUM, `timestamp` the period's start,
+    and the values with min and max from quantiles 0 and 1 and pNN from the others.
+    """
+    from google.protobuf.message import DecodeError
 
-def _points(metric: Any) -> Any:
-    kind = metric.WhichOneof("data")
-    return getattr(metric, kind).data_points if kind in _POINTS else ()
-
-
-def _attribute_text(point: Any, key: str) -> str | None:
-    for attribute in point.attributes:
-        if attribute.key == key:
-            return str(attribute.value.string_value)
-    return None
-
-
-def _dimensions(point: Any) -> dict[str, str]:
-    for attribute in point.attributes:
-        if attribute.key == "Dimensions":
-            return {kv.key: kv.value.string_value for kv in attribute.value.kvlist_value.values}
-    return {}
-
-
-class FrameConverter:
-    """Frames -> requests to forward: attributes added, rules applied, datapoints counted."""
-
-    def __init__(
-        self, naming: Naming, encoding: Encoding, forward: Callable[[Any], bool] | None, part_bytes: int
-    ) -> None:
-        self._extra = {"service.name": naming.service_name, **naming.resource_attributes}
-        self._encoding = encoding
-        self._forward = forward
-        # JSON text is about twice the protobuf size; parts are budgeted by their protobuf size.
-        self._part_budget = part_bytes // (3 if encoding.name == "json" else 1)
-        self.dropped = 0
-        self.oldest_timestamp_ms: int | None = None
-
-    def convert(self, payload: bytes) -> list[tuple[bytes, int]] | str:
-        """The frame's parts to forward, each encoded with its datapoint count, or a skip reason.
-
-        A frame is cut into parts of whole metrics within the part budget, so that a request never has
-        to carry more than a part and a collector's 413 can always be met by splitting.
-        """
-        from google.protobuf.message import DecodeError
-
+    parse = message_class().FromString
+    for payload in frames(chunks, skipped):
         try:
-            request = _message_class().FromString(payload)
+            request = parse(payload)
         except DecodeError:
-            return MALFORMED_FRAME
-        points = 0
+            skipped[MALFORMED_FRAME] += 1
+            continue
+        found = 0
         for resource_metrics in request.resource_metrics:
-            attributes = resource_metrics.resource.attributes
-            present = {attribute.key for attribute in attributes}
-            for key, value in self._extra.items():
-                if key not in present:
-                    added = attributes.add()
-                    added.key = key
-                    added.value.string_value = value
-            for scope_metrics in resource_metrics.scope_metrics:
-                points += self._filter(scope_metrics)
-        if not points:
-            return EMPTY_FRAME
-        return [(self._encode(part), count) for part, count in self._parts(request)]
-
-    def _parts(self, request: Any) -> Iterator[tuple[Any, int]]:
-        """Resource metrics holding consecutive metrics of one scope, each within the part budget."""
-        for resource_metrics in request.resource_metrics:
-            for scope_metrics in resource_metrics.scope_metrics:
-                part, size, count = None, 0, 0
-                for metric in scope_metrics.metrics:
-                    metric_size = metric.ByteSize()
-                    if part is not None and size + metric_size > self._part_budget:
-                        yield part, count
-                        part = None
-                    if part is None:
-                        part, size, count = type(resource_metrics)(), 0, 0
-                        part.resource.CopyFrom(resource_metrics.resource)
-                        part.schema_url = resource_metrics.schema_url
-                        scope = part.scope_metrics.add()
-                        scope.scope.CopyFrom(scope_metrics.scope)
-                        scope.schema_url = scope_metrics.schema_url
-                    part.scope_metrics[0].metrics.append(metric)
-                    size += metric_size
-                    count += len(_points(metric))
-                if part is not None:
-                    yield part, count
-
-    def _filter(self, scope_metrics: Any) -> int:
-        """Applies the rules to the datapoints of a scope; returns how many remain."""
-        remaining = 0
-        for metric in list(scope_metrics.metrics):
-            data_points = _points(metric)
-            if self._forward is not None:
-                for point in list(data_points):
-                    record = {
-                        "namespace": _attribute_text(point, "Namespace") or "",
-                        "metric_name": _attribute_text(point, "MetricName") or metric.name,
-                        "dimensions": _dimensions(point),
-                    }
-                    if not self._forward(record):
-                        data_points.remove(point)
-                        self.dropped += 1
-                if not data_points:
-                    scope_metrics.metrics.remove(metric)
-                    continue
-            for point in data_points:
-                timestamp = point.time_unix_nano // 1_000_000
-                if timestamp and (self.oldest_timestamp_ms is None or timestamp < self.oldest_timestamp_ms):
-                    self.oldest_timestamp_ms = timestamp
-            remaining += len(data_points)
-        return remaining
-
-    def _encode(self, resource_metrics: Any) -> bytes:
-        if self._encoding.name == "protobuf":  # ExportMetricsServiceRequest.resource_metrics (1)
-            return field(1, resource_metrics.SerializeToString())
-        from google.protobuf.json_format import MessageToDict
-
-        # OTLP/HTTP JSON: lowerCamelCase names, enums as integers, 64-bit integers as strings.
-        return orjson.dumps(MessageToDict(resource_metrics, use_integers_for_enums=True))
+            for record in _resource_records(resource_metrics, skipped):
+                found += 1
+                yield record
+        if not found:
+            skipped[EMPTY_FRAME] += 1
 
 
-class FrameLayout:
-    """Requests made of whole frames: their resource metrics side by side."""
+def _resource_records(resource_metrics: Any, skipped: Counter[str]) -> Iterator[dict[str, Any]]:
+    resource = {kv.key: kv.value.string_value for kv in resource_metrics.resource.attributes}
+    place = {
+        "metric_stream_name": resource.get("aws.exporter.arn", "").rpartition("/")[2],
+        "account_id": resource.get("cloud.account.id", ""),
+        "region": resource.get("cloud.region", ""),
+    }
+    for scope_metrics in resource_metrics.scope_metrics:
+        for metric in scope_metrics.metrics:
+            if metric.WhichOneof("data") != "summary":
+                skipped[NOT_A_SUMMARY] += 1
+                continue
+            unit = from_ucum(metric.unit)
+            for point in metric.summary.data_points:
+                record = _datapoint_record(point)
+                record.update(place)
+                record["unit"] = unit
+                yield record
 
-    datapoint_overhead = 1
-    metric_overhead = 0
-    resource_overhead = 0
 
-    def __init__(self, encoding: Encoding) -> None:
-        self.content_type = encoding.content_type
-        self._json = encoding.name == "json"
-        self.empty_size = len(b'{"resourceMetrics":[]}') if self._json else 0
+def _datapoint_record(point: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {"dimensions": {}}
+    for attribute in point.attributes:
+        key = attribute.key
+        if key == "Namespace":
+            record["namespace"] = attribute.value.string_value
+        elif key == "MetricName":
+            record["metric_name"] = attribute.value.string_value
+        elif key == "Dimensions":
+            record["dimensions"] = {
+                kv.key: kv.value.string_value for kv in attribute.value.kvlist_value.values
+            }
+    record["timestamp"] = point.start_time_unix_nano // 1_000_000 or point.time_unix_nano // 1_000_000
+    quantiles = {_statistic(entry.quantile): entry.value for entry in point.quantile_values}
+    # In the JSON format's order: count, sum, max, min, then the percentiles.
+    value: dict[str, Any] = {"count": point.count, "sum": point.sum}
+    if "max" in quantiles:
+        value["max"] = quantiles.pop("max")
+    if "min" in quantiles:
+        value["min"] = quantiles.pop("min")
+    value.update(quantiles)
+    record["value"] = value
+    return record
 
-    def render(self, groups: Groups) -> list[bytes]:
-        units = [unit for metrics in groups.values() for units in metrics.values() for unit in units]
-        if self._json:
-            return [b'{"resourceMetrics":[', b",".join(units), b"]}"]
-        return units  # concatenated messages are one message with their repeated fields joined
 
-
-def frame_batches(
-    units: Iterable[tuple[bytes, int]], max_bytes: int, layout: FrameLayout, first_record: int = 0
-) -> Iterator[Batch]:
-    """Frames grouped into batches within max_bytes; each batch knows the datapoints it carries."""
-    entries: list[tuple[bytes, bytes, bytes]] = []
-    weights: list[int] = []
-    size = layout.empty_size
-    for unit, points in units:
-        added = len(unit) + layout.datapoint_overhead
-        if entries and size + added > max_bytes:
-            yield Batch(entries, first_record, layout, None, weights)
-            first_record += len(entries)
-            entries, weights, size = [], [], layout.empty_size
-        entries.append((b"", b"", unit))
-        weights.append(points)
-        size += added
-    if entries:
-        yield Batch(entries, first_record, layout, None, weights)
+@cache
+def _statistic(quantile: float) -> str:
+    """The CloudWatch statistic a quantile stands for: 0 min, 1 max, 0.99 p99, 0.999 p99.9."""
+    if quantile == 0.0:
+        return "min"
+    if quantile == 1.0:
+        return "max"
+    percent = Decimal(repr(quantile)).scaleb(2).normalize()
+    return f"p{percent:f}"

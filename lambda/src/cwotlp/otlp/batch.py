@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from cwotlp.otlp.convert import Entry
-from cwotlp.otlp.encoding import Groups
+from cwotlp.otlp.encoding import Groups, ProtobufEncoding
 
 
 class Layout(Protocol):
@@ -131,3 +131,37 @@ def batches(
         size += added
     if current:
         yield Batch(current, first_record, layout, groups)
+
+
+class PartsLayout:
+    """Requests made of ready ResourceMetrics fields (OpenTelemetry 1.0 parts), side by side:
+    concatenated, they are one ExportMetricsServiceRequest with its repeated field joined."""
+
+    content_type = ProtobufEncoding.content_type
+    datapoint_overhead = 0
+    metric_overhead = 0
+    resource_overhead = 0
+    empty_size = 0
+
+    def render(self, groups: Groups) -> list[bytes]:
+        return [part for metrics in groups.values() for parts in metrics.values() for part in parts]
+
+
+def part_batches(
+    parts: Iterable[tuple[bytes, int]], max_bytes: int, first_record: int = 0
+) -> Iterator[Batch]:
+    """Parts grouped into batches within max_bytes; each batch knows the datapoints it carries."""
+    layout = PartsLayout()
+    entries: list[Entry] = []
+    weights: list[int] = []
+    size = 0
+    for part, points in parts:
+        if entries and size + len(part) > max_bytes:
+            yield Batch(entries, first_record, layout, None, weights)
+            first_record += len(entries)
+            entries, weights, size = [], [], 0
+        entries.append((b"", b"", part))
+        weights.append(points)
+        size += len(part)
+    if entries:
+        yield Batch(entries, first_record, layout, None, weights)

@@ -1,10 +1,13 @@
 """How converted records are written on the wire: OTLP JSON or OTLP protobuf.
 
 The converter asks an encoding for the pieces of a request (attributes, resource and metric headers,
-summary datapoints) and `cwotlp.otlp.batch` asks it to assemble a request from grouped pieces. JSON follows
-the OTLP/HTTP specification (lowerCamelCase, 64-bit integers as decimal strings); protobuf is the
+datapoints) and `cwotlp.otlp.batch` asks it to assemble a request from grouped pieces. JSON follows the
+OTLP/HTTP specification (lowerCamelCase, 64-bit integers as decimal strings); protobuf is the
 ExportMetricsServiceRequest wire format of opentelemetry-proto, written directly with `struct` so the
 per-record cost stays as low as JSON's.
+
+An attribute value is a string, or a key-value list (a tuple of string pairs) for CloudWatch's
+`Dimensions` attribute as its OpenTelemetry 1.0 output writes it.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ import struct
 
 import orjson
 
-from cwotlp import __version__
-
-SCOPE_NAME = "aws.cloudwatch"
+SUMMARY, GAUGE = "summary", "gauge"
 
 _dumps = orjson.dumps
 
 Groups = dict[bytes, dict[bytes, list[bytes]]]  # resource header -> metric header -> datapoints
+AttributeValue = str | tuple[tuple[str, str], ...]
+Attribute = tuple[str, AttributeValue]
+Scope = tuple[str, str] | None  # (name, version), or no scope at all
 
 
 class JsonEncoding:
@@ -32,33 +36,42 @@ class JsonEncoding:
     resource_overhead = 5
     empty_size = len(b'{"resourceMetrics":[]}')
 
-    _DATAPOINT_WITH_QUANTILES = (
-        b'{"attributes":[%b%b],"timeUnixNano":"%b","count":"%d","sum":%b,'
+    _SUMMARY = (
+        b'{"attributes":[%b],%b,"count":"%d","sum":%b,'
         b'"quantileValues":[{"quantile":0.0,"value":%b}%b,{"quantile":1.0,"value":%b}]}'
     )
-    _DATAPOINT = b'{"attributes":[%b%b],"timeUnixNano":"%b","count":"0","sum":%b}'
+    _EMPTY_SUMMARY = b'{"attributes":[%b],%b,"count":"0","sum":%b}'
+    _GAUGE = b'{"attributes":[%b],%b,"asDouble":%b}'
 
-    def attribute(self, key: str, value: str) -> bytes:
-        return b'{"key":' + _dumps(key) + b',"value":{"stringValue":' + _dumps(value) + b"}}"
+    def attribute(self, key: str, value: AttributeValue) -> bytes:
+        if isinstance(value, str):
+            return b'{"key":' + _dumps(key) + b',"value":{"stringValue":' + _dumps(value) + b"}}"
+        values = b",".join(self.attribute(k, v) for k, v in value)
+        return b'{"key":' + _dumps(key) + b',"value":{"kvlistValue":{"values":[' + values + b"]}}}"
 
-    def resource(self, attributes: list[tuple[str, str]]) -> bytes:
+    def attributes(self, attributes: list[Attribute]) -> bytes:
+        return b",".join(self.attribute(k, v) for k, v in attributes)
+
+    def resource(self, attributes: list[Attribute], scope: Scope) -> bytes:
+        scope_text = b""
+        if scope is not None:
+            scope_text = b'"scope":{"name":' + _dumps(scope[0]) + b',"version":' + _dumps(scope[1]) + b"},"
         return b"".join(
             (
                 b'{"resource":{"attributes":[',
-                b",".join(self.attribute(k, v) for k, v in attributes),
-                b']},"scopeMetrics":[{"scope":{"name":',
-                _dumps(SCOPE_NAME),
-                b',"version":',
-                _dumps(__version__),
-                b'},"metrics":[',
+                self.attributes(attributes),
+                b']},"scopeMetrics":[{',
+                scope_text,
+                b'"metrics":[',
             )
         )
 
-    def metric(self, name: str, unit: str) -> bytes:
-        return b'{"name":' + _dumps(name) + b',"unit":' + _dumps(unit) + b',"summary":{"dataPoints":['
+    def metric(self, name: str, unit: str, kind: str = SUMMARY) -> bytes:
+        return b'{"name":%b,"unit":%b,"%b":{"dataPoints":[' % (_dumps(name), _dumps(unit), kind.encode())
 
-    def time(self, timestamp_ms: int) -> bytes:
-        return str(timestamp_ms * 1_000_000).encode()
+    def times(self, start_ms: int | None, time_ms: int) -> bytes:
+        text = b'"timeUnixNano":"%d"' % (time_ms * 1_000_000)
+        return text if start_ms is None else b'"startTimeUnixNano":"%d",' % (start_ms * 1_000_000) + text
 
     def quantile_prefix(self, quantile: float) -> bytes:
         return b',{"quantile":' + _dumps(quantile) + b',"value":'
@@ -66,29 +79,22 @@ class JsonEncoding:
     def quantile_value(self, value: float) -> bytes:
         return _dumps(value) + b"}"
 
-    def datapoint(
+    def summary(
         self,
         attributes: bytes,
-        more_attributes: bytes,
-        time: bytes,
+        times: bytes,
         count: int,
         total: float,
-        minimum: float,
+        low: float,
         quantiles: bytes,
-        maximum: float,
+        high: float,
     ) -> bytes:
         if not count:  # a summary of no observations has no quantiles
-            return self._DATAPOINT % (attributes, more_attributes, time, _dumps(total))
-        return self._DATAPOINT_WITH_QUANTILES % (
-            attributes,
-            more_attributes,
-            time,
-            count,
-            _dumps(total),
-            _dumps(minimum),
-            quantiles,
-            _dumps(maximum),
-        )
+            return self._EMPTY_SUMMARY % (attributes, times, _dumps(total))
+        return self._SUMMARY % (attributes, times, count, _dumps(total), _dumps(low), quantiles, _dumps(high))
+
+    def gauge(self, attributes: bytes, times: bytes, value: float) -> bytes:
+        return self._GAUGE % (attributes, times, _dumps(value))
 
     def render(self, groups: Groups) -> list[bytes]:
         """The request in pieces; joined, they are the ExportMetricsServiceRequest."""
@@ -117,16 +123,12 @@ def field(number: int, payload: bytes) -> bytes:
     return bytes((number << 3 | 2,)) + varint(len(payload)) + payload
 
 
-def _key_value(key: str, value: str) -> bytes:
-    """KeyValue{key 1, value 2: AnyValue{string_value 1}}."""
-    return field(1, key.encode()) + field(2, field(1, value.encode()))
-
-
-# Field numbers of opentelemetry-proto's metrics messages, as tags (number << 3 | wire type).
-_TIME_COUNT_SUM = struct.Struct("<BQBQBd").pack  # time_unix_nano 3 (fixed64), count 4 (fixed64), sum 5
-_COUNT_SUM = struct.Struct("<BQBd").pack
+# Tags (number << 3 | wire type) of opentelemetry-proto's metrics messages.
+_COUNT_SUM = struct.Struct("<BQBd").pack  # SummaryDataPoint count 4 (fixed64), sum 5 (double)
 _QUANTILE = struct.Struct("<BBBdBd").pack  # quantile_values 6: ValueAtQuantile{quantile 1, value 2}
 _DOUBLE = struct.Struct("<Bd").pack
+_FIXED64 = struct.Struct("<BQ").pack
+_DATA_FIELD = {SUMMARY: 11, GAUGE: 5}  # Metric's oneof data
 
 
 class ProtobufEncoding:
@@ -134,27 +136,38 @@ class ProtobufEncoding:
     content_type = "application/x-protobuf"
     separator = b""
     datapoint_overhead = 5  # tag and a length of up to 4 bytes
-    metric_overhead = 10
+    metric_overhead = 12
+    resource_overhead = 12
     empty_size = 0
 
     def __init__(self) -> None:
-        scope = field(1, SCOPE_NAME.encode()) + field(2, __version__.encode())
-        self._scope = field(1, scope)  # ScopeMetrics.scope
-        self.resource_overhead = 10 + len(self._scope)
+        # Resource header -> (the resource field, the scope field), for render(); few and kept.
+        self._resources: dict[bytes, tuple[bytes, bytes]] = {}
 
-    def attribute(self, key: str, value: str) -> bytes:
-        """A datapoint attribute: SummaryDataPoint.attributes (7)."""
+    def attribute(self, key: str, value: AttributeValue) -> bytes:
+        """A datapoint attribute: the attributes field (7) of SummaryDataPoint and NumberDataPoint."""
         return field(7, _key_value(key, value))
 
-    def resource(self, attributes: list[tuple[str, str]]) -> bytes:
-        """ResourceMetrics.resource (1): Resource{attributes 1}."""
-        return field(1, b"".join(field(1, _key_value(k, v)) for k, v in attributes))
+    def attributes(self, attributes: list[Attribute]) -> bytes:
+        return b"".join(self.attribute(k, v) for k, v in attributes)
 
-    def metric(self, name: str, unit: str) -> bytes:
-        return field(1, name.encode()) + field(3, unit.encode())
+    def resource(self, attributes: list[Attribute], scope: Scope) -> bytes:
+        """ResourceMetrics.resource (1): Resource{attributes 1}, then the scope to go in ScopeMetrics."""
+        resource = field(1, b"".join(field(1, _key_value(k, v)) for k, v in attributes))
+        scope_field = (
+            b"" if scope is None else field(1, field(1, scope[0].encode()) + field(2, scope[1].encode()))
+        )
+        header = resource + scope_field
+        self._resources[header] = (resource, scope_field)
+        return header
 
-    def time(self, timestamp_ms: int) -> bytes:
-        return struct.pack("<BQ", 0x19, timestamp_ms * 1_000_000)
+    def metric(self, name: str, unit: str, kind: str = SUMMARY) -> bytes:
+        """Metric{name 1, unit 3}; the last byte is the tag of the data field, which render() moves."""
+        return field(1, name.encode()) + field(3, unit.encode()) + bytes((_DATA_FIELD[kind] << 3 | 2,))
+
+    def times(self, start_ms: int | None, time_ms: int) -> bytes:
+        text = _FIXED64(0x19, time_ms * 1_000_000)  # time_unix_nano 3
+        return text if start_ms is None else _FIXED64(0x11, start_ms * 1_000_000) + text  # start 2
 
     def quantile_prefix(self, quantile: float) -> bytes:
         return struct.pack("<BBBd", 0x32, 18, 0x09, quantile)
@@ -162,40 +175,54 @@ class ProtobufEncoding:
     def quantile_value(self, value: float) -> bytes:
         return _DOUBLE(0x11, value)
 
-    def datapoint(
+    def summary(
         self,
         attributes: bytes,
-        more_attributes: bytes,
-        time: bytes,
+        times: bytes,
         count: int,
         total: float,
-        minimum: float,
+        low: float,
         quantiles: bytes,
-        maximum: float,
+        high: float,
     ) -> bytes:
         if not count:
-            return attributes + more_attributes + time + _COUNT_SUM(0x21, 0, 0x29, total)
+            return attributes + times + _COUNT_SUM(0x21, 0, 0x29, total)
         return b"".join(
             (
                 attributes,
-                more_attributes,
-                time,
+                times,
                 _COUNT_SUM(0x21, count, 0x29, total),
-                _QUANTILE(0x32, 18, 0x09, 0.0, 0x11, minimum),
+                _QUANTILE(0x32, 18, 0x09, 0.0, 0x11, low),
                 quantiles,
-                _QUANTILE(0x32, 18, 0x09, 1.0, 0x11, maximum),
+                _QUANTILE(0x32, 18, 0x09, 1.0, 0x11, high),
             )
         )
+
+    def gauge(self, attributes: bytes, times: bytes, value: float) -> bytes:
+        return attributes + times + _DOUBLE(0x21, value)  # NumberDataPoint.as_double 4
 
     def render(self, groups: Groups) -> list[bytes]:
         parts = []
         for resource, metrics in groups.items():
+            resource_field, scope = self._resources[resource]
             metric_fields = b"".join(
-                field(2, metric + field(11, b"".join([field(1, point) for point in datapoints])))
+                field(2, metric[:-1] + _tagged(metric[-1], b"".join([field(1, p) for p in datapoints])))
                 for metric, datapoints in metrics.items()
             )
-            parts.append(field(1, resource + field(2, self._scope + metric_fields)))
+            parts.append(field(1, resource_field + field(2, scope + metric_fields)))
         return parts
+
+
+def _tagged(tag: int, payload: bytes) -> bytes:
+    return bytes((tag,)) + varint(len(payload)) + payload
+
+
+def _key_value(key: str, value: AttributeValue) -> bytes:
+    """KeyValue{key 1, value 2: AnyValue{string_value 1 | kvlist_value 6: KeyValueList{values 1}}}."""
+    if isinstance(value, str):
+        return field(1, key.encode()) + field(2, field(1, value.encode()))
+    values = b"".join(field(1, _key_value(k, v)) for k, v in value)
+    return field(1, key.encode()) + field(2, field(6, values))
 
 
 Encoding = JsonEncoding | ProtobufEncoding

@@ -1,0 +1,231 @@
+"""Naming schemes: what a CloudWatch series is called in OTLP, whichever stream format it came in.
+
+A series is what CloudWatch identifies a metric by (stream, account, region, namespace, metric name,
+dimensions) plus its unit. A scheme gives it a resource, a metric name and unit, and datapoint
+attributes; `cwotlp.otlp.convert` adds the values. The same series gets the same names from a JSON line
+and from an OpenTelemetry 1.0 datapoint, so switching a stream's format renames nothing.
+
+- `cloudwatch` (the default, the reference guide's): `amazonaws.com/<namespace>/<metric>`, the unit as
+  CloudWatch names it (`None` as empty), one resource per account and region, attributes `Namespace`,
+  `MetricName` and `Dimensions` (the dimensions as the JSON text Python's json.dumps writes).
+- `otel`: the OpenTelemetry Collector's CloudWatch metric streams encoding for JSON: the metric name as
+  CloudWatch gives it, one resource per stream, namespace, account and region, every dimension an
+  attribute (`InstanceId` as `service.instance.id`).
+- `native`: the shape of CloudWatch's OpenTelemetry 1.0 output: the `amazonaws.com/...` name, UCUM units,
+  `aws.exporter.arn` on the resource, no instrumentation scope, `Dimensions` as a key-value list, and
+  the period's start and end as start and time.
+- `prometheus`: for Prometheus-family backends, one gauge per statistic named as yet-another-
+  cloudwatch-exporter names it (`aws_ec2_cpuutilization_average`), with `dimension_<Name>` labels, no
+  unit (which Prometheus would append to the name) and, by default, `account_id` and `region` labels.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+import orjson
+
+from cwotlp import __version__
+from cwotlp.otlp import yace
+from cwotlp.otlp.encoding import GAUGE, SUMMARY, Attribute, Scope
+from cwotlp.otlp.units import to_ucum
+
+SCHEMES = ("cloudwatch", "otel", "native", "prometheus")
+SCOPE: Scope = ("aws.cloudwatch", __version__)
+PERIOD_MS = 60_000  # metric streams send one-minute aggregates
+
+_PLAIN = re.compile(rb"[\x20-\x5b\x5d-\x7e]*")
+# The OpenTelemetry Collector renames this dimension to the semantic convention's attribute.
+OTEL_DIMENSION_NAMES = {"InstanceId": "service.instance.id"}
+
+
+@dataclass(frozen=True)
+class Naming:
+    """How series are named and labelled in OTLP."""
+
+    scheme: str = "cloudwatch"
+    service_name: str = "aws-cloudwatch-stream"
+    resource_attributes: dict[str, str] = field(default_factory=lambda: {"environment": "production"})
+    dimension_attributes: bool = False  # cloudwatch: one attribute per dimension besides Dimensions
+    account_region_attributes: bool | None = None  # None: the scheme's default (prometheus only)
+    exporter_account: str | None = None  # the streams' own account, for aws.exporter.arn (native)
+    partition: str = "aws"
+
+    @property
+    def account_region(self) -> bool:
+        if self.account_region_attributes is None:
+            return self.scheme == "prometheus"
+        return self.account_region_attributes
+
+
+@dataclass(frozen=True)
+class SeriesName:
+    """What CloudWatch identifies a series by."""
+
+    stream: str
+    account_id: str
+    region: str
+    namespace: str
+    metric_name: str
+    unit: str
+    dimensions: dict[str, str]
+
+
+class Scheme:
+    """The `cloudwatch` scheme; the others change what differs."""
+
+    kind = SUMMARY
+    scope: Scope = SCOPE
+    start_time = False
+    unit_required = False
+
+    def __init__(self, naming: Naming) -> None:
+        self.naming = naming
+
+    def resource(self, series: SeriesName) -> list[Attribute]:
+        return self._with_configured(
+            [
+                ("cloud.provider", "aws"),
+                ("cloud.account.id", series.account_id),
+                ("cloud.region", series.region),
+                ("service.name", self.naming.service_name),
+            ]
+        )
+
+    def resource_key(self, series: SeriesName) -> tuple[str, ...]:
+        """What tells this scheme's resources apart."""
+        return (series.account_id, series.region)
+
+    def metric(self, series: SeriesName) -> tuple[str, str]:
+        unit = "" if series.unit == "None" else series.unit
+        return f"amazonaws.com/{series.namespace}/{series.metric_name}", unit
+
+    def gauge(self, series: SeriesName, statistic: str) -> str:
+        raise NotImplementedError
+
+    def attributes(self, series: SeriesName) -> list[Attribute]:
+        found: list[Attribute] = [
+            ("Namespace", series.namespace),
+            ("MetricName", series.metric_name),
+            ("Dimensions", python_json(series.dimensions)),
+        ]
+        if self.naming.dimension_attributes:
+            found += series.dimensions.items()
+        return found + self._place(series)
+
+    def tag_attribute(self, key: str) -> str | None:
+        return f"aws.tag.{key}"
+
+    def _place(self, series: SeriesName) -> list[Attribute]:
+        if not self.naming.account_region:
+            return []
+        return [("cloud.account.id", series.account_id), ("cloud.region", series.region)]
+
+    def _with_configured(self, attributes: list[Attribute]) -> list[Attribute]:
+        present = {key for key, _ in attributes}
+        return attributes + [(k, v) for k, v in self.naming.resource_attributes.items() if k not in present]
+
+
+class OtelScheme(Scheme):
+    unit_required = True
+
+    def resource(self, series: SeriesName) -> list[Attribute]:
+        service_namespace, _, service_name = series.namespace.partition("/")
+        if service_namespace.lower() != "aws" or not service_name:
+            service_namespace, service_name = "", series.namespace
+        found: list[Attribute] = [
+            ("cloud.provider", "aws"),
+            ("cloud.account.id", series.account_id),
+            ("cloud.region", series.region),
+        ]
+        if service_namespace:
+            found.append(("service.namespace", service_namespace))
+        found += [("service.name", service_name), ("aws.cloudwatch.metric_stream_name", series.stream)]
+        return self._with_configured(found)
+
+    def resource_key(self, series: SeriesName) -> tuple[str, ...]:
+        return (series.stream, series.namespace, series.account_id, series.region)
+
+    def metric(self, series: SeriesName) -> tuple[str, str]:
+        return series.metric_name, series.unit
+
+    def attributes(self, series: SeriesName) -> list[Attribute]:
+        found: list[Attribute] = [(OTEL_DIMENSION_NAMES.get(k, k), v) for k, v in series.dimensions.items()]
+        return found + self._place(series)
+
+
+class NativeScheme(Scheme):
+    scope = None
+    start_time = True
+
+    def resource(self, series: SeriesName) -> list[Attribute]:
+        account = self.naming.exporter_account or series.account_id
+        arn = (
+            f"arn:{self.naming.partition}:cloudwatch:{series.region}:{account}:metric-stream/{series.stream}"
+        )
+        return self._with_configured(
+            [
+                ("cloud.provider", "aws"),
+                ("cloud.account.id", series.account_id),
+                ("cloud.region", series.region),
+                ("aws.exporter.arn", arn),
+                ("service.name", self.naming.service_name),
+            ]
+        )
+
+    def resource_key(self, series: SeriesName) -> tuple[str, ...]:
+        return (series.stream, series.account_id, series.region)
+
+    def metric(self, series: SeriesName) -> tuple[str, str]:
+        return f"amazonaws.com/{series.namespace}/{series.metric_name}", to_ucum(series.unit)
+
+    def attributes(self, series: SeriesName) -> list[Attribute]:
+        found: list[Attribute] = [
+            ("Namespace", series.namespace),
+            ("MetricName", series.metric_name),
+            ("Dimensions", tuple(series.dimensions.items())),
+        ]
+        return found + self._place(series)
+
+
+class PrometheusScheme(Scheme):
+    kind = GAUGE
+
+    def metric(self, series: SeriesName) -> tuple[str, str]:
+        raise NotImplementedError  # one metric per statistic: gauge()
+
+    def gauge(self, series: SeriesName, statistic: str) -> str:
+        return yace.metric_name(series.namespace, series.metric_name, statistic)
+
+    def attributes(self, series: SeriesName) -> list[Attribute]:
+        found: list[Attribute] = []
+        for name, value in series.dimensions.items():
+            label = yace.label_name("dimension_", name)
+            if label is not None:
+                found.append((label, value))
+        if self.naming.account_region:
+            found += [("account_id", series.account_id), ("region", series.region)]
+        return found
+
+    def tag_attribute(self, key: str) -> str | None:
+        return yace.label_name("tag_", key)
+
+
+def scheme_for(naming: Naming) -> Scheme:
+    kinds: dict[str, type[Scheme]] = {
+        "cloudwatch": Scheme,
+        "otel": OtelScheme,
+        "native": NativeScheme,
+        "prometheus": PrometheusScheme,
+    }
+    return kinds[naming.scheme](naming)
+
+
+def python_json(dimensions: dict[str, str]) -> str:
+    """The dimensions as Python's json.dumps writes them (", " and ": " separators, ASCII escapes), the
+    text dashboards built on the reference guide match on; without its cost when nothing needs escaping."""
+    if _PLAIN.fullmatch(orjson.dumps(dimensions)):  # printable ASCII without a backslash: no escapes
+        return "{" + ", ".join([f'"{k}": "{v}"' for k, v in dimensions.items()]) + "}"
+    return json.dumps(dimensions)

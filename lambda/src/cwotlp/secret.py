@@ -1,0 +1,190 @@
+"""The collector secret: where requests go and how they authenticate, validated when it is read.
+
+The secret is a JSON object: `endpoint`, then either OAuth2 client credentials (`token_url`,
+`client_id`, `client_secret`, optional `audience` and `scope`) or static `headers`, and optionally
+`allow_http: true` for a plain-http endpoint on a trusted network. Every field is checked here, so that
+no malformed value reaches the HTTP layer, where a library's error could quote it. Errors name the
+field, never its value. The secret is cached for `CWOTLP_SECRET_TTL_SECONDS` and re-read at once when
+the token endpoint says the client credentials are no longer valid (a rotation).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, quote, quote_plus
+
+from cwotlp.delivery.http import Url, check_header
+from cwotlp.errors import ConfigError
+
+OTLP_METRICS_PATH = "/v1/metrics"
+FIELDS = ("endpoint", "token_url", "client_id", "client_secret", "audience", "scope", "headers", "allow_http")
+MAX_FIELD_CHARS = 8192
+
+
+@dataclass(frozen=True)
+class OAuth2:
+    """Client-credentials grant settings. The secret itself is kept out of repr()."""
+
+    token_url: Url = field(repr=False)
+    client_id: str
+    client_secret: str = field(repr=False)
+    audience: str | None = None
+    scope: str | None = None
+
+    def basic_credentials(self) -> str:
+        """client_secret_basic: both parts form-encoded before base64 (RFC 6749 section 2.3.1)."""
+        pair = f"{quote_plus(self.client_id)}:{quote_plus(self.client_secret)}"
+        return base64.b64encode(pair.encode()).decode()
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where requests go and how they authenticate: OAuth2 or static headers (API keys)."""
+
+    endpoint: Url = field(repr=False)
+    oauth2: OAuth2 | None = None
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def secrets(self) -> set[str]:
+        """Every credential string, in the forms a peer might echo it, to keep out of messages."""
+        found = set(self.headers.values())
+        for url in (self.endpoint, self.oauth2.token_url if self.oauth2 else None):
+            if url is not None and url.query:
+                found.add(url.query)
+                found.update(value for _, value in parse_qsl(url.query) if len(value) > 3)
+        if self.oauth2 is not None:
+            secret = self.oauth2.client_secret
+            found.update(
+                (secret, quote(secret, safe=""), quote_plus(secret), self.oauth2.basic_credentials())
+            )
+        return {value for value in found if value}
+
+    @classmethod
+    def from_secret(cls, value: Any, origin: str) -> Destination:
+        """Builds a destination from the secret's JSON object; `origin` names the secret in errors."""
+        if not isinstance(value, dict):
+            raise ConfigError(f"{origin} must hold a JSON object with at least 'endpoint'")
+        fields = _Fields(value, origin)
+        allow_http = fields.flag("allow_http")
+        endpoint = fields.url("endpoint", allow_http, default_path=OTLP_METRICS_PATH, required=True)
+        assert endpoint is not None
+        headers = fields.headers()
+        token_url = fields.url("token_url", allow_http)
+        if token_url is None:
+            if not headers:
+                raise ConfigError(f"{origin} lacks 'token_url' (or 'headers' for API-key collectors)")
+            return cls(endpoint=endpoint, headers=headers)
+        oauth2 = OAuth2(
+            token_url=token_url,
+            client_id=fields.text("client_id", required=True) or "",
+            client_secret=fields.text("client_secret", required=True) or "",
+            audience=fields.text("audience"),
+            scope=fields.text("scope"),
+        )
+        if "authorization" in (name.lower() for name in headers):
+            raise ConfigError(f"{origin}: 'headers' must not set Authorization when 'token_url' is given")
+        return cls(endpoint=endpoint, oauth2=oauth2, headers=headers)
+
+
+class _Fields:
+    """Typed reads of the secret's fields, each error naming the field and never quoting its value."""
+
+    def __init__(self, value: dict[str, Any], origin: str) -> None:
+        unknown = sorted(str(key)[:40] for key in value if key not in FIELDS)
+        if unknown:
+            raise ConfigError(f"{origin} has unknown fields {unknown}; the fields are {list(FIELDS)}")
+        self._value = value
+        self._origin = origin
+
+    def text(self, name: str, *, required: bool = False) -> str | None:
+        raw = self._value.get(name)
+        if raw is None or raw == "":
+            if required:
+                raise ConfigError(f"{self._origin} lacks the field '{name}'")
+            return None
+        if not isinstance(raw, str):
+            raise ConfigError(f"{self._origin}: the field '{name}' must be a string")
+        if len(raw) > MAX_FIELD_CHARS or not raw.isprintable():
+            raise ConfigError(
+                f"{self._origin}: the field '{name}' is longer than {MAX_FIELD_CHARS} characters "
+                "or holds a line break or another control character"
+            )
+        return raw
+
+    def flag(self, name: str) -> bool:
+        raw = self._value.get(name, False)
+        if not isinstance(raw, bool):
+            raise ConfigError(f"{self._origin}: the field '{name}' must be true or false")
+        return raw
+
+    def url(
+        self, name: str, allow_http: bool, *, default_path: str = "/", required: bool = False
+    ) -> Url | None:
+        text = self.text(name, required=required)
+        if text is None:
+            return None
+        return Url.parse(
+            text, f"{self._origin}: the field '{name}'", allow_http=allow_http, default_path=default_path
+        )
+
+    def headers(self) -> dict[str, str]:
+        raw = self._value.get("headers") or {}
+        what = f"{self._origin}: the field 'headers'"
+        if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+            raise ConfigError(f"{what} must be an object of header names to string values")
+        for name, value in raw.items():
+            check_header(name, value, what)
+        return dict(raw)
+
+
+class SecretSource:
+    """Reads the destination from Secrets Manager and keeps it for `ttl` seconds."""
+
+    def __init__(
+        self,
+        arn: str,
+        ttl: float,
+        client_factory: Callable[[], Any],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._arn = arn
+        self._ttl = ttl
+        self._client_factory = client_factory
+        self._clock = clock
+        self._cached: tuple[float, Destination] | None = None
+
+    def get(self) -> Destination:
+        now = self._clock()
+        if self._cached is not None and now - self._cached[0] < self._ttl:
+            return self._cached[1]
+        destination = Destination.from_secret(self._read(), f"secret {self._arn}")
+        self._cached = (now, destination)
+        return destination
+
+    def refresh(self) -> Destination:
+        """Reads the secret again now, whatever its age."""
+        self._cached = None
+        return self.get()
+
+    def _read(self) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self._client_factory().get_secret_value(SecretId=self._arn)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "error")
+            raise ConfigError(f"cannot read secret {self._arn}: {code}") from None
+        except BotoCoreError as error:
+            raise ConfigError(f"cannot read secret {self._arn}: {type(error).__name__}") from None
+        text = response.get("SecretString")
+        if not isinstance(text, str):
+            raise ConfigError(f"secret {self._arn} has no SecretString; store the settings as JSON text")
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ConfigError(f"secret {self._arn} is not valid JSON") from None
