@@ -16,7 +16,6 @@ from cwotlp import __version__
 from cwotlp.errors import ConfigError
 from cwotlp.otlp.naming import SCHEMES, Naming
 from cwotlp.rules import Rule, parse_rules
-from cwotlp.tags import TagSettings
 
 DEFAULT_MAX_REQUEST_BYTES = 3 * 1024 * 1024
 # Each tuple of choices starts with the default.
@@ -24,7 +23,7 @@ LOG_LEVELS = ("INFO", "DEBUG", "WARNING", "ERROR")
 ENCODINGS = ("json", "protobuf")
 STREAM_FORMATS = ("json", "opentelemetry1.0")
 
-__all__ = ["ConfigError", "Settings", "environment_variables"]
+__all__ = ["ConfigError", "Settings", "TagSettings", "environment_variables"]
 
 
 def environment_variables() -> dict[str, str]:
@@ -32,6 +31,17 @@ def environment_variables() -> dict[str, str]:
     text = resources.files("cwotlp").joinpath("environment.json").read_text()
     variables: dict[str, str] = json.loads(text)
     return variables
+
+
+@dataclass(frozen=True)
+class TagSettings:
+    keys: tuple[str, ...] = ()  # tag keys to add; empty = enrichment off
+    role_name: str | None = None  # role to assume in linked accounts
+    ttl_seconds: float = 900.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.keys)
 
 
 @dataclass(frozen=True)

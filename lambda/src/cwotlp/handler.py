@@ -15,7 +15,7 @@ from typing import Any
 
 from cwotlp import logs
 from cwotlp.config import Settings
-from cwotlp.delivery.http import Deadline
+from cwotlp.deadline import Deadline
 from cwotlp.errors import ConfigError, DeliveryError
 from cwotlp.report import ObjectReport
 

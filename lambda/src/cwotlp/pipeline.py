@@ -12,20 +12,20 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cwotlp.delivery.http import Deadline
-from cwotlp.delivery.progress import ProgressStore
+from cwotlp.deadline import Deadline
 from cwotlp.errors import ConfigError, DeliveryError
 from cwotlp.formats import OPENTELEMETRY_1_0, stream_format
-from cwotlp.formats.otel1_forward import FrameForwarder
 from cwotlp.otlp.batch import Batch, batches, part_batches
 from cwotlp.otlp.convert import Converter, Entry
 from cwotlp.otlp.encoding import encoding_named
 from cwotlp.report import ObjectReport
 from cwotlp.rules import DROPPED_BY_RULE, record_filter
 from cwotlp.source import CHUNK_BYTES, Decompressed, ObjectRef
-from cwotlp.tags import ResourceTags
+
+if TYPE_CHECKING:
+    from cwotlp.tags import ResourceTags
 
 log = logging.getLogger("cwotlp")
 
@@ -87,6 +87,8 @@ class Conversion:
     def batches(self) -> Iterator[Batch]:
         limit = self._settings.max_request_bytes
         if self.passthrough:
+            from cwotlp.formats.otel1_forward import FrameForwarder
+
             naming = self._settings.naming
             extra = [("service.name", naming.service_name), *naming.resource_attributes.items()]
             # A part is at most a quarter of a request, so that a 413 can always be met by splitting.
@@ -145,6 +147,8 @@ def forward_object(
     tags: ResourceTags | None = None,
 ) -> ObjectReport:
     """Delivers one S3 object, resuming after what an earlier attempt delivered."""
+    from cwotlp.delivery.progress import ProgressStore
+
     started = time.monotonic()
     report = ObjectReport(ref.bucket, ref.key, format=settings.stream_format)
     store = ProgressStore(

@@ -8,12 +8,25 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cwotlp.delivery.export import ExportCounters
-
 if TYPE_CHECKING:
     from cwotlp.pipeline import Conversion
 
 log = logging.getLogger("cwotlp")
+
+
+@dataclass
+class ExportCounters:
+    """What the exporter did for one object."""
+
+    retries: int = 0
+    requests: int = 0
+    raw_bytes: int = 0
+    gzip_bytes: int = 0
+    datapoints: int = 0
+    rejected_datapoints: int = 0  # refused by a partial-success answer
+    rejected_by_collector: int = 0  # refused with 400 and passed over
+    splits: int = 0
+    refusals: int = 0
 
 
 @dataclass

@@ -32,6 +32,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from cwotlp.config import TagSettings
+
 log = logging.getLogger("cwotlp")
 
 Tags = tuple[tuple[str, str], ...]
@@ -49,17 +51,6 @@ MAX_CACHED_ROLES = 1_000
 # credentials that lapse halfway through it.
 CREDENTIALS_MARGIN_SECONDS = 300.0
 ROLE_SESSION_NAME = "cwotlp-resource-tags"
-
-
-@dataclass(frozen=True)
-class TagSettings:
-    keys: tuple[str, ...] = ()  # tag keys to add; empty = enrichment off
-    role_name: str | None = None  # role to assume in linked accounts
-    ttl_seconds: float = 900.0
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.keys)
 
 
 @dataclass

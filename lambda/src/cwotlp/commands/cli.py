@@ -24,7 +24,7 @@ from pathlib import Path
 import orjson
 
 from cwotlp.config import ENCODINGS, STREAM_FORMATS, Settings
-from cwotlp.delivery.http import Deadline
+from cwotlp.deadline import Deadline
 from cwotlp.errors import ConfigError, DeliveryError
 from cwotlp.formats import detect
 from cwotlp.otlp.encoding import varint

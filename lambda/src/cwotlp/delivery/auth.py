@@ -16,7 +16,8 @@ from urllib.parse import urlencode
 
 import orjson
 
-from cwotlp.delivery.http import Counters, Deadline, HttpClient, Response, RetryPolicy, post_with_retries
+from cwotlp.deadline import Deadline
+from cwotlp.delivery.http import Counters, HttpClient, Response, RetryPolicy, post_with_retries
 from cwotlp.errors import DeliveryError, redact
 from cwotlp.secret import Destination, OAuth2
 

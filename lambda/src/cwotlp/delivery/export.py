@@ -14,24 +14,17 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 
 from cwotlp import __version__
+from cwotlp.deadline import Deadline
 from cwotlp.delivery.auth import authenticator
-from cwotlp.delivery.http import (
-    Counters,
-    Deadline,
-    HttpClient,
-    Response,
-    RetryPolicy,
-    Url,
-    post_with_retries,
-)
+from cwotlp.delivery.http import HttpClient, Response, RetryPolicy, Url, post_with_retries
 from cwotlp.errors import DeliveryError, redact
 from cwotlp.otlp.batch import Batch
+from cwotlp.report import ExportCounters
 from cwotlp.secret import Destination
 
 log = logging.getLogger("cwotlp")
@@ -48,18 +41,6 @@ class Authenticator(Protocol):
     def headers(self, deadline: Deadline, *, refresh: bool = False) -> dict[str, str]: ...
 
     def secrets(self) -> set[str]: ...
-
-
-@dataclass
-class ExportCounters(Counters):
-    requests: int = 0
-    raw_bytes: int = 0
-    gzip_bytes: int = 0
-    datapoints: int = 0
-    rejected_datapoints: int = 0  # refused by a partial-success answer
-    rejected_by_collector: int = 0  # refused with 400 and passed over
-    splits: int = 0
-    refusals: int = 0
 
 
 class Exporter:

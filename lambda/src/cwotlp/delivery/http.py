@@ -26,8 +26,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 from urllib.parse import urlsplit
 
+from cwotlp.deadline import Deadline
 from cwotlp.errors import ConfigError, DeliveryError
 
 RETRYABLE_STATUS = frozenset((429, 502, 503, 504))
@@ -113,21 +115,6 @@ class TransportError(DeliveryError):
     def __init__(self, message: str, *, retryable: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """A point on the monotonic clock after which no request may still be running."""
-
-    at: float
-    clock: Callable[[], float] = time.monotonic
-
-    @classmethod
-    def after(cls, seconds: float) -> Deadline:
-        return cls(time.monotonic() + seconds)
-
-    def remaining(self) -> float:
-        return self.at - self.clock()
 
 
 class _Watchdog:
@@ -280,9 +267,10 @@ class RetryPolicy:
     random: Callable[[float, float], float] = field(default=random.uniform)
 
 
-@dataclass
-class Counters:
-    retries: int = 0
+class Counters(Protocol):
+    """Where retries are counted (the object's report)."""
+
+    retries: int
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cwotlp.delivery.http import Deadline
+from cwotlp.deadline import Deadline
 from cwotlp.errors import DeliveryError
 
 log = logging.getLogger("cwotlp")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from cwotlp.otlp.units import from_ucum
@@ -145,12 +145,8 @@ def records(chunks: Iterable[bytes], skipped: Counter[str]) -> Iterator[dict[str
 
 
 def _resource_records(resource_metrics: Any, skipped: Counter[str]) -> Iterator[dict[str, Any]]:
-    resource = {kv.key: kv.value.string_value for kv in resource_metrics.resource.attributes}
-    place = {
-        "metric_stream_name": resource.get("aws.exporter.arn", "").rpartition("/")[2],
-        "account_id": resource.get("cloud.account.id", ""),
-        "region": resource.get("cloud.region", ""),
-    }
+    stream, account_id, region = _place(resource_metrics.resource.SerializeToString())
+    statistics = _STATISTICS
     for scope_metrics in resource_metrics.scope_metrics:
         for metric in scope_metrics.metrics:
             if metric.WhichOneof("data") != "summary":
@@ -158,43 +154,56 @@ def _resource_records(resource_metrics: Any, skipped: Counter[str]) -> Iterator[
                 continue
             unit = from_ucum(metric.unit)
             for point in metric.summary.data_points:
-                record = _datapoint_record(point)
-                record.update(place)
-                record["unit"] = unit
-                yield record
+                namespace = metric_name = None
+                dimensions: dict[str, str] = {}
+                for attribute in point.attributes:
+                    key = attribute.key
+                    if key == "Dimensions":
+                        values = attribute.value.kvlist_value.values
+                        dimensions = {kv.key: kv.value.string_value for kv in values}
+                    elif key == "Namespace":
+                        namespace = attribute.value.string_value
+                    elif key == "MetricName":
+                        metric_name = attribute.value.string_value
+                value: dict[str, Any] = {"count": point.count, "sum": point.sum}
+                for entry in point.quantile_values:
+                    quantile = entry.quantile
+                    value[statistics.get(quantile) or _statistic(quantile)] = entry.value
+                yield {
+                    "metric_stream_name": stream,
+                    "account_id": account_id,
+                    "region": region,
+                    "namespace": namespace,
+                    "metric_name": metric_name,
+                    "dimensions": dimensions,
+                    "timestamp": (point.start_time_unix_nano or point.time_unix_nano) // 1_000_000,
+                    "value": value,
+                    "unit": unit,
+                }
 
 
-def _datapoint_record(point: Any) -> dict[str, Any]:
-    record: dict[str, Any] = {"dimensions": {}}
-    for attribute in point.attributes:
-        key = attribute.key
-        if key == "Namespace":
-            record["namespace"] = attribute.value.string_value
-        elif key == "MetricName":
-            record["metric_name"] = attribute.value.string_value
-        elif key == "Dimensions":
-            record["dimensions"] = {
-                kv.key: kv.value.string_value for kv in attribute.value.kvlist_value.values
-            }
-    record["timestamp"] = point.start_time_unix_nano // 1_000_000 or point.time_unix_nano // 1_000_000
-    quantiles = {_statistic(entry.quantile): entry.value for entry in point.quantile_values}
-    # In the JSON format's order: count, sum, max, min, then the percentiles.
-    value: dict[str, Any] = {"count": point.count, "sum": point.sum}
-    if "max" in quantiles:
-        value["max"] = quantiles.pop("max")
-    if "min" in quantiles:
-        value["min"] = quantiles.pop("min")
-    value.update(quantiles)
-    record["value"] = value
-    return record
+@lru_cache(maxsize=4096)
+def _place(resource: bytes) -> tuple[str, str, str]:
+    """(stream name, account, region) of a resource, from aws.exporter.arn, cloud.account.id and
+    cloud.region; memoised by the resource's bytes, which repeat in every frame of an account."""
+    from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+    attributes = {kv.key: kv.value.string_value for kv in Resource.FromString(resource).attributes}
+    stream = attributes.get("aws.exporter.arn", "").rpartition("/")[2]
+    return stream, attributes.get("cloud.account.id", ""), attributes.get("cloud.region", "")
 
 
-@cache
+_STATISTICS: dict[float, str] = {}
+
+
 def _statistic(quantile: float) -> str:
     """The CloudWatch statistic a quantile stands for: 0 min, 1 max, 0.99 p99, 0.999 p99.9."""
     if quantile == 0.0:
-        return "min"
-    if quantile == 1.0:
-        return "max"
-    percent = Decimal(repr(quantile)).scaleb(2).normalize()
-    return f"p{percent:f}"
+        name = "min"
+    elif quantile == 1.0:
+        name = "max"
+    else:
+        name = f"p{Decimal(repr(quantile)).scaleb(2).normalize():f}"
+    if len(_STATISTICS) < 1000:
+        _STATISTICS[quantile] = name
+    return name

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from cwotlp.formats.otel1 import EMPTY_FRAME, MALFORMED_FRAME, frames
-from cwotlp.otlp.encoding import field
+from cwotlp.otlp.encoding import field, varint
 from cwotlp.rules import DROPPED_BY_RULE
 
 NAMESPACE_KEY = b"\x0a\x09Namespace"  # KeyValue.key "Namespace", as a datapoint attribute starts
@@ -77,16 +77,14 @@ class FrameForwarder:
         self._extra = extra
         self._part_bytes = part_bytes
         self._forward = forward
+        self._resources: dict[bytes, bytes] = {}  # a resource -> its field with the attributes added
         self.dropped = 0
 
     def parts(self, chunks: Iterable[bytes], skipped: Counter[str]) -> Iterator[Part]:
+        """Each frame's resources with the attributes added, grouped into parts within the budget."""
         for payload in frames(chunks, skipped):
             try:
-                found = [
-                    part
-                    for start, end in _resource_metrics(payload)
-                    for part in self._parts(payload[start:end])
-                ]
+                found = list(self._frame_parts(payload))
             except Malformed:
                 skipped[MALFORMED_FRAME] += 1
                 continue
@@ -96,7 +94,57 @@ class FrameForwarder:
         if self.dropped:
             skipped[DROPPED_BY_RULE] += self.dropped
 
-    def _parts(self, resource_metrics: bytes) -> Iterator[Part]:
+    def _frame_parts(self, payload: bytes) -> Iterator[Part]:
+        """Consecutive ResourceMetrics of a frame, joined while they fit a part; one too large for a
+        part is cut between its metrics. The common case, a resource first in its ResourceMetrics and no
+        rules, takes a tight loop: this runs once per resource of every frame."""
+        group: list[bytes] = []
+        size, position, end = 0, 0, len(payload)
+        budget, plain = self._part_bytes - 10, self._forward is None
+        resources, resource_field = self._resources.get, self._resource_field
+        while position < end:
+            tag, length, start = payload[position], payload[position + 1], position + 2
+            if length > 0x7F:
+                length, start = _varint(payload, position + 1, end)
+            stop = start + length
+            if stop > end or tag & 7 != 2:
+                raise Malformed("a field runs past the end of its frame")
+            position = stop
+            if tag != 0x0A:
+                continue  # not a ResourceMetrics: dropped, as a request holds nothing else
+            pieces = None
+            if plain and length and payload[start] == 0x0A:
+                resource_size, resource_start = payload[start + 1], start + 2
+                if resource_size > 0x7F:
+                    resource_size, resource_start = _varint(payload, start + 1, stop)
+                resource = payload[resource_start : resource_start + resource_size]
+                head = resources(resource) or resource_field(resource)
+                body = head + payload[resource_start + resource_size : stop]
+                if len(body) <= budget:
+                    pieces = [b"\x0a" + varint(len(body)) + body]
+            for piece in pieces or self._split(payload[start:stop]):
+                if group and size + len(piece) > self._part_bytes:
+                    yield _part(group)
+                    group, size = [], 0
+                group.append(piece)
+                size += len(piece)
+        if group:
+            yield _part(group)
+
+    def _resource_field(self, resource: bytes) -> bytes:
+        found = self._resources.get(resource)
+        if found is None:
+            found = field(1, resource + self._missing_attributes(resource))
+            if len(self._resources) < 10_000:
+                self._resources[resource] = found
+        return found
+
+    def _split(self, resource_metrics: bytes) -> list[bytes]:
+        return list(self._split_fields(resource_metrics))
+
+    def _split_fields(self, resource_metrics: bytes) -> Iterator[bytes]:
+        """The ResourceMetrics as request fields: rules applied, the resource's attributes added, cut
+        between metrics when it is larger than a part."""
         resource = b""
         scopes: list[bytes] = []
         rest: list[bytes] = []
@@ -111,16 +159,15 @@ class FrameForwarder:
             scopes = [scope for scope in map(self._filtered, scopes) if scope]
         if not scopes:
             return
-        head = field(1, resource + self._missing_attributes(resource))
+        head = self._resource_field(resource)
         tail = b"".join(rest)
         whole = head + b"".join(field(2, scope) for scope in scopes) + tail
-        if len(whole) <= self._part_bytes:
-            yield field(1, whole), whole.count(NAMESPACE_KEY)
+        if len(whole) + 10 <= self._part_bytes:
+            yield field(1, whole)
             return
         for scope in scopes:
-            for metrics in self._cut(scope, self._part_bytes - len(head) - len(tail)):
-                body = head + field(2, metrics) + tail
-                yield field(1, body), body.count(NAMESPACE_KEY)
+            for metrics in self._cut(scope, self._part_bytes - len(head) - len(tail) - 20):
+                yield field(1, head + field(2, metrics) + tail)
 
     def _missing_attributes(self, resource: bytes) -> bytes:
         present = set()
@@ -181,11 +228,9 @@ class FrameForwarder:
         return bytes(metric.SerializeToString())
 
 
-def _resource_metrics(payload: bytes) -> Iterator[tuple[int, int]]:
-    """Where each ResourceMetrics (field 1 of ExportMetricsServiceRequest) lies in a frame."""
-    for number, _, value_start, end in fields(payload):
-        if number == 1:
-            yield value_start, end
+def _part(pieces: list[bytes]) -> Part:
+    joined = b"".join(pieces)
+    return joined, joined.count(NAMESPACE_KEY)
 
 
 def _rule_view(point: Any) -> dict[str, Any]:

@@ -3,8 +3,10 @@
 A record is a CloudWatch metric stream record as the JSON format writes it (a dict), whichever stream
 format it came in. Each is checked before it is converted: a record whose types or ranges are wrong is
 skipped and counted by reason, so that one bad record never makes a collector refuse a whole request.
-Everything that repeats between records of a series (resource and metric headers, attributes) is
-memoised per series, in a memo bounded in bytes; the per-record work is the values.
+Everything that repeats between records is memoised in pieces that repeat at different rates: the
+resource (per account and region), the metric (per namespace, name and unit) and the dimensions (shared
+by all metrics of a resource). Whole series repeat too rarely to be worth it: in a realistic stream a
+series appears once or twice per object. The memos are bounded in bytes.
 
 An entry is (resource header, metric header, datapoint): the first two are the opening bytes of the
 resource and metric a datapoint belongs to, shared between entries, so grouping by them is cheap.
@@ -14,14 +16,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 import orjson
 
-from cwotlp.otlp.encoding import GAUGE, SUMMARY, Encoding, JsonEncoding
-from cwotlp.otlp.naming import PERIOD_MS, Naming, SeriesName, scheme_for
+from cwotlp.otlp.encoding import GAUGE, SUMMARY, Attribute, Encoding, JsonEncoding
+from cwotlp.otlp.naming import PERIOD_MS, Naming, scheme_for
 from cwotlp.otlp.yace import STATISTICS
 
 # Skip reasons for records (the formats add their own for lines and frames).
@@ -49,17 +50,14 @@ class TagSource(Protocol):
     ) -> tuple[tuple[str, str], ...]: ...
 
 
-@dataclass
-class _Series:
-    resource: bytes
-    metric: bytes  # summary schemes
-    attributes: bytes
-    name: SeriesName
-    gauges: dict[str, bytes] = field(default_factory=dict)  # prometheus: statistic -> metric
-
-
-# A record that passed: series, encoded times, count (rounded), sum, min, max, and all its statistics.
-_Checked = tuple[_Series, bytes, int, float, float, float, dict[str, Any]]
+# A metric's pieces: its header (summary schemes), its datapoint attributes, namespace, name, and
+# (prometheus) the gauge header of each statistic.
+_Metric = tuple[bytes, bytes, str, str, dict[str, bytes]]
+# A record that passed: resource, metric, datapoint attributes, encoded times, count (rounded), sum,
+# min, max, and all its statistics.
+_Checked = tuple[bytes, _Metric, bytes, bytes, int, float, float, float, dict[str, Any]]
+_EMPTY: dict[str, str] = {}
+_NOTHING = (b"", b"")
 
 
 def quantile_of(statistic: str) -> float | None:
@@ -86,10 +84,13 @@ class Converter:
     ) -> None:
         self._scheme = scheme_for(naming)
         self._encoding = encoding or JsonEncoding()
+        self._separator = self._encoding.separator
         self._tags = tags
-        self._series: dict[tuple[Any, ...], _Series] = {}
+        self._places: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
+        self._metric_pieces: dict[tuple[Any, ...], _Metric] = {}
+        self._dimensions: dict[bytes, bytes] = {}
+        self._tag_memo: dict[tuple[Any, ...], bytes] = {}
         self._memo_bytes = 0
-        self._resources: dict[tuple[str, ...], bytes] = {}
         self._metrics: dict[tuple[str, str, str], bytes] = {}
         self._quantiles: dict[str, tuple[float, bytes] | None] = {}
         self._times: dict[int, bytes] = {}
@@ -104,112 +105,147 @@ class Converter:
         return self._gauges(records, skipped)
 
     def _summaries(self, records: Iterable[Any], skipped: Counter[str]) -> Iterator[Entry]:
-        summary = self._encoding.summary
-        for record in records:
-            checked = self._check(record)
-            if isinstance(checked, str):
-                skipped[checked] += 1
-                continue
-            series, times, count, total, low, high, value = checked
-            self.converted += 1
-            quantiles = self._percentiles(value) if len(value) != 4 and count else b""
-            yield (
-                series.resource,
-                series.metric,
-                summary(series.attributes, times, count, total, low, quantiles, high),
-            )
+        summary, percentiles = self._encoding.summary, self._percentiles
+        for resource, metric, attributes, times, count, total, low, high, value in self._checked(
+            records, skipped
+        ):
+            quantiles = percentiles(value) if len(value) != 4 and count else b""
+            yield resource, metric[0], summary(attributes, times, count, total, low, quantiles, high)
 
     def _gauges(self, records: Iterable[Any], skipped: Counter[str]) -> Iterator[Entry]:
         gauge = self._encoding.gauge
-        for record in records:
-            checked = self._check(record)
-            if isinstance(checked, str):
-                skipped[checked] += 1
-                continue
-            series, times, count, total, _, _, value = checked
-            self.converted += 1
-            gauges = series.gauges
+        for resource, metric, attributes, times, count, total, _, _, value in self._checked(records, skipped):
+            gauges = metric[4]
             for statistic, number in value.items():
-                if type(number) not in _NUMBERS or number - number != 0:
+                if type(number) not in _NUMBERS or number - number:
                     self.statistics_dropped += 1
                     continue
-                metric = gauges.get(statistic) or self._gauge_metric(series, statistic)
-                yield series.resource, metric, gauge(series.attributes, times, number)
+                header = gauges.get(statistic) or self._gauge(metric, statistic)
+                yield resource, header, gauge(attributes, times, number)
             if count:
-                metric = gauges.get(AVERAGE) or self._gauge_metric(series, AVERAGE)
-                yield series.resource, metric, gauge(series.attributes, times, total / count)
+                header = gauges.get(AVERAGE) or self._gauge(metric, AVERAGE)
+                yield resource, header, gauge(attributes, times, total / count)
 
-    def _check(self, record: Any) -> _Checked | str:
-        """(series, times, count, total, min, max, value), or why the record is skipped."""
+    def _checked(self, records: Iterable[Any], skipped: Counter[str]) -> Iterator[_Checked]:
+        """The records that pass the checks, with their encoded pieces; the others counted by reason.
+
+        Numbers are checked by type and with `x - x`, which is 0 for finite numbers and NaN otherwise.
+        """
+        places, metrics, dimensions_of = self._places.get, self._metric_pieces.get, self._dimensions.get
+        times_of, new_times = self._times.get, self._times_of
+        numbers, dumps, join, tags = _NUMBERS, _dumps, self._separator.join, self._tags
+        by_namespace = self._scheme.resource_by_namespace
+        converted = 0
         try:
-            timestamp = record["timestamp"]
-            value = record["value"]
-            count = value["count"]
-            total = value["sum"]
-            low = value["min"]
-            high = value["max"]
-            dimensions = record.get("dimensions") or {}
-            key = (
-                record["namespace"],
-                record["metric_name"],
-                record.get("unit"),
-                record.get("account_id"),
-                record.get("region"),
-                record.get("metric_stream_name"),
-                _dumps(dimensions),
-            )
-        except (KeyError, TypeError, AttributeError, orjson.JSONEncodeError):
-            return NOT_A_METRIC
-        series = self._series.get(key) or self._new_series(key, dimensions)
-        if series is None:
-            return NOT_A_METRIC
-        if type(timestamp) is not int or not MIN_TIMESTAMP_MS <= timestamp < MAX_TIMESTAMP_MS:
-            return INVALID_TIMESTAMP
-        for number in (count, total, low, high):  # x - x is 0 for finite numbers, NaN otherwise
-            if type(number) not in _NUMBERS or number - number != 0:
-                return INVALID_VALUE
-        if not 0 <= count <= MAX_COUNT:
-            return INVALID_VALUE
-        times = self._times.get(timestamp) or self._times_of(timestamp)
-        return series, times, round(count), total, low, high, value
+            for record in records:
+                try:
+                    timestamp, value = record["timestamp"], record["value"]
+                    count, total, low, high = value["count"], value["sum"], value["min"], value["max"]
+                    namespace = record["namespace"]
+                    metric_key = (namespace, record["metric_name"], record.get("unit"))
+                    place_key: tuple[Any, ...] = (
+                        record.get("metric_stream_name"),
+                        record.get("account_id"),
+                        record.get("region"),
+                    )
+                    if by_namespace:
+                        place_key += (namespace,)
+                    dimensions = record.get("dimensions") or _EMPTY
+                    dimensions_key = dumps(dimensions)
+                    place = places(place_key) or self._place(place_key)
+                    metric = metrics(metric_key) or self._metric_of(metric_key)
+                    dimension_attributes = dimensions_of(dimensions_key)
+                    if dimension_attributes is None:
+                        dimension_attributes = self._dimension_attributes(dimensions_key, dimensions)
+                except (KeyError, TypeError, AttributeError, ValueError, orjson.JSONEncodeError):
+                    skipped[NOT_A_METRIC] += 1
+                    continue
+                if type(timestamp) is not int or not MIN_TIMESTAMP_MS <= timestamp < MAX_TIMESTAMP_MS:
+                    skipped[INVALID_TIMESTAMP] += 1
+                    continue
+                if (
+                    type(count) not in numbers
+                    or type(total) not in numbers
+                    or type(low) not in numbers
+                    or type(high) not in numbers
+                    or total - total
+                    or low - low
+                    or high - high
+                    or not 0 <= count <= MAX_COUNT
+                ):
+                    skipped[INVALID_VALUE] += 1
+                    continue
+                pieces = [metric[1], dimension_attributes, place[1]]
+                if tags is not None:
+                    pieces.append(self._tag_attributes(place_key, namespace, dimensions_key, dimensions))
+                attributes = join([piece for piece in pieces if piece])
+                converted += 1
+                times = times_of(timestamp) or new_times(timestamp)
+                yield place[0], metric, attributes, times, round(count), total, low, high, value
+        finally:
+            self.converted += converted
 
-    def _new_series(self, key: tuple[Any, ...], dimensions: Any) -> _Series | None:
-        namespace, metric_name, unit, account_id, region, stream, dimensions_text = key
+    def _place(self, key: tuple[Any, ...]) -> tuple[bytes, bytes]:
+        """The resource header and the account and region attributes. ValueError for what is no place."""
+        stream, account_id, region = (text or "" for text in key[:3])
+        namespace = key[3] if len(key) > 3 else ""
+        if not (type(stream) is str and type(account_id) is str and type(region) is str):
+            raise ValueError("metric_stream_name, account_id and region must be strings")
+        scheme, encoding = self._scheme, self._encoding
+        resource = encoding.resource(scheme.resource(stream, namespace, account_id, region), scheme.scope)
+        place = encoding.attributes(scheme.place_attributes(account_id, region))
+        found = self._places[key] = (resource, place)
+        return found
+
+    def _metric_of(self, key: tuple[Any, ...]) -> _Metric:
+        """A metric's header and attributes. ValueError for names that are no metric's."""
+        namespace, metric_name, unit = key
         if unit is None and not self._scheme.unit_required:
             unit = ""
-        texts = (namespace, metric_name, unit, account_id or "", region or "", stream or "")
-        if not all(type(text) is str for text in texts) or not namespace or not metric_name:
-            return None
-        if type(dimensions) is not dict or not all(type(v) is str for v in dimensions.values()):
-            return None
-        name = SeriesName(
-            stream or "", account_id or "", region or "", namespace, metric_name, unit, dimensions
-        )
-        series = self._build(name)
-        if self._memo_bytes > MEMO_BYTES:  # keeps memory bounded on objects with very many series
-            self._series.clear()
-            self._memo_bytes = 0
-        self._series[(*key[:-1], bytes(memoryview(dimensions_text)))] = series
-        self._memo_bytes += 200 + len(dimensions_text) + len(series.attributes)
-        return series
-
-    def _build(self, name: SeriesName) -> _Series:
-        scheme, encoding = self._scheme, self._encoding
-        place = scheme.resource_key(name)
-        resource = self._resources.get(place)
-        if resource is None:
-            resource = self._resources[place] = encoding.resource(scheme.resource(name), scheme.scope)
-        metric = b""
+        if not (type(namespace) is str and type(metric_name) is str and type(unit) is str):
+            raise ValueError("namespace, metric_name and unit must be strings")
+        if not namespace or not metric_name:
+            raise ValueError("namespace and metric_name must not be empty")
+        scheme = self._scheme
+        header = b""
         if scheme.kind == SUMMARY:
-            metric_name, unit = scheme.metric(name)
-            metric = self._metric(metric_name, unit, SUMMARY)
-        attributes = scheme.attributes(name)
-        if self._tags is not None:
-            for key, text in self._tags.tags(name.account_id, name.region, name.namespace, name.dimensions):
-                label = scheme.tag_attribute(key)
+            header = self._metric(*scheme.metric(namespace, metric_name, unit), SUMMARY)
+        attributes = self._encoding.attributes(scheme.metric_attributes(namespace, metric_name))
+        found: _Metric = (header, attributes, namespace, metric_name, {})
+        self._metric_pieces[key] = found
+        return found
+
+    def _dimension_attributes(self, key: bytes, dimensions: Any) -> bytes:
+        """The attributes that stand for a dimensions object. ValueError for what is no such object."""
+        if type(dimensions) is not dict or not all(type(v) is str for v in dimensions.values()):
+            raise ValueError("dimensions must be an object of strings")
+        found = self._encoding.attributes(self._scheme.dimension_attributes(dimensions))
+        if self._memo_bytes > MEMO_BYTES:  # bounded, on objects with very many resources
+            self._dimensions.clear()
+            self._tag_memo.clear()
+            self._memo_bytes = 0
+        self._dimensions[bytes(memoryview(key))] = found  # orjson's buffer is larger than its text
+        self._memo_bytes += 100 + len(key) + len(found)
+        return found
+
+    def _tag_attributes(
+        self, place_key: tuple[Any, ...], namespace: str, dimensions_key: bytes, dimensions: dict[str, str]
+    ) -> bytes:
+        """The selected tags of the resource behind the dimensions, once per series and object."""
+        assert self._tags is not None
+        key = (place_key[1] or "", place_key[2] or "", namespace, dimensions_key)
+        found = self._tag_memo.get(key)
+        if found is None:
+            tags: list[Attribute] = []
+            for tag, text in self._tags.tags(key[0], key[1], namespace, dimensions):
+                label = self._scheme.tag_attribute(tag)
                 if label is not None:
-                    attributes.append((label, text))
-        return _Series(resource, metric, encoding.attributes(attributes), name)
+                    tags.append((label, text))
+            found = self._tag_memo[(*key[:3], bytes(memoryview(dimensions_key)))] = self._encoding.attributes(
+                tags
+            )
+            self._memo_bytes += 200 + len(dimensions_key) + len(found)
+        return found
 
     def _metric(self, name: str, unit: str, kind: str) -> bytes:
         header = self._metrics.get((name, unit, kind))
@@ -217,10 +253,10 @@ class Converter:
             header = self._metrics[(name, unit, kind)] = self._encoding.metric(name, unit, kind)
         return header
 
-    def _gauge_metric(self, series: _Series, statistic: str) -> bytes:
-        """The gauge of one statistic of a series: `sum` as YACE's Sum, `p99` as p99, and so on."""
-        metric_name = self._scheme.gauge(series.name, STATISTICS.get(statistic, statistic))
-        header = series.gauges[statistic] = self._metric(metric_name, "", GAUGE)
+    def _gauge(self, metric: _Metric, statistic: str) -> bytes:
+        """The gauge of one statistic of a metric: `sum` as YACE's Sum, `p99` as p99, and so on."""
+        name = self._scheme.gauge(metric[2], metric[3], STATISTICS.get(statistic, statistic))
+        header = metric[4][statistic] = self._metric(name, "", GAUGE)
         return header
 
     def _times_of(self, timestamp: int) -> bytes:

@@ -21,7 +21,6 @@ and from an OpenTelemetry 1.0 datapoint, so switching a stream's format renames 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
@@ -60,68 +59,55 @@ class Naming:
         return self.account_region_attributes
 
 
-@dataclass(frozen=True)
-class SeriesName:
-    """What CloudWatch identifies a series by."""
-
-    stream: str
-    account_id: str
-    region: str
-    namespace: str
-    metric_name: str
-    unit: str
-    dimensions: dict[str, str]
-
-
 class Scheme:
-    """The `cloudwatch` scheme; the others change what differs."""
+    """The `cloudwatch` scheme; the others change what differs.
+
+    A series' datapoint attributes come in pieces that repeat at different rates, so that each is
+    worked out once: those of its metric, of its dimensions (shared by every metric of a resource), and
+    of its account and region.
+    """
 
     kind = SUMMARY
     scope: Scope = SCOPE
     start_time = False
     unit_required = False
+    resource_by_namespace = False  # whether the namespace is part of the resource
 
     def __init__(self, naming: Naming) -> None:
         self.naming = naming
 
-    def resource(self, series: SeriesName) -> list[Attribute]:
+    def resource(self, stream: str, namespace: str, account_id: str, region: str) -> list[Attribute]:
         return self._with_configured(
             [
                 ("cloud.provider", "aws"),
-                ("cloud.account.id", series.account_id),
-                ("cloud.region", series.region),
+                ("cloud.account.id", account_id),
+                ("cloud.region", region),
                 ("service.name", self.naming.service_name),
             ]
         )
 
-    def resource_key(self, series: SeriesName) -> tuple[str, ...]:
-        """What tells this scheme's resources apart."""
-        return (series.account_id, series.region)
+    def metric(self, namespace: str, metric_name: str, unit: str) -> tuple[str, str]:
+        return f"amazonaws.com/{namespace}/{metric_name}", "" if unit == "None" else unit
 
-    def metric(self, series: SeriesName) -> tuple[str, str]:
-        unit = "" if series.unit == "None" else series.unit
-        return f"amazonaws.com/{series.namespace}/{series.metric_name}", unit
-
-    def gauge(self, series: SeriesName, statistic: str) -> str:
+    def gauge(self, namespace: str, metric_name: str, statistic: str) -> str:
         raise NotImplementedError
 
-    def attributes(self, series: SeriesName) -> list[Attribute]:
-        found: list[Attribute] = [
-            ("Namespace", series.namespace),
-            ("MetricName", series.metric_name),
-            ("Dimensions", python_json(series.dimensions)),
-        ]
+    def metric_attributes(self, namespace: str, metric_name: str) -> list[Attribute]:
+        return [("Namespace", namespace), ("MetricName", metric_name)]
+
+    def dimension_attributes(self, dimensions: dict[str, str]) -> list[Attribute]:
+        found: list[Attribute] = [("Dimensions", python_json(dimensions))]
         if self.naming.dimension_attributes:
-            found += series.dimensions.items()
-        return found + self._place(series)
+            found += dimensions.items()
+        return found
+
+    def place_attributes(self, account_id: str, region: str) -> list[Attribute]:
+        if not self.naming.account_region:
+            return []
+        return [("cloud.account.id", account_id), ("cloud.region", region)]
 
     def tag_attribute(self, key: str) -> str | None:
         return f"aws.tag.{key}"
-
-    def _place(self, series: SeriesName) -> list[Attribute]:
-        if not self.naming.account_region:
-            return []
-        return [("cloud.account.id", series.account_id), ("cloud.region", series.region)]
 
     def _with_configured(self, attributes: list[Attribute]) -> list[Attribute]:
         present = {key for key, _ in attributes}
@@ -130,84 +116,78 @@ class Scheme:
 
 class OtelScheme(Scheme):
     unit_required = True
+    resource_by_namespace = True
 
-    def resource(self, series: SeriesName) -> list[Attribute]:
-        service_namespace, _, service_name = series.namespace.partition("/")
+    def resource(self, stream: str, namespace: str, account_id: str, region: str) -> list[Attribute]:
+        service_namespace, _, service_name = namespace.partition("/")
         if service_namespace.lower() != "aws" or not service_name:
-            service_namespace, service_name = "", series.namespace
+            service_namespace, service_name = "", namespace
         found: list[Attribute] = [
             ("cloud.provider", "aws"),
-            ("cloud.account.id", series.account_id),
-            ("cloud.region", series.region),
+            ("cloud.account.id", account_id),
+            ("cloud.region", region),
         ]
         if service_namespace:
             found.append(("service.namespace", service_namespace))
-        found += [("service.name", service_name), ("aws.cloudwatch.metric_stream_name", series.stream)]
+        found += [("service.name", service_name), ("aws.cloudwatch.metric_stream_name", stream)]
         return self._with_configured(found)
 
-    def resource_key(self, series: SeriesName) -> tuple[str, ...]:
-        return (series.stream, series.namespace, series.account_id, series.region)
+    def metric(self, namespace: str, metric_name: str, unit: str) -> tuple[str, str]:
+        return metric_name, unit
 
-    def metric(self, series: SeriesName) -> tuple[str, str]:
-        return series.metric_name, series.unit
+    def metric_attributes(self, namespace: str, metric_name: str) -> list[Attribute]:
+        return []
 
-    def attributes(self, series: SeriesName) -> list[Attribute]:
-        found: list[Attribute] = [(OTEL_DIMENSION_NAMES.get(k, k), v) for k, v in series.dimensions.items()]
-        return found + self._place(series)
+    def dimension_attributes(self, dimensions: dict[str, str]) -> list[Attribute]:
+        return [(OTEL_DIMENSION_NAMES.get(k, k), v) for k, v in dimensions.items()]
 
 
 class NativeScheme(Scheme):
     scope = None
     start_time = True
 
-    def resource(self, series: SeriesName) -> list[Attribute]:
-        account = self.naming.exporter_account or series.account_id
-        arn = (
-            f"arn:{self.naming.partition}:cloudwatch:{series.region}:{account}:metric-stream/{series.stream}"
-        )
+    def resource(self, stream: str, namespace: str, account_id: str, region: str) -> list[Attribute]:
+        account = self.naming.exporter_account or account_id
+        arn = f"arn:{self.naming.partition}:cloudwatch:{region}:{account}:metric-stream/{stream}"
         return self._with_configured(
             [
                 ("cloud.provider", "aws"),
-                ("cloud.account.id", series.account_id),
-                ("cloud.region", series.region),
+                ("cloud.account.id", account_id),
+                ("cloud.region", region),
                 ("aws.exporter.arn", arn),
                 ("service.name", self.naming.service_name),
             ]
         )
 
-    def resource_key(self, series: SeriesName) -> tuple[str, ...]:
-        return (series.stream, series.account_id, series.region)
+    def metric(self, namespace: str, metric_name: str, unit: str) -> tuple[str, str]:
+        return f"amazonaws.com/{namespace}/{metric_name}", to_ucum(unit)
 
-    def metric(self, series: SeriesName) -> tuple[str, str]:
-        return f"amazonaws.com/{series.namespace}/{series.metric_name}", to_ucum(series.unit)
-
-    def attributes(self, series: SeriesName) -> list[Attribute]:
-        found: list[Attribute] = [
-            ("Namespace", series.namespace),
-            ("MetricName", series.metric_name),
-            ("Dimensions", tuple(series.dimensions.items())),
-        ]
-        return found + self._place(series)
+    def dimension_attributes(self, dimensions: dict[str, str]) -> list[Attribute]:
+        return [("Dimensions", tuple(dimensions.items()))]
 
 
 class PrometheusScheme(Scheme):
     kind = GAUGE
 
-    def metric(self, series: SeriesName) -> tuple[str, str]:
+    def metric(self, namespace: str, metric_name: str, unit: str) -> tuple[str, str]:
         raise NotImplementedError  # one metric per statistic: gauge()
 
-    def gauge(self, series: SeriesName, statistic: str) -> str:
-        return yace.metric_name(series.namespace, series.metric_name, statistic)
+    def gauge(self, namespace: str, metric_name: str, statistic: str) -> str:
+        return yace.metric_name(namespace, metric_name, statistic)
 
-    def attributes(self, series: SeriesName) -> list[Attribute]:
+    def metric_attributes(self, namespace: str, metric_name: str) -> list[Attribute]:
+        return []
+
+    def dimension_attributes(self, dimensions: dict[str, str]) -> list[Attribute]:
         found: list[Attribute] = []
-        for name, value in series.dimensions.items():
+        for name, value in dimensions.items():
             label = yace.label_name("dimension_", name)
             if label is not None:
                 found.append((label, value))
-        if self.naming.account_region:
-            found += [("account_id", series.account_id), ("region", series.region)]
         return found
+
+    def place_attributes(self, account_id: str, region: str) -> list[Attribute]:
+        return [("account_id", account_id), ("region", region)] if self.naming.account_region else []
 
     def tag_attribute(self, key: str) -> str | None:
         return yace.label_name("tag_", key)
@@ -228,4 +208,6 @@ def python_json(dimensions: dict[str, str]) -> str:
     text dashboards built on the reference guide match on; without its cost when nothing needs escaping."""
     if _PLAIN.fullmatch(orjson.dumps(dimensions)):  # printable ASCII without a backslash: no escapes
         return "{" + ", ".join([f'"{k}": "{v}"' for k, v in dimensions.items()]) + "}"
+    import json
+
     return json.dumps(dimensions)
