@@ -28,6 +28,27 @@ def _attribute(key: str, value: str) -> dict[str, Any]:
     return {"key": key, "value": {"stringValue": value}}
 
 
+def _datapoint(record: dict[str, Any]) -> dict[str, Any]:
+    value = record["value"]
+    quantiles = [{"quantile": 0.0, "value": value["min"]}]
+    for statistic, number in sorted(value.items()):
+        match = _PERCENTILE.match(statistic)
+        if match:
+            quantiles.append({"quantile": float(match.group(1)) / 100, "value": number})
+    quantiles.append({"quantile": 1.0, "value": value["max"]})
+    return {
+        "attributes": [
+            _attribute("Namespace", record["namespace"]),
+            _attribute("MetricName", record["metric_name"]),
+            _attribute("Dimensions", json.dumps(record.get("dimensions", {}))),
+        ],
+        "timeUnixNano": str(record["timestamp"] * 1_000_000),
+        "count": str(round(value["count"])),
+        "sum": value["sum"],
+        "quantileValues": quantiles,
+    }
+
+
 def convert(data: bytes) -> bytes:
     records = []
     for line in data.decode().split("\n"):
@@ -43,28 +64,9 @@ def convert(data: bytes) -> bytes:
         lambda: defaultdict(list)
     )
     for record in records:
-        value = record["value"]
-        quantiles = [{"quantile": 0.0, "value": value["min"]}]
-        for statistic, number in sorted(value.items()):
-            match = _PERCENTILE.match(statistic)
-            if match:
-                quantiles.append({"quantile": float(match.group(1)) / 100, "value": number})
-        quantiles.append({"quantile": 1.0, "value": value["max"]})
         unit = "" if record.get("unit") == "None" else record.get("unit", "")
         name = f"amazonaws.com/{record['namespace']}/{record['metric_name']}"
-        by_resource[(record["account_id"], record["region"])][(name, unit)].append(
-            {
-                "attributes": [
-                    _attribute("Namespace", record["namespace"]),
-                    _attribute("MetricName", record["metric_name"]),
-                    _attribute("Dimensions", json.dumps(record.get("dimensions", {}))),
-                ],
-                "timeUnixNano": str(record["timestamp"] * 1_000_000),
-                "count": str(round(value["count"])),
-                "sum": value["sum"],
-                "quantileValues": quantiles,
-            }
-        )
+        by_resource[(record["account_id"], record["region"])][(name, unit)].append(_datapoint(record))
 
     resource_metrics = []
     for (account_id, region), metrics in by_resource.items():
