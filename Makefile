@@ -32,7 +32,7 @@ test-terraform: venv
 demo: venv
 	$(PY) -m cwotlp_local.demo
 
-## bench: throughput, memory and import-time figures for the forwarder
+## bench: the forwarder's throughput, memory, bytes on the wire and start-up on realistic data (.bench-data/)
 bench: venv
 	$(PY) bench/bench.py
 

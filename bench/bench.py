@@ -1,189 +1,235 @@
-"""`make bench`: throughput, memory and import time of the forwarder, beside a naive converter.
+"""`make bench`: the forwarder's throughput, memory, bytes on the wire and start-up, on realistic objects.
 
-For generated Firehose objects of realistic records (5 MiB and 32 MiB), each measurement runs in a
-fresh process so one does not inherit another's heap:
-  - records/s for decode + convert + serialize, cwotlp (JSON and protobuf requests, with and without
-    the gzip they are sent with) and the naive baseline, and the JSON-to-baseline ratio;
-  - the peak memory each adds while processing (resident set, above the process after imports; cwotlp
-    streams the object from disk in 1 MiB chunks as it streams from S3, the baseline reads it whole);
-  - bytes on the wire: the OTLP JSON and protobuf requests, raw and gzipped (level 1, as sent);
-  - the import time of the Lambda handler module (best of several cold interpreters).
-Targets: at least 6x the baseline, memory that does not grow with the object (32 MiB adds <= 64 MiB),
-handler import <= 150 ms. The figures are printed, not asserted.
+The objects (cwotlp_local.realistic) have the cardinality of a real metric stream: thousands of
+dimension sets over several accounts, regions and namespaces, each series one to three times, a fifth
+of the records with percentiles; JSON lines and the same records as OpenTelemetry 1.0 frames, gzip (as
+Firehose writes them) and plain. They are generated once and kept in .bench-data/.
+
+Every process is measured whole, interpreter start to exit, with stdout to a file: `cwotlp convert`,
+the naive converter (bench/naive.py) and the parse-only floor (bench/floor.py), in interleaved
+repetitions (A B C A B C ...), so that the machine's load falls on all of them alike. Ratios are taken
+pair by pair within a repetition. Each figure is min / median / max, printed beside its target and
+never asserted. A forwarder option that the installed cwotlp does not have (exit status 2) gives the
+row "not supported by this cwotlp".
+
+  python bench/bench.py [--sizes 5,32,128] [--repetitions N] [--seed S]
 """
 
 from __future__ import annotations
 
-import json
+import argparse
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
-SIZES_MIB = (5, 32)
-RUNS = 3
+from measure import BENCH_DIR, Run, rss_after_imports, run, spread
+from objects import FORMATS, JSON, OTEL1
+from rows import CWOTLP, FORWARDER, ROWS
+from wire import Wire, wire_bytes
+
+DATA_DIR = BENCH_DIR.parent / ".bench-data"
+SIZES_MIB = (5, 32, 128)
+# Fewer repetitions, and gzip objects only, at 128 MiB: the whole bench stays near ten minutes.
+REPETITIONS = {5: 5, 32: 5, 128: 3}
+COMPRESSIONS = {5: ("gzip", "plain"), 32: ("gzip", "plain"), 128: ("gzip",)}
 IMPORT_RUNS = 7
-MAX_REQUEST_BYTES = 3 * 1024 * 1024  # the forwarder's default
+COLD_STARTS = 3
+COLD_START_MIB = 5  # the module's default Firehose buffer
+MEMORY_TARGET_MIB = 64.0
+IMPORT_TARGET_MS = 150.0
+FORMAT_NAMES = {JSON: "JSON lines", OTEL1: "OpenTelemetry 1.0"}
+HOW = """\
+Each process is measured whole (interpreter start to exit, stdout to a file), in interleaved repetitions
+(A B C A B C ...); records/s and ratios are min / median / max, ratios taken pair by pair within a
+repetition. max RSS is the process's peak resident set (the largest of its repetitions); added is that
+less a fresh interpreter after the process's imports. The cwotlp rows of OpenTelemetry 1.0 objects run
+`cwotlp convert FILE --format opentelemetry1.0 ...`; their records are datapoints, the JSON object's
+records."""
 
 
-def _status_mib(field: str) -> float:
-    """A memory figure of this process from /proc (getrusage's peak would include the parent's, which a
-    child inherits across fork and exec)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
+@dataclass
+class ObjectResult:
+    """The runs of every row on one object, and the forwarder's bytes on the wire."""
+
+    runs: dict[str, list[Run]]
+    unsupported: set[str] = field(default_factory=set)
+    wire: dict[str, Wire] = field(default_factory=dict)
 
 
-def child(kind: str, path: str) -> None:
-    """Runs one measurement and prints it as JSON."""
-    from cwotlp.delivery.export import gzipped
-    from cwotlp.otlp.convert import Naming
-    from cwotlp.otlp.encoding import encoding_named
-    from cwotlp.pipeline import Conversion
+@dataclass(frozen=True)
+class Plan:
+    """What main() was asked for."""
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    import naive
-
-    def chunks(stream: BinaryIO) -> Iterator[bytes]:
-        return iter(lambda: stream.read(1 << 20), b"")
-
-    baseline = _status_mib("VmRSS")
-    started = time.perf_counter()
-    raw = wire = requests = records = 0
-    if kind == "naive":
-        raw, requests = len(naive.convert(Path(path).read_bytes())), 1
-    else:
-        with open(path, "rb") as stream:
-            encoding = encoding_named(kind.removesuffix("+gzip"))
-            conversion = Conversion(chunks(stream), Naming(), MAX_REQUEST_BYTES, encoding=encoding)
-            for batch in conversion.batches():
-                parts = batch.body_parts()
-                if kind.endswith("+gzip"):
-                    size, body = gzipped(parts)
-                    raw, wire = raw + size, wire + len(body)
-                else:
-                    raw += sum(map(len, parts))
-                requests += 1
-        records = conversion.records
-    elapsed = time.perf_counter() - started
-    peak = _status_mib("VmHWM") - baseline
-    print(
-        json.dumps(
-            {
-                "seconds": elapsed,
-                "records": records,
-                "peak_mib": peak,
-                "raw": raw,
-                "gzip": wire,
-                "requests": requests,
-            }
-        )
-    )
+    cwotlp: str
+    seed: int
+    scratch: Path
 
 
-def _row(*cells: object) -> str:
-    return " ".join(f"{cell!s:>12}" for cell in cells)
+def measure_object(
+    output_format: str, path: Path, repetitions: int, records: int, plan: Plan, *, wire: bool
+) -> ObjectResult:
+    """Every row of the format on one object, A B C A B C ...; the forwarder's bytes on the wire from
+    its first run when `wire`."""
+    result = ObjectResult({row.label: [] for row in ROWS[output_format]})
+    stdout = plan.scratch / "stdout"
+    for repetition in range(repetitions):
+        for row in ROWS[output_format]:
+            if row.label in result.unsupported:
+                continue
+            argv = row.argv(output_format, path, plan.cwotlp)
+            measured = run(argv, stdout, plan.scratch, may_reject=bool(row.options))
+            if measured is None:
+                result.unsupported.add(row.label)
+                continue
+            if measured.datapoints != records:
+                raise SystemExit(f"{row.label} counted {measured.datapoints} records of {records} in {path}")
+            result.runs[row.label].append(measured)
+            if wire and repetition == 0 and row.role == FORWARDER:
+                result.wire[row.label] = wire_bytes(stdout, row.encoding)
+    return result
 
 
-def measure(kind: str, path: Path) -> dict[str, float]:
-    runs = []
-    for _ in range(RUNS):
-        output = subprocess.run(
-            [sys.executable, __file__, "--child", kind, str(path)],
-            capture_output=True,
-            check=True,
-            timeout=600,
-        ).stdout
-        runs.append(json.loads(output))
-    best = min(runs, key=lambda r: r["seconds"])
-    best["peak_mib"] = max(r["peak_mib"] for r in runs)
-    return best
+def print_object(output_format: str, result: ObjectResult, records: int, baselines: dict[str, float]) -> None:
+    print(f"  {'process':<58} {'records/s: min / median / max':>34} {'max RSS':>9} {'added':>8}")
+    for row in ROWS[output_format]:
+        runs = result.runs[row.label]
+        if row.label in result.unsupported:
+            print(f"  {row.label:<58} not supported by this cwotlp")
+            continue
+        rates = spread([records / r.seconds for r in runs], ",.0f")
+        peak = max(r.max_rss_mib for r in runs)
+        added = peak - baselines[row.imports(output_format)]
+        target = f"   target: added <= {MEMORY_TARGET_MIB:g} MiB" if row.role == FORWARDER else ""
+        print(f"  {row.label:<58} {rates:>34} {peak:>5.0f} MiB {added:>+4.0f} MiB{target}")
+    print_ratios(output_format, result)
 
 
-def import_time_ms() -> float:
+def print_ratios(output_format: str, result: ObjectResult) -> None:
+    references = {row.role: result.runs[row.label] for row in ROWS[output_format] if row.role != FORWARDER}
+    for row in ROWS[output_format]:
+        runs = result.runs[row.label]
+        for target in row.targets if runs else ():
+            pairs = zip(runs, references[target.reference], strict=True)
+            ratios = [
+                (b.seconds / a.seconds) if target.speedup else (a.seconds / b.seconds) for a, b in pairs
+            ]
+            what = f"{target.reference} / cwotlp" if target.speedup else f"cwotlp / {target.reference}"
+            line = f"{row.label}: time {what}"
+            verdict = target.verdict(statistics.median(ratios))
+            print(f"    {line:<78} {spread(ratios, '.2f') + 'x':>22}   {verdict}")
+
+
+def measure_size(mib: int, output_format: str, repetitions: int, plan: Plan) -> ObjectResult:
+    """Every compression of one object size and format: generated (or read from the cache), measured and
+    printed. The result of the first, whose bytes on the wire were taken."""
+    from cwotlp_local.realistic import cached_object
+
+    seed = plan.seed
+    records = cached_object(DATA_DIR, mib << 20, seed=seed).read_bytes().count(b"\n")
+    baselines = {
+        code: rss_after_imports(code) for code in {row.imports(output_format) for row in ROWS[output_format]}
+    }
+    results: list[ObjectResult] = []
+    for compression in COMPRESSIONS.get(mib, ("gzip",)):
+        gzip = compression == "gzip"
+        path = cached_object(DATA_DIR, mib << 20, seed=seed, output_format=output_format, compress=gzip)
+        megabytes = path.stat().st_size / 2**20
+        print(f"\n{mib} MiB {FORMAT_NAMES[output_format]}, {compression}: {records:,} records, ", end="")
+        print(f"{megabytes:.2f} MiB object, {repetitions} repetitions")
+        results.append(measure_object(output_format, path, repetitions, records, plan, wire=not results))
+        print_object(output_format, results[-1], records, baselines)
+    return results[0]
+
+
+def print_wire(results: dict[tuple[int, str], ObjectResult], seed: int) -> None:
+    from cwotlp_local.realistic import cached_object
+
+    print("\nbytes on the wire: the forwarder's requests (at most 3 MiB each), each gzipped at level 1")
+    print(f"  {'object':<25} {'process':<58} {'requests':>8} {'raw MiB':>9} {'gzip MiB':>9} {'gzip/S3':>8}")
+    for (mib, output_format), result in results.items():
+        in_s3 = cached_object(DATA_DIR, mib << 20, seed=seed, output_format=output_format, compress=True)
+        name = f"{mib} MiB {FORMAT_NAMES[output_format]}"
+        for row in ROWS[output_format]:
+            sent = result.wire.get(row.label)
+            if row.role != FORWARDER:
+                continue
+            if sent is None:
+                print(f"  {name:<25} {row.label:<58} not supported by this cwotlp")
+                continue
+            raw, compressed = sent.raw_bytes / 2**20, sent.gzip_bytes / 2**20
+            ratio = sent.gzip_bytes / in_s3.stat().st_size
+            sizes = f"{sent.requests:>8} {raw:>9.2f} {compressed:>9.2f} {ratio:>7.2f}x"
+            print(f"  {name:<25} {row.label:<58} {sizes}")
+    print("  gzip/S3: the gzipped requests against the gzip object Firehose wrote (no target)")
+
+
+def print_import_time() -> None:
     code = "import time; t = time.perf_counter(); import cwotlp.handler; print(time.perf_counter() - t)"
+    command = [sys.executable, "-c", code]
     times = [
-        float(
-            subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, timeout=60).stdout
-        )
+        1000 * float(subprocess.run(command, capture_output=True, check=True, timeout=60).stdout)
         for _ in range(IMPORT_RUNS)
     ]
-    return min(times) * 1000
+    verdict = "met" if statistics.median(times) <= IMPORT_TARGET_MS else "NOT met"
+    print(f"\nhandler import (import cwotlp.handler in {IMPORT_RUNS} fresh interpreters)")
+    print(f"  {spread(times, '.0f')} ms   target <= {IMPORT_TARGET_MS:g} ms: median {verdict}")
+
+
+def print_cold_start(seed: int) -> None:
+    from coldstart import cold_starts
+
+    from cwotlp_local.realistic import cached_object
+
+    path = cached_object(DATA_DIR, COLD_START_MIB << 20, seed=seed, compress=True)
+    starts = cold_starts(path, COLD_STARTS)
+    runs = f"{COLD_STARTS} fresh interpreters, each handed the {COLD_START_MIB} MiB gzip JSON object twice"
+    print(f"\ncold start: {runs}")
+    print("  (moto S3 and Secrets Manager, an OAuth2 token endpoint and a TLS collector, all on 127.0.0.1)")
+    for label, values in (
+        ("fresh interpreter to cwotlp.handler imported", [s.imported for s in starts]),
+        ("fresh interpreter to the first object delivered", [s.cold for s in starts]),
+        ("the first invocation alone", [s.cold_handler for s in starts]),
+        ("a warm object (the second, same process)", [s.warm for s in starts]),
+        ("cold minus warm, run by run", [s.cold - s.warm for s in starts]),
+    ):
+        print(f"  {label:<50} {spread(values, '.2f')} s   (no target)")
+    print("  both deliveries include the local collector's strict decoding of the OTLP JSON, in Python")
 
 
 def main() -> None:
-    from cwotlp_local.generator import object_of_size
-
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES_MIB)), help="object sizes in MiB")
+    parser.add_argument("--repetitions", type=int, help="repetitions of every object (default: by size)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the generated objects")
+    parser.add_argument("--cwotlp", default=CWOTLP, help="the forwarder's command (default: %(default)s)")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    started = time.monotonic()
+    machine = f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+    print(f"cwotlp benchmark ({machine}); objects in {DATA_DIR.name}/, seed {args.seed}")
+    print(HOW)
+    repetitions = {mib: args.repetitions or REPETITIONS.get(mib, 3) for mib in sizes}
+    compressions = {mib: " and ".join(COMPRESSIONS.get(mib, ("gzip",))) for mib in sizes}
     print(
-        f"cwotlp benchmark (Python {sys.version.split()[0]}, best of {RUNS} runs, each in a fresh process)\n"
+        "repetitions: " + ", ".join(f"{mib} MiB: {repetitions[mib]} ({compressions[mib]})" for mib in sizes)
     )
-    kinds = ("json", "json+gzip", "protobuf", "protobuf+gzip", "naive")
-    results: dict[int, dict[str, dict[str, float]]] = {}
-    with tempfile.TemporaryDirectory() as directory:
-        for mib in SIZES_MIB:
-            data, records = object_of_size(mib << 20, seed=mib)
-            path = Path(directory) / f"object-{mib}.json"
-            path.write_bytes(data)
-            del data
-            results[mib] = {kind: measure(kind, path) for kind in kinds}
-            if any(results[mib][kind]["records"] != records for kind in kinds if kind != "naive"):
-                raise SystemExit("the benchmark lost records")
-            results[mib]["records"] = {"count": records}
-
-    print("records per second (decode + convert + serialize; +gzip: and gzip level 1, as sent)")
-    print(_row("object", "records", "json", "naive", "json/naive", "json+gzip", "protobuf", "protobuf+gzip"))
-    for mib, by_kind in results.items():
-        count = by_kind["records"]["count"]
-        rate = {kind: count / by_kind[kind]["seconds"] for kind in kinds}
-        print(
-            _row(
-                f"{mib} MiB",
-                int(count),
-                *(f"{rate[kind]:,.0f}" for kind in ("json", "naive")),
-                f"{rate['json'] / rate['naive']:.1f}x",
-                *(f"{rate[kind]:,.0f}" for kind in ("json+gzip", "protobuf", "protobuf+gzip")),
-            )
-        )
-    print("\npeak memory added (MiB) and bytes on the wire (MiB, requests of at most 3 MiB before gzip)")
-    print(
-        _row(
-            "object",
-            "json +MiB",
-            "naive +MiB",
-            "requests",
-            "json raw",
-            "json gzip",
-            "proto raw",
-            "proto gzip",
-        )
-    )
-    for mib, by_kind in results.items():
-        json_sent, proto_sent = by_kind["json+gzip"], by_kind["protobuf+gzip"]
-        print(
-            _row(
-                f"{mib} MiB",
-                f"{json_sent['peak_mib']:.1f}",
-                f"{by_kind['naive']['peak_mib']:.1f}",
-                int(json_sent["requests"]),
-                *(
-                    f"{sent[size] / 2**20:.2f}"
-                    for sent in (json_sent, proto_sent)
-                    for size in ("raw", "gzip")
-                ),
-            )
-        )
-    print("\nnaive: json.loads per line, dicts, json.dumps of the whole payload (bench/naive.py).")
-    print(f"\nhandler import: {import_time_ms():.0f} ms (best of {IMPORT_RUNS} cold interpreters)")
-    print("targets: ratio >= 6x, 32 MiB adds <= 64 MiB, handler import <= 150 ms")
+    results: dict[tuple[int, str], ObjectResult] = {}
+    with tempfile.TemporaryDirectory(prefix="cwotlp-bench-") as scratch:
+        for mib in sizes:
+            for output_format in FORMATS:
+                plan = Plan(args.cwotlp, args.seed, Path(scratch))
+                measured = measure_size(mib, output_format, repetitions[mib], plan)
+                results[(mib, output_format)] = measured
+    print_wire(results, args.seed)
+    print_import_time()
+    print_cold_start(args.seed)
+    print(f"\n(the bench took {time.monotonic() - started:.0f} s)")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--child":
-        child(sys.argv[2], sys.argv[3])
-    else:
-        main()
+    main()
