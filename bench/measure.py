@@ -55,7 +55,9 @@ def run(argv: Sequence[str], stdout: Path, scratch: Path, *, may_reject: bool = 
         raise MeasurementError(f"{' '.join(argv)} exited with {status}: {errors[-2000:]}")
     report = json.loads(report_path.read_text())
     summary = _last_summary(errors)
-    datapoints = int(str(summary.get("datapoints", -1)))
+    # cwotlp counts records read (a gauge naming sends several datapoints per record); the others
+    # count the datapoints they made, one per record.
+    datapoints = int(str(summary.get("records", summary.get("datapoints", -1))))
     return Run(report["seconds"], report["max_rss_kib"] / 1024, datapoints, summary)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import uuid
 from functools import cached_property
 from typing import Any
 
@@ -99,6 +100,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "event records that are not S3 object creations were ignored", extra={"ignored": found.ignored}
         )
     tags = current.resource_tags(account)
+    holder = str(getattr(context, "aws_request_id", "") or uuid.uuid4())
     reports = [
         forward_object(
             current.s3,
@@ -106,7 +108,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             current.delivery.exporter,
             settings,
             deadline,
-            holder=context.aws_request_id,
+            holder=holder,
             tags=tags,
         )
         for ref in found.refs

@@ -33,8 +33,10 @@ class JsonFormatter(logging.Formatter):
 def configure(level: str) -> None:
     logger = logging.getLogger("cwotlp")
     logger.setLevel(level)
-    # botocore's DEBUG output includes response bodies, and GetSecretValue's body is the secret.
-    logging.getLogger("botocore").setLevel(logging.INFO)
+    # botocore's DEBUG output includes response bodies, and GetSecretValue's body is the secret; urllib3
+    # logs request lines, query strings included. Whatever level an operator sets, they stay quiet.
+    for library in ("botocore", "boto3", "urllib3", "s3transfer"):
+        logging.getLogger(library).setLevel(logging.WARNING)
     if os.environ.get("AWS_LAMBDA_LOG_FORMAT") == "JSON" or logger.handlers:
         return
     handler = logging.StreamHandler(sys.stderr)
