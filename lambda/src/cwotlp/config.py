@@ -6,6 +6,7 @@ fault. The credentials are not settings: they come from the secret (`cwotlp.secr
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -92,11 +93,13 @@ class Settings:
 
     def fingerprint(self) -> str:
         """A digest of every setting that decides where an object's requests are cut (and of the code
-        that cuts them): progress recorded under other settings does not count."""
+        that cuts them): progress recorded under other settings does not count. The account of the
+        function (in aws.exporter.arn) is left out: it changes no cut, and a replay runs elsewhere."""
+        naming = dataclasses.replace(self.naming, exporter_account=None, partition="aws")
         parts = (
             __version__,
             self.stream_format,
-            repr(self.naming),
+            repr(naming),
             self.max_request_bytes,
             self.encoding,
             repr(self.rules),

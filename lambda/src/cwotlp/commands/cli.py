@@ -173,8 +173,10 @@ def _naming_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    """Settings from the CWOTLP_* environment, overridden by the command line."""
+    """Settings from the CWOTLP_* environment (or a deployed function's), overridden by the command line."""
     environ = dict(os.environ)
+    if getattr(args, "function", None):
+        environ.update(_function_environment(args.function))
     if args.service_name:
         environ["CWOTLP_SERVICE_NAME"] = args.service_name
     if args.resource_attribute:
@@ -199,6 +201,24 @@ def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "secret_arn", None):
         environ["CWOTLP_SECRET_ARN"] = args.secret_arn
     return Settings.from_environment(environ)
+
+
+def _function_environment(name: str) -> dict[str, str]:
+    """The CWOTLP_* variables of a deployed function (lambda:GetFunctionConfiguration)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        configuration = boto3.client("lambda").get_function_configuration(FunctionName=name)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "error")
+        raise ConfigError(f"cannot read the configuration of function {name}: {code}") from None
+    except BotoCoreError as error:
+        raise ConfigError(
+            f"cannot read the configuration of function {name}: {type(error).__name__}"
+        ) from None
+    variables = configuration.get("Environment", {}).get("Variables", {})
+    return {key: value for key, value in variables.items() if key.startswith("CWOTLP_")}
 
 
 def _pairs(items: list[str], option: str) -> dict[str, str]:

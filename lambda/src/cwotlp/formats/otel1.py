@@ -1,7 +1,8 @@
 """The `opentelemetry1.0` stream format: length-prefixed ExportMetricsServiceRequest messages.
 
-Each message (a frame) is preceded by its length as an unsigned varint. A frame longer than the bytes
-left is a truncated object: the complete frames before it are kept and the rest is counted. A newline
+Each message (a frame) is preceded by its length as an unsigned varint. A length of 0 or of more than
+MAX_FRAME_BYTES means the bytes are not frames (zeros, say): reading stops there. A frame longer than
+the bytes left is a truncated object: the complete frames before it are kept and the rest is counted. A newline
 where a frame should start is a delimiter Firehose added by mistake (its newline processor must be off
 for this format): it is skipped and counted, when the bytes after it read as a frame and the newline
 read as a frame's length do not.
@@ -71,8 +72,8 @@ def frames(source: Iterable[bytes], skipped: Counter[str]) -> Iterator[bytes]:
                 header = read_varint(buffer, position)
             except ValueError:
                 header = (MAX_FRAME_BYTES + 1, position)
-            if header is not None and header[0] > MAX_FRAME_BYTES:
-                skipped[MALFORMED_FRAME] += 1
+            if header is not None and not 0 < header[0] <= MAX_FRAME_BYTES:
+                skipped[MALFORMED_FRAME] += 1  # no frame is empty or that long: the rest is not frames
                 return
             if header is None or header[1] + header[0] > len(buffer):
                 break
