@@ -374,18 +374,22 @@ def test_errors_are_answered_as_otlp_status_in_the_request_content_type() -> Non
 
 
 def test_a_body_that_cannot_be_read_is_answered_in_json_and_recorded() -> None:
-    import socket
+    import http.client
 
     with Collector() as collector:
-        with socket.create_connection(("127.0.0.1", collector.port), timeout=TIMEOUT) as conn:
-            conn.sendall(
-                b"POST /v1/metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
-                b"Content-Length: many\r\n\r\n"
-            )
-            answer = conn.recv(65536).decode()
-        assert answer.startswith("HTTP/1.1 400")
-        assert "Content-Type: application/json" in answer
-        assert json.loads(answer.split("\r\n\r\n", 1)[1])["message"] == "bad Content-Length 'many'"
+        conn = http.client.HTTPConnection("127.0.0.1", collector.port, timeout=TIMEOUT)
+        try:
+            conn.putrequest("POST", "/v1/metrics")
+            conn.putheader("Content-Type", "application/x-protobuf")
+            conn.putheader("Content-Length", "many")
+            conn.endheaders()
+            answer = conn.getresponse()
+            body = answer.read()
+        finally:
+            conn.close()
+        assert answer.status == 400
+        assert answer.getheader("Content-Type") == "application/json"
+        assert json.loads(body)["message"] == "bad Content-Length 'many'"
         [error] = collector.errors
         assert (error.status, error.reason) == (400, "bad Content-Length 'many'")
 
