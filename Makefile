@@ -19,6 +19,7 @@ lint: venv
 	$(VENV)/bin/ruff check lambda local tests bench tools
 	$(VENV)/bin/ruff format --check lambda local tests bench tools
 	$(VENV)/bin/mypy lambda/src
+	$(VENV)/bin/mypy local/src
 
 test-python: venv
 	$(PY) -m pytest tests

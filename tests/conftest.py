@@ -1,13 +1,18 @@
-"""Shared test helpers: fixture paths and strict decoding of OTLP payloads with the official definitions."""
+"""Shared test helpers: fixture paths, strict decoding of OTLP payloads with the official definitions, and
+the local stack."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from google.protobuf.json_format import Parse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+if TYPE_CHECKING:
+    from cwotlp_local.stack import LocalStack
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -33,6 +38,16 @@ def datapoints(request: ExportMetricsServiceRequest) -> Iterator[tuple[dict[str,
 
 def attributes(point: object) -> dict[str, str]:
     return {a.key: a.value.string_value for a in point.attributes}  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def local_stack() -> Iterator[LocalStack]:
+    """The local stack with moto in-process and plain-HTTP servers, which start quickly; one per test."""
+    from cwotlp_local.stack import LocalStack, StackSettings
+
+    with LocalStack(StackSettings(aws="in_process", tls=False)) as stack:
+        yield stack
+        assert stack.collector.errors == []
 
 
 @pytest.fixture(autouse=True)

@@ -353,3 +353,55 @@ def test_server_is_gone_after_the_context_exits() -> None:
         assert time.monotonic() - started < 3
         with pytest.raises(requests.ConnectionError):
             session.post(url, data=b"{}", headers=JSON, timeout=TIMEOUT)
+
+
+def test_errors_are_answered_as_otlp_status_in_the_request_content_type() -> None:
+    from google.protobuf.empty_pb2 import Empty
+    from google.protobuf.unknown_fields import UnknownFieldSet
+
+    with Collector() as collector:
+        protobuf = post(collector.url, b"\xff\xff\xff", PROTOBUF)
+        assert (protobuf.status_code, protobuf.headers["Content-Type"]) == (400, "application/x-protobuf")
+        status = Empty()  # google.rpc.Status read field by field: 1 code, 2 message
+        status.ParseFromString(protobuf.content)
+        fields = {field.field_number: field.data for field in UnknownFieldSet(status)}
+        assert fields[1] == 3 and fields[2].decode().startswith("bad OTLP protobuf")
+        as_json_answer = post(collector.url, b"{not json", JSON)
+        assert as_json_answer.headers["Content-Type"] == "application/json"
+        assert as_json_answer.json()["code"] == 3
+        assert [e.status for e in collector.errors] == [400, 400]
+        assert collector.statuses == [400, 400]
+
+
+def test_a_body_that_cannot_be_read_is_answered_in_json_and_recorded() -> None:
+    import http.client
+
+    with Collector() as collector:
+        conn = http.client.HTTPConnection("127.0.0.1", collector.port, timeout=TIMEOUT)
+        try:
+            conn.putrequest("POST", "/v1/metrics")
+            conn.putheader("Content-Type", "application/x-protobuf")
+            conn.putheader("Content-Length", "many")
+            conn.endheaders()
+            answer = conn.getresponse()
+            body = answer.read()
+        finally:
+            conn.close()
+        assert answer.status == 400
+        assert answer.getheader("Content-Type") == "application/json"
+        assert json.loads(body)["message"] == "bad Content-Length 'many'"
+        [error] = collector.errors
+        assert (error.status, error.reason) == (400, "bad Content-Length 'many'")
+
+
+def test_a_collector_bug_is_answered_500_and_recorded_not_hidden() -> None:
+    def broken_check(token: str) -> bool:
+        raise KeyError("the token table")
+
+    with Collector(token_check=broken_check) as collector:
+        response = post(collector.url, b"{}", {**JSON, "Authorization": "Bearer t"})
+        assert response.status_code == 500
+        assert response.json() == {"code": 13, "message": "internal error"}
+        [error] = collector.errors
+        assert error.status == 500 and "the token table" in error.reason
+        assert collector.statuses == [500]

@@ -187,6 +187,23 @@ def test_requests_are_recorded_without_secrets() -> None:
         assert secret not in repr(server)
 
 
+def test_refusals_are_recorded_with_the_client_they_came_from() -> None:
+    with TokenServer(client_secret="s", audience="aud", allow_client_secret_post=False) as server:
+        wrong_secret = token_request(server, {**GRANT, "audience": "aud"}, basic("demo-client", "t"))
+        assert wrong_secret.headers["WWW-Authenticate"] == 'Basic realm="cwotlp-local"'
+        token_request(server, {**GRANT, "audience": "other"}, basic("demo-client", "s"))
+        token_request(server, {**GRANT, "client_id": "demo-client", "client_secret": "s"}, {})
+        not_basic = token_request(server, GRANT, {"Authorization": "Basic %%%"})
+        assert "WWW-Authenticate" not in not_basic.headers  # the client is unknown: no Basic challenge
+        recorded = [(r.status, r.error, r.auth_method, r.client_id) for r in server.requests]
+        assert recorded == [
+            (401, "invalid_client", "client_secret_basic", "demo-client"),
+            (400, "invalid_request", "client_secret_basic", "demo-client"),
+            (401, "invalid_client", "client_secret_post", "demo-client"),
+            (401, "invalid_client", "none", None),
+        ]
+
+
 def test_faults() -> None:
     with TokenServer(client_secret="s") as server:
         auth = basic("demo-client", "s")

@@ -10,6 +10,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import parse_qsl, unquote_plus
 
 from cwotlp_local._server import BadRequestFraming, BodyTooLarge, LocalHandler, LocalServer
@@ -33,12 +34,21 @@ class TokenRequest:
     received_at: float
 
 
+class _Client(NamedTuple):
+    auth_method: str  # "client_secret_basic", "client_secret_post" or "none"
+    client_id: str | None
+    client_secret: str | None
+
+
 class _OAuthError(Exception):
-    def __init__(self, status: int, error: str, description: str) -> None:
+    """A refused token request; `client` is the client it came from, once its credentials were read."""
+
+    def __init__(self, status: int, error: str, description: str, client: _Client | None = None) -> None:
         super().__init__(description)
         self.status = status
         self.error = error
         self.description = description
+        self.client = client
 
 
 class _TokenHandler(LocalHandler):
@@ -61,30 +71,17 @@ class _TokenHandler(LocalHandler):
             self.apply_fault(fault, server.stopping)
             return
 
-        auth_method, client_id = "none", None
+        client = _Client("none", None, None)
         try:
-            if self.path.split("?", 1)[0] != server.path:
-                raise _OAuthError(404, "not_found", "unknown path")
-            auth_method, client_id, client_secret = self._client_credentials(form)
-            if auth_method == "client_secret_post" and not server.allow_client_secret_post:
-                raise _OAuthError(401, "invalid_client", "use HTTP Basic client authentication")
-            if not server._client_ok(client_id, client_secret):
-                raise _OAuthError(401, "invalid_client", "client authentication failed")
-            content_type = self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-            if content_type != FORM:
-                raise _OAuthError(400, "invalid_request", f"the body must be {FORM}")
-            grant_type = form.get("grant_type")
-            if not grant_type:
-                raise _OAuthError(400, "invalid_request", "grant_type is missing")
-            if grant_type != "client_credentials":
-                raise _OAuthError(400, "unsupported_grant_type", f"grant_type {grant_type!r} is unsupported")
-            if server.audience is not None and form.get("audience") != server.audience:
-                raise _OAuthError(400, "invalid_request", "audience is missing or unknown")
-            granted_scope = server._granted_scope(form.get("scope"))
+            client = self._client(server, form)
+            granted_scope = self._grant(server, form)
         except _OAuthError as e:
-            server._log(TokenRequest(redacted, auth_method, client_id, e.status, e.error, started))
+            client = e.client or client
+            server._log(
+                TokenRequest(redacted, client.auth_method, client.client_id, e.status, e.error, started)
+            )
             headers = {}
-            if e.status == 401 and auth_method == "client_secret_basic":
+            if e.status == 401 and client.auth_method == "client_secret_basic":
                 headers["WWW-Authenticate"] = 'Basic realm="cwotlp-local"'
             self._error(e.status, e.error, e.description, headers)
             return
@@ -97,7 +94,7 @@ class _TokenHandler(LocalHandler):
         }
         if granted_scope:
             response["scope"] = granted_scope
-        server._log(TokenRequest(redacted, auth_method, client_id, 200, None, started))
+        server._log(TokenRequest(redacted, client.auth_method, client.client_id, 200, None, started))
         self.respond(
             200,
             json.dumps(response).encode(),
@@ -105,11 +102,36 @@ class _TokenHandler(LocalHandler):
             {"Cache-Control": "no-store", "Pragma": "no-cache"},
         )
 
+    def _client(self, server: TokenServer, form: dict[str, str]) -> _Client:
+        """The authenticated client; _OAuthError for an unknown path or failed client authentication."""
+        if self.path.split("?", 1)[0] != server.path:
+            raise _OAuthError(404, "not_found", "unknown path")
+        client = self._client_credentials(form)
+        if client.auth_method == "client_secret_post" and not server.allow_client_secret_post:
+            raise _OAuthError(401, "invalid_client", "use HTTP Basic client authentication", client)
+        if not server._client_ok(client.client_id, client.client_secret):
+            raise _OAuthError(401, "invalid_client", "client authentication failed", client)
+        return client
+
+    def _grant(self, server: TokenServer, form: dict[str, str]) -> str | None:
+        """The scope granted to a valid client-credentials request; _OAuthError for an invalid one."""
+        content_type = self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+        if content_type != FORM:
+            raise _OAuthError(400, "invalid_request", f"the body must be {FORM}")
+        grant_type = form.get("grant_type")
+        if not grant_type:
+            raise _OAuthError(400, "invalid_request", "grant_type is missing")
+        if grant_type != "client_credentials":
+            raise _OAuthError(400, "unsupported_grant_type", f"grant_type {grant_type!r} is unsupported")
+        if server.audience is not None and form.get("audience") != server.audience:
+            raise _OAuthError(400, "invalid_request", "audience is missing or unknown")
+        return server._granted_scope(form.get("scope"))
+
     def do_GET(self) -> None:
         self.read_body(limit=64 * 1024)
         self.respond(405, b"method not allowed\n", "text/plain", {"Allow": "POST"})
 
-    def _client_credentials(self, form: dict[str, str]) -> tuple[str, str | None, str | None]:
+    def _client_credentials(self, form: dict[str, str]) -> _Client:
         authorization = self.headers.get("Authorization")
         in_form = "client_secret" in form
         if authorization:
@@ -126,10 +148,10 @@ class _TokenHandler(LocalHandler):
             if not sep:
                 raise _OAuthError(401, "invalid_client", "malformed Basic credentials")
             # RFC 6749 2.3.1: id and secret are form-urlencoded before the Basic encoding.
-            return "client_secret_basic", unquote_plus(raw_id), unquote_plus(raw_secret)
+            return _Client("client_secret_basic", unquote_plus(raw_id), unquote_plus(raw_secret))
         if in_form:
-            return "client_secret_post", form.get("client_id"), form.get("client_secret")
-        return "none", form.get("client_id"), None
+            return _Client("client_secret_post", form.get("client_id"), form.get("client_secret"))
+        return _Client("none", form.get("client_id"), None)
 
     def _error(
         self, status: int, error: str, description: str, headers: dict[str, str] | None = None

@@ -1,0 +1,203 @@
+"""The delivery check: did every generated record arrive at the collector exactly once, as it should?
+
+generated records -> the datapoint each should become (its naming's `expected`), keyed by record;
+received OTLP     -> the record each datapoint stands for (the namings' `identity`);
+then compare: per namespace and per stream format, what was generated, received, delivered, missing,
+duplicated, not generated at all, or altered (values, or resource, name, unit, attributes and start
+time other than the record's naming gives it), with a few examples of what went wrong.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cwotlp_local.namings import JSON, OTEL1, Form, Naming, Received, RecordKey, record_key
+from cwotlp_local.otlp import attributes, datapoint_identity, iter_metric_datapoints
+
+MAX_EXAMPLES = 5
+
+
+def received_datapoints(messages: Iterable[Any]) -> list[Received]:
+    """The datapoints of ExportMetricsServiceRequest messages, in order."""
+    return [
+        Received(resource, metric.name, metric.unit, point)
+        for message in messages
+        for resource, metric, point in iter_metric_datapoints(message)
+    ]
+
+
+def form_problems(form: Form, received: Received) -> list[str]:
+    """How a received datapoint's resource, name, unit and attributes differ from the expected ones."""
+    problems = []
+    if received.resource != form.resource:
+        problems.append(f"resource {received.resource} != {form.resource}")
+    if received.name != form.name:
+        problems.append(f"name {received.name!r} != {form.name!r}")
+    if received.unit != form.unit:
+        problems.append(f"unit {received.unit!r} != {form.unit!r}")
+    point_attributes = attributes(received.point.attributes)
+    if point_attributes != form.attributes:
+        problems.append(f"attributes {point_attributes} != {form.attributes}")
+    if int(received.point.start_time_unix_nano) != form.start_time_unix_nano:
+        problems.append(f"start time {received.point.start_time_unix_nano} != {form.start_time_unix_nano}")
+    return problems
+
+
+def value_problems(record: Mapping[str, Any], point: Any) -> list[str]:
+    """How a received summary datapoint differs from the statistics of its record (empty when it does not)."""
+    value = record["value"]
+    if not hasattr(point, "quantile_values"):
+        return [f"not a summary datapoint ({type(point).__name__})"]
+    problems = []
+    if int(point.count) != round(value["count"]):
+        problems.append(f"count {point.count} != {value['count']}")
+    if point.sum != value["sum"]:
+        problems.append(f"sum {point.sum} != {value['sum']}")
+    quantiles = {q.quantile: q.value for q in point.quantile_values}
+    expected = {0.0: value["min"], 1.0: value["max"]}
+    expected.update({int(k[1:]) / 100: v for k, v in value.items() if k in ("p50", "p90", "p99")})
+    for quantile, number in expected.items():
+        if quantiles.get(quantile) != number:
+            problems.append(f"quantile {quantile}: {quantiles.get(quantile)} != {number}")
+    if len(quantiles) != len(expected):
+        problems.append(f"quantiles {sorted(quantiles)} != {sorted(expected)}")
+    return problems
+
+
+@dataclass
+class Counts:
+    """Datapoints of one namespace or stream format: generated, received, and what went wrong."""
+
+    records: int = 0
+    received: int = 0
+    delivered: int = 0
+    missing: int = 0
+    duplicates: int = 0
+    unexpected: int = 0
+    altered: int = 0  # values, name, unit, resource or attributes other than its record's
+
+    def add(self, other: Counts) -> None:
+        for name, value in vars(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+    def row(self, label: str) -> list[Any]:
+        return [label, *vars(self).values()]
+
+
+@dataclass
+class DeliveryCheck:
+    namespaces: dict[str, Counts]
+    formats: dict[str, Counts]
+    examples: list[str]
+
+    @property
+    def total(self) -> Counts:
+        total = Counts()
+        for counts in self.formats.values():
+            total.add(counts)
+        return total
+
+
+@dataclass
+class _Expected:
+    output_format: str
+    record: Mapping[str, Any]
+    form: Form
+
+
+@dataclass
+class _Comparison:
+    expected: dict[RecordKey, _Expected]
+    namings: Sequence[Naming]
+    namespaces: dict[str, Counts] = field(default_factory=lambda: defaultdict(Counts))
+    formats: dict[str, Counts] = field(default_factory=dict)
+    examples: list[str] = field(default_factory=list)
+    seen_identities: set[str] = field(default_factory=set)
+    seen_keys: set[RecordKey] = field(default_factory=set)
+
+    def example(self, text: str) -> None:
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append(text)
+
+    def identify(self, received: Received) -> RecordKey | None:
+        """The generated record the datapoint stands for, as the first naming that finds one reads it;
+        else what any naming reads (a datapoint nobody generated)."""
+        keys = [key for key in (naming.identity(received) for naming in self.namings) if key is not None]
+        return next((key for key in keys if key in self.expected), keys[0] if keys else None)
+
+    def receive(self, received: Received) -> None:
+        key = self.identify(received)
+        matched = self.expected.get(key) if key is not None else None
+        output_format = matched.output_format if matched else _format_of(received.resource)
+        counted = (
+            self.namespaces[key[2] if key else "(unreadable)"],
+            self.formats.setdefault(output_format, Counts()),
+        )
+        for counts in counted:
+            counts.received += 1
+        identity = datapoint_identity(received.resource, received.name, received.point)
+        if identity in self.seen_identities:
+            self._count(
+                counted, "duplicates", f"duplicate: {received.name} at {received.point.time_unix_nano}"
+            )
+            return
+        self.seen_identities.add(identity)
+        if key is None or matched is None or key in self.seen_keys:
+            self._count(counted, "unexpected", f"unexpected: {received.name} {key}")
+            return
+        self.seen_keys.add(key)
+        problems = form_problems(matched.form, received) + value_problems(matched.record, received.point)
+        for counts in counted:
+            counts.delivered += 1
+            counts.altered += bool(problems)
+        if problems:
+            when = received.point.time_unix_nano
+            self.example(f"{output_format} {received.name} at {when}: {'; '.join(problems)}")
+
+    def _count(self, counted: Iterable[Counts], outcome: str, example: str) -> None:
+        for counts in counted:
+            setattr(counts, outcome, getattr(counts, outcome) + 1)
+        self.example(example)
+
+    def count_missing(self) -> None:
+        for key, expected in self.expected.items():
+            if key not in self.seen_keys:
+                self.namespaces[expected.record["namespace"]].missing += 1
+                self.formats[expected.output_format].missing += 1
+                record = expected.record
+                self.example(
+                    f"missing: {expected.output_format} {record['namespace']} {record['metric_name']} "
+                    f"{key[4]} {key[5]}"
+                )
+
+
+def _format_of(resource: Mapping[str, Any]) -> str:
+    """The stream format a datapoint that matches no record most likely came from (for the tables)."""
+    return OTEL1 if "aws.exporter.arn" in resource else JSON
+
+
+def check_delivery(
+    streams: Mapping[str, Sequence[Mapping[str, Any]]],
+    datapoints: Iterable[Received],
+    namings: Mapping[str, Naming],
+) -> DeliveryCheck:
+    """Compares the records of each stream format (named by `namings[format]`) with the datapoints
+    received; every naming is asked which record a datapoint stands for."""
+    comparison = _Comparison({}, list(namings.values()))
+    for output_format, records in streams.items():
+        comparison.formats[output_format] = Counts()
+        naming = namings[output_format]
+        for record in records:
+            key = record_key(record)
+            if key in comparison.expected:
+                raise ValueError(f"two generated records are the same datapoint: {key}")
+            comparison.expected[key] = _Expected(output_format, record, naming.expected(record))
+            comparison.namespaces[record["namespace"]].records += 1
+            comparison.formats[output_format].records += 1
+    for received in datapoints:
+        comparison.receive(received)
+    comparison.count_missing()
+    return DeliveryCheck(dict(sorted(comparison.namespaces.items())), comparison.formats, comparison.examples)
