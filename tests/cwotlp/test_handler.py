@@ -87,7 +87,7 @@ class Pipeline:
         return result
 
     def progress(self, key: str) -> str | None:
-        """"all" for a delivered object, else the units it had delivered; None without a marker."""
+        """ "all" for a delivered object, else the units it had delivered; None without a marker."""
         try:
             body = self.s3.get_object(Bucket=BUCKET, Key=f"progress/{key}")["Body"].read()
         except self.s3.exceptions.NoSuchKey:
@@ -234,7 +234,7 @@ def test_connection_resets_and_413_on_the_way(pipeline: Pipeline, monkeypatch: p
 
 def test_a_collector_that_refuses_everything_fails_within_three_requests(pipeline: Pipeline) -> None:
     pipeline.collector.inject(Fault(status=400, body=b"unknown tenant"), times=100)
-    with pytest.raises(DeliveryError, match="refuses everything.*unknown tenant"):
+    with pytest.raises(DeliveryError, match=r"refuses everything.*unknown tenant"):
         pipeline.invoke(pipeline.put(KEY, DATA))
     assert pipeline.collector.attempts == 3
     assert pipeline.progress(KEY) == "0"
@@ -243,7 +243,7 @@ def test_a_collector_that_refuses_everything_fails_within_three_requests(pipelin
 def test_a_token_endpoint_failure_fails_the_invocation_and_loses_nothing(pipeline: Pipeline) -> None:
     pipeline.tokens.inject(Fault(status=401, body=b'{"error":"invalid_client"}'))
     event = pipeline.put(KEY, DATA)
-    with pytest.raises(DeliveryError, match="token endpoint .* answered HTTP 401: invalid_client") as caught:
+    with pytest.raises(DeliveryError, match=r"token endpoint .* answered HTTP 401: invalid_client") as caught:
         pipeline.invoke(event)
     assert CLIENT_SECRET not in str(caught.value)
     assert pipeline.collector.datapoint_count() == 0
@@ -309,7 +309,8 @@ def test_only_the_failed_object_of_an_event_is_retried(pipeline: Pipeline) -> No
     event = {"Records": first["Records"] + second["Records"]}
     pipeline.outage.plan = (2, Fault(status=503), 100)  # the first object's request and one of the second
     with pytest.raises(
-        DeliveryError, match=r"1 of 2 objects not delivered: .*other\.gz: collector http://127.0.0.1:\d+: HTTP 503"
+        DeliveryError,
+        match=r"1 of 2 objects not delivered: .*other\.gz: collector http://127.0.0.1:\d+: HTTP 503",
     ):
         pipeline.invoke(event)
     assert pipeline.progress(KEY) == "all"
@@ -392,7 +393,8 @@ def test_records_that_are_not_s3_are_ignored(pipeline: Pipeline, caplog: pytest.
 def test_protobuf_requests_in_both_stream_formats(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, stream_format: str
 ) -> None:
-    from cwotlp_local.generator import firehose_object, generate_records, otel1_object
+    from cwotlp_local.generator import firehose_object, generate_records
+    from cwotlp_local.otel1 import otel1_object
 
     monkeypatch.setenv("CWOTLP_OTLP_ENCODING", "protobuf")
     monkeypatch.setenv("CWOTLP_STREAM_FORMAT", stream_format)

@@ -1,43 +1,69 @@
-"""The delivery check: it passes a complete delivery, and finds what is missing, duplicated, foreign or
-altered, in both stream formats; with the forwarder's own conversion of generated objects."""
+"""The delivery check: it passes a complete delivery under every naming, and finds what is missing,
+duplicated, foreign or altered; with the forwarder's own conversion of generated objects."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 from google.protobuf.json_format import Parse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
+from cwotlp.config import Settings
+from cwotlp.otlp.naming import Naming as ForwarderNaming
+from cwotlp.pipeline import Conversion
 from cwotlp_local.check import check_delivery, received_datapoints
 from cwotlp_local.environment import ForwarderSettings
-from cwotlp_local.generator import firehose_object, generate_records, otel1_object, otel1_request
-from cwotlp_local.namings import JSON, OTEL1, OTEL1_UNITS, Naming, Received, stream_namings
+from cwotlp_local.generator import firehose_object, generate_records
+from cwotlp_local.names import ModuleNames
+from cwotlp_local.namings import JSON, NAMINGS, OTEL1, ForwarderTraits, Naming, Received, naming_of
+from cwotlp_local.otel1 import otel1_object
 from cwotlp_local.otlp import attributes
-from cwotlp_local.scenario import STREAMS
+from cwotlp_local.scenario import OWNER, STREAMS
 
-FORWARDER = ForwarderSettings()  # the demo's settings
-SERVICE_NAME = FORWARDER.service_name
-RESOURCE_ATTRIBUTES = FORWARDER.resource_attributes
-NAMINGS: dict[str, Naming] = stream_namings(SERVICE_NAME, RESOURCE_ATTRIBUTES)
+SETTINGS = ForwarderSettings()  # the demo's settings
+FORWARDER = ForwarderTraits(SETTINGS.service_name, SETTINGS.resource_attributes, ModuleNames().account)
 
 
 def stream_records(output_format: str, count: int, seed: int) -> list[dict]:
-    """Records of the demo's stream of a format (its accounts and metric stream name)."""
+    """Records of the demo's stream of a format (its accounts and metric stream name), as the format
+    carries them (a 1.0 summary has no room for statistics other than percentiles)."""
     stream = STREAMS[output_format]
-    return list(
+    records = list(
         generate_records(count, seed=seed, accounts=stream.accounts, stream_name=stream.metric_stream)
     )
+    if output_format == OTEL1:
+        for record in records:
+            record["value"] = {
+                k: v for k, v in record["value"].items() if k in ("count", "sum", "min", "max") or k[0] == "p"
+            }
+    return records
 
 
-def forwarded(records: list[dict], output_format: str = JSON, encoding: str = "json") -> list[Received]:
-    """The datapoints the forwarder makes of an object of these records, with the demo's settings and
-    parsed strictly."""
-    from cwotlp.otlp.convert import Naming as ForwarderNaming
-    from cwotlp.otlp.encoding import encoding_named
-    from cwotlp.pipeline import Conversion
-
-    body = firehose_object(records) if output_format == JSON else otel1_object(records, per_frame=40)
-    naming = ForwarderNaming(service_name=SERVICE_NAME, resource_attributes=dict(RESOURCE_ATTRIBUTES))
-    conversion = Conversion([body], naming, 64 * 1024, encoding=encoding_named(encoding))
+def forwarded(
+    records: list[dict], output_format: str = JSON, encoding: str = "json", naming: str = "cloudwatch"
+) -> list[Received]:
+    """The datapoints the forwarder makes of an object of these records, with the demo's settings and the
+    function's account, each request parsed strictly."""
+    body = (
+        firehose_object(records)
+        if output_format == JSON
+        else otel1_object(records, per_frame=40, owner=OWNER)
+    )
+    forwarder_naming = ForwarderNaming(
+        scheme=naming,
+        service_name=SETTINGS.service_name,
+        resource_attributes=dict(SETTINGS.resource_attributes),
+        exporter_account=ModuleNames().account,
+    )
+    settings = dataclasses.replace(
+        Settings(),
+        stream_format=output_format,
+        naming=forwarder_naming,
+        encoding=encoding,
+        max_request_bytes=64 * 1024,
+    )
+    conversion = Conversion([body], settings)
     messages = []
     for batch in conversion.batches():
         message = ExportMetricsServiceRequest()
@@ -46,19 +72,23 @@ def forwarded(records: list[dict], output_format: str = JSON, encoding: str = "j
         else:
             Parse(batch.body(), message, ignore_unknown_fields=False)
         messages.append(message)
-    assert conversion.format == output_format
     return received_datapoints(messages)
 
 
+def naming(name: str = "cloudwatch") -> Naming:
+    return naming_of(name, FORWARDER)
+
+
+@pytest.mark.parametrize("name", NAMINGS)
 @pytest.mark.parametrize("encoding", ["json", "protobuf"])
-def test_delivery_check_passes_a_complete_delivery_of_both_formats(encoding: str) -> None:
-    streams = {JSON: stream_records(JSON, 600, 11), OTEL1: stream_records(OTEL1, 600, 12)}
-    points = forwarded(streams[JSON], JSON, encoding) + forwarded(streams[OTEL1], OTEL1, encoding)
-    check = check_delivery(streams, points, NAMINGS)
+def test_delivery_check_passes_a_complete_delivery_of_both_formats(encoding: str, name: str) -> None:
+    streams = {JSON: stream_records(JSON, 300, 11), OTEL1: stream_records(OTEL1, 300, 12)}
+    points = forwarded(streams[JSON], JSON, encoding, name) + forwarded(streams[OTEL1], OTEL1, encoding, name)
+    check = check_delivery(streams, points, naming(name))
     assert check.examples == []
     assert list(check.formats) == [JSON, OTEL1]
-    assert all(c.records == c.received == c.delivered == 600 for c in check.formats.values())
-    assert sum(c.records for c in check.namespaces.values()) == 1200
+    per_record = 1 if name != "prometheus" else 5  # count, sum, min, max and the average at least
+    assert all(c.records == c.received == c.delivered >= 300 * per_record for c in check.formats.values())
     total = check.total
     assert not (total.missing or total.duplicates or total.unexpected or total.altered)
 
@@ -71,7 +101,7 @@ def test_delivery_check_finds_missing_duplicated_altered_and_foreign_datapoints(
     points[30].point.sum += 1.0
     stranger = forwarded(list(generate_records(1, seed=99, start_ms=1_600_000_000_000)))
     points.extend(stranger)
-    check = check_delivery({JSON: records}, points, NAMINGS)
+    check = check_delivery({JSON: records}, points, naming())
     total = check.total
     assert (total.missing, total.duplicates, total.altered, total.unexpected) == (1, 1, 1, 1)
     assert sum(c.missing for c in check.namespaces.values()) == 1
@@ -79,25 +109,26 @@ def test_delivery_check_finds_missing_duplicated_altered_and_foreign_datapoints(
     assert any("sum" in e for e in check.examples)
 
 
-def test_opentelemetry_1_0_datapoints_are_checked_for_their_names_units_and_attributes() -> None:
+def test_native_datapoints_are_checked_for_their_names_units_and_attributes() -> None:
     records = stream_records(OTEL1, 300, 13)
-    points = forwarded(records, OTEL1)
+    points = forwarded(records, OTEL1, "protobuf", "native")
     first = points[0]
     labels = attributes(first.point.attributes)
     assert first.name == f"amazonaws.com/{labels['Namespace']}/{labels['MetricName']}"
     assert isinstance(labels["Dimensions"], dict)
-    assert first.resource["aws.exporter.arn"].endswith(f":metric-stream/{STREAMS[OTEL1].metric_stream}")
-    assert first.resource["service.name"] == SERVICE_NAME
-    assert first.resource["environment"] == RESOURCE_ATTRIBUTES["environment"]
+    assert first.resource["aws.exporter.arn"].endswith(
+        f":{OWNER}:metric-stream/{STREAMS[OTEL1].metric_stream}"
+    )
+    assert first.resource["service.name"] == SETTINGS.service_name
 
     without_arn = {k: v for k, v in points[1].resource.items() if k != "aws.exporter.arn"}
     points[1] = points[1]._replace(resource=without_arn)
     points[2] = points[2]._replace(unit=points[2].unit + "x")
     points[3] = points[3]._replace(name=points[3].name.replace("amazonaws.com/", "aws/"))
-    points[4].point.start_time_unix_nano = 0
+    points[4].point.time_unix_nano += 1
     dimensions = next(a for a in points[5].point.attributes if a.key == "Dimensions")
     dimensions.value.kvlist_value.values[0].value.string_value += "-renamed"
-    check = check_delivery({OTEL1: records}, points, NAMINGS)
+    check = check_delivery({OTEL1: records}, points, naming("native"))
     assert check.formats[OTEL1].altered == 4, check.examples
     assert check.formats[OTEL1].unexpected == 1  # a renamed dimension is another datapoint
     assert check.formats[OTEL1].missing == 1
@@ -105,22 +136,21 @@ def test_opentelemetry_1_0_datapoints_are_checked_for_their_names_units_and_attr
     assert any("unit" in e for e in check.examples)
 
 
-def test_a_datapoint_of_the_other_format_is_altered() -> None:
-    """A JSON record arriving as the 1.0 format would forward it (and the other way round) is caught."""
+@pytest.mark.parametrize(
+    ("sent", "expected"), [("cloudwatch", "native"), ("otel", "cloudwatch"), ("native", "prometheus")]
+)
+def test_datapoints_of_another_naming_do_not_pass(sent: str, expected: str) -> None:
     records = stream_records(JSON, 100, 14)
-    check = check_delivery({OTEL1: records}, forwarded(records, JSON), NAMINGS)
-    assert check.formats[OTEL1].altered == 100
-    assert check.formats[OTEL1].missing == 0
+    check = check_delivery({JSON: records}, forwarded(records, JSON, "json", sent), naming(expected))
+    total = check.total
+    assert total.delivered - total.altered == 0
+    assert total.missing + total.altered >= 100
 
 
-def test_the_demo_expects_the_units_the_1_0_format_writes() -> None:
-    records = stream_records(OTEL1, 2000, 15)
-    request = otel1_request(records)
-    written = {
-        metric.name.rsplit("/", 1)[-1]: metric.unit
-        for resource in request.resource_metrics
-        for metric in resource.scope_metrics[0].metrics
-    }
-    for record in records:
-        assert OTEL1_UNITS.get(record["unit"], record["unit"]) == written[record["metric_name"]]
-    assert {r["unit"] for r in records} - set(OTEL1_UNITS) <= {"Count/Second"}
+def test_a_gauge_value_that_differs_is_altered() -> None:
+    records = stream_records(JSON, 50, 16)
+    points = forwarded(records, JSON, "protobuf", "prometheus")
+    points[0].point.as_double += 1
+    check = check_delivery({JSON: records}, points, naming("prometheus"))
+    assert check.total.altered == 1
+    assert any("value" in e for e in check.examples)

@@ -79,13 +79,24 @@ def test_a_short_run_of_the_whole_pipeline_with_both_formats(tmp_path: Path) -> 
     assert total == sum(f["records"] for f in formats.values())
 
 
-def test_an_opentelemetry_1_0_run_with_protobuf_requests(tmp_path: Path) -> None:
-    options = ("--minutes", "2", "--format", "opentelemetry1.0", "--encoding", "protobuf")
+def test_an_opentelemetry_1_0_run_forwarding_frames_as_they_are(tmp_path: Path) -> None:
+    options = (
+        "--minutes",
+        "2",
+        "--format",
+        "opentelemetry1.0",
+        "--encoding",
+        "protobuf",
+        "--naming",
+        "native",
+    )
     result, summary = run_demo(tmp_path, *options)
     assert "CWOTLP_OTLP_ENCODING=protobuf" in result.stdout
-    assert "resumed after frame" in result.stdout  # the retry after the outage skipped delivered frames
+    assert "naming native" in result.stdout
+    assert "resumed after" in result.stdout  # the retry after the outage skipped delivered parts
     assert "json stream" not in result.stdout
     assert summary["encoding"] == "protobuf"
+    assert summary["naming"] == "native"
     assert summary["objects"] == {"opentelemetry1.0": 2}
     assert summary["content_types"] == {"application/x-protobuf": summary["requests_accepted"]}
     assert summary["statuses"]["503"] == 8

@@ -49,10 +49,11 @@ def test_every_sample_event_is_a_json_object_and_loads_fresh() -> None:
 
 
 def test_the_forwarder_reads_the_put_notifications() -> None:
-    [ref] = objects_in_event(load_event(S3_PUT))[0]
+    [ref] = objects_in_event(load_event(S3_PUT)).refs
     assert ref == ObjectRef(BUCKET, FIREHOSE_KEY, 15874)
-    refs, ignored = objects_in_event(load_event(S3_PUT_TWO_RECORDS))
-    assert ignored == 0
+    found = objects_in_event(load_event(S3_PUT_TWO_RECORDS))
+    refs = found.refs
+    assert found.ignored == found.unusable == 0
     assert [r.key.split("/")[-1].split("-1-")[0] for r in refs] == [
         "cwotlp-demo-metrics",
         "cwotlp-demo-otel-metrics",
@@ -60,7 +61,7 @@ def test_the_forwarder_reads_the_put_notifications() -> None:
 
 
 def test_encoded_keys_are_form_decoded() -> None:
-    refs, _ = objects_in_event(load_event(S3_PUT_ENCODED_KEYS))
+    refs = objects_in_event(load_event(S3_PUT_ENCODED_KEYS)).refs
     assert [r.key for r in refs] == [
         "metrics/year=2024/month=05/replayed by ops/"
         "cwotlp-demo-metrics-1-2024-05-01-12-01-15 copy+(1)-München.gz",
@@ -71,7 +72,8 @@ def test_encoded_keys_are_form_decoded() -> None:
 def test_the_test_event_names_no_object() -> None:
     event = load_event(S3_TEST_EVENT)
     assert event["Event"] == "s3:TestEvent"
-    assert objects_in_event(event) == ([], 0)
+    found = objects_in_event(event)
+    assert found.refs == [] and found.unusable == 0
 
 
 def test_replay_reads_the_on_failure_record() -> None:
@@ -95,7 +97,7 @@ def test_a_built_notification_has_the_sample_shape_and_encodes_keys() -> None:
     assert (bucket["name"], bucket["arn"]) == ("bucket", "arn:aws:s3:::bucket")
     assert first["s3"]["object"]["key"] == "metrics/a+b%2Bc%3Dd.gz"
     assert first["responseElements"] != second["responseElements"]  # every notification has its own ids
-    assert [r.key for r in objects_in_event(event)[0]] == [item.key for item in items]
+    assert [r.key for r in objects_in_event(event).refs] == [item.key for item in items]
 
 
 def test_a_built_on_failure_record_has_the_sample_shape() -> None:

@@ -17,6 +17,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 
 from conftest import fixture_bytes
 from cwotlp_local.generator import MINUTE_MS
+from cwotlp_local.otel1 import ucum as otel_unit
 from cwotlp_local.realistic import (
     JSON,
     MONITORING_ACCOUNT,
@@ -25,7 +26,6 @@ from cwotlp_local.realistic import (
     cached_object,
     json_object,
     otel1_object,
-    otel_unit,
     records_of,
 )
 

@@ -10,7 +10,8 @@ import requests
 from cwotlp_local.check import check_delivery, received_datapoints
 from cwotlp_local.generator import generate_records, series_count
 from cwotlp_local.lambda_async import AsyncEvent
-from cwotlp_local.namings import JSON, OTEL1, stream_namings
+from cwotlp_local.names import ModuleNames
+from cwotlp_local.namings import JSON, OTEL1, ForwarderTraits, naming_of
 from cwotlp_local.scenario import (
     STREAMS,
     CollectorOutage,
@@ -23,7 +24,7 @@ from cwotlp_local.scenario import (
     start_of_data,
     write_stream,
 )
-from cwotlp_local.stack import LocalStack
+from cwotlp_local.stack import Forwarder, LocalStack
 
 KEY = re.compile(
     r"metrics/\d{4}/\d\d/\d\d/\d\d/cwotlp-demo-otel-metrics-1-(\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d)-[0-9a-f-]{36}\.gz"
@@ -80,7 +81,7 @@ def test_records_are_cut_into_objects_in_order() -> None:
 def test_the_streams_objects_arrive_in_turn_and_are_numbered() -> None:
     def written(output_format: str, count: int) -> WrittenStream:
         events = [AsyncEvent({}, 0, output_format, f"{output_format}-{i}") for i in range(count)]
-        return WrittenStream(STREAMS[output_format], [], events)
+        return WrittenStream(STREAMS[output_format], [], Forwarder(output_format), events)
 
     order = arrival_order([written(JSON, 3), written(OTEL1, 2)])
     assert [(e.number, e.key) for e in order] == [
@@ -112,7 +113,10 @@ def test_a_written_stream_is_in_the_bucket_and_delivered_in_full(local_stack: Lo
     check = check_delivery(
         {OTEL1: written.records},
         received_datapoints(r.message for r in local_stack.collector.requests),
-        stream_namings(forwarder.service_name, forwarder.resource_attributes),
+        naming_of(
+            "cloudwatch",
+            ForwarderTraits(forwarder.service_name, forwarder.resource_attributes, ModuleNames().account),
+        ),
     )
     assert check.examples == []
     assert check.total.records == check.total.delivered == len(written.records)

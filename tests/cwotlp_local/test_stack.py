@@ -13,9 +13,10 @@ import requests
 
 import cwotlp.handler
 from cwotlp_local.environment import UnsafeEnvironment
-from cwotlp_local.generator import firehose_object, generate_records, otel1_object
+from cwotlp_local.generator import firehose_object, generate_records
 from cwotlp_local.lambda_context import LambdaContext
 from cwotlp_local.names import ModuleNames
+from cwotlp_local.otel1 import otel1_object
 from cwotlp_local.stack import LocalStack, StackSettings
 
 CREATED = dt.datetime(2024, 5, 1, 12, 1, 15, tzinfo=dt.UTC)
@@ -34,6 +35,7 @@ def test_aws_is_set_up_as_the_module_names_it(local_stack: LocalStack) -> None:
         "client_id": "cwotlp-demo-client",
         "client_secret": local_stack.client_secret,
         "audience": "https://collector.demo.local",
+        "allow_http": True,  # this stack runs without TLS, which the forwarder accepts only when told
     }
     assert local_stack.sqs.get_queue_url(QueueName=names.failure_queue)["QueueUrl"] == local_stack.queue_url
     assert os.environ["CWOTLP_SECRET_ARN"] == local_stack.secret_arn
@@ -123,11 +125,11 @@ def test_the_demo_stack_serves_tls_and_runs_a_moto_server() -> None:
 
 def test_leaving_the_stack_puts_everything_back(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_PROFILE", "production")
-    monkeypatch.setenv("CWOTLP_NAMING", "otel")
+    monkeypatch.setenv("CWOTLP_DIMENSION_ATTRIBUTES", "true")
     before = dict(os.environ)
     with LocalStack(StackSettings(aws="in_process", tls=False)) as stack:
         assert "AWS_PROFILE" in stack.cleared
-        assert "CWOTLP_NAMING" not in os.environ
+        assert os.environ["CWOTLP_DIMENSION_ATTRIBUTES"] == "false"  # the stack's own settings
         stack.invoke(stack.s3_event(stack.put("metrics/empty.gz", b"")))
         collector_url = stack.collector.url
     assert dict(os.environ) == before

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cwotlp_local.namings import JSON, OTEL1, Form, Naming, Received, RecordKey, record_key
+from cwotlp_local.namings import JSON, OTEL1, Expected, Form, Naming, PointKey, Received, record_key
 from cwotlp_local.otlp import attributes, datapoint_identity, iter_metric_datapoints
 
 MAX_EXAMPLES = 5
@@ -46,24 +46,28 @@ def form_problems(form: Form, received: Received) -> list[str]:
     return problems
 
 
-def value_problems(record: Mapping[str, Any], point: Any) -> list[str]:
-    """How a received summary datapoint differs from the statistics of its record (empty when it does not)."""
-    value = record["value"]
+def value_problems(expected: Mapping[str, Any], point: Any) -> list[str]:
+    """How a received datapoint's values differ from the expected ones (empty when they do not)."""
+    if "value" in expected:
+        if not hasattr(point, "as_double"):
+            return [f"not a gauge datapoint ({type(point).__name__})"]
+        return (
+            []
+            if point.as_double == expected["value"]
+            else [f"value {point.as_double} != {expected['value']}"]
+        )
     if not hasattr(point, "quantile_values"):
         return [f"not a summary datapoint ({type(point).__name__})"]
     problems = []
-    if int(point.count) != round(value["count"]):
-        problems.append(f"count {point.count} != {value['count']}")
-    if point.sum != value["sum"]:
-        problems.append(f"sum {point.sum} != {value['sum']}")
+    if int(point.count) != expected["count"]:
+        problems.append(f"count {point.count} != {expected['count']}")
+    if point.sum != expected["sum"]:
+        problems.append(f"sum {point.sum} != {expected['sum']}")
+    if int(point.time_unix_nano) != expected["time"]:
+        problems.append(f"time {point.time_unix_nano} != {expected['time']}")
     quantiles = {q.quantile: q.value for q in point.quantile_values}
-    expected = {0.0: value["min"], 1.0: value["max"]}
-    expected.update({int(k[1:]) / 100: v for k, v in value.items() if k in ("p50", "p90", "p99")})
-    for quantile, number in expected.items():
-        if quantiles.get(quantile) != number:
-            problems.append(f"quantile {quantile}: {quantiles.get(quantile)} != {number}")
-    if len(quantiles) != len(expected):
-        problems.append(f"quantiles {sorted(quantiles)} != {sorted(expected)}")
+    if quantiles != expected["quantiles"]:
+        problems.append(f"quantiles {quantiles} != {expected['quantiles']}")
     return problems
 
 
@@ -105,35 +109,29 @@ class DeliveryCheck:
 class _Expected:
     output_format: str
     record: Mapping[str, Any]
-    form: Form
+    datapoint: Expected
 
 
 @dataclass
 class _Comparison:
-    expected: dict[RecordKey, _Expected]
-    namings: Sequence[Naming]
+    expected: dict[PointKey, _Expected]
+    naming: Naming
     namespaces: dict[str, Counts] = field(default_factory=lambda: defaultdict(Counts))
     formats: dict[str, Counts] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
     seen_identities: set[str] = field(default_factory=set)
-    seen_keys: set[RecordKey] = field(default_factory=set)
+    seen_keys: set[PointKey] = field(default_factory=set)
 
     def example(self, text: str) -> None:
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append(text)
 
-    def identify(self, received: Received) -> RecordKey | None:
-        """The generated record the datapoint stands for, as the first naming that finds one reads it;
-        else what any naming reads (a datapoint nobody generated)."""
-        keys = [key for key in (naming.identity(received) for naming in self.namings) if key is not None]
-        return next((key for key in keys if key in self.expected), keys[0] if keys else None)
-
     def receive(self, received: Received) -> None:
-        key = self.identify(received)
+        key = self.naming.identity(received)
         matched = self.expected.get(key) if key is not None else None
         output_format = matched.output_format if matched else _format_of(received.resource)
         counted = (
-            self.namespaces[key[2] if key else "(unreadable)"],
+            self.namespaces[key[0][2] if key else "(unreadable)"],
             self.formats.setdefault(output_format, Counts()),
         )
         for counts in counted:
@@ -149,7 +147,8 @@ class _Comparison:
             self._count(counted, "unexpected", f"unexpected: {received.name} {key}")
             return
         self.seen_keys.add(key)
-        problems = form_problems(matched.form, received) + value_problems(matched.record, received.point)
+        expected = matched.datapoint
+        problems = form_problems(expected.form, received) + value_problems(expected.values, received.point)
         for counts in counted:
             counts.delivered += 1
             counts.altered += bool(problems)
@@ -170,7 +169,7 @@ class _Comparison:
                 record = expected.record
                 self.example(
                     f"missing: {expected.output_format} {record['namespace']} {record['metric_name']} "
-                    f"{key[4]} {key[5]}"
+                    f"{key[1]} {key[0][4]} {key[0][5]}"
                 )
 
 
@@ -182,21 +181,20 @@ def _format_of(resource: Mapping[str, Any]) -> str:
 def check_delivery(
     streams: Mapping[str, Sequence[Mapping[str, Any]]],
     datapoints: Iterable[Received],
-    namings: Mapping[str, Naming],
+    naming: Naming,
 ) -> DeliveryCheck:
-    """Compares the records of each stream format (named by `namings[format]`) with the datapoints
-    received; every naming is asked which record a datapoint stands for."""
-    comparison = _Comparison({}, list(namings.values()))
+    """Compares the records of each stream format with the datapoints received, under one naming."""
+    comparison = _Comparison({}, naming)
     for output_format, records in streams.items():
         comparison.formats[output_format] = Counts()
-        naming = namings[output_format]
         for record in records:
-            key = record_key(record)
-            if key in comparison.expected:
-                raise ValueError(f"two generated records are the same datapoint: {key}")
-            comparison.expected[key] = _Expected(output_format, record, naming.expected(record))
-            comparison.namespaces[record["namespace"]].records += 1
-            comparison.formats[output_format].records += 1
+            for part, expected in naming.expected(record).items():
+                key = (record_key(record), part)
+                if key in comparison.expected:
+                    raise ValueError(f"two generated records are the same datapoint: {key}")
+                comparison.expected[key] = _Expected(output_format, record, expected)
+                comparison.namespaces[record["namespace"]].records += 1
+                comparison.formats[output_format].records += 1
     for received in datapoints:
         comparison.receive(received)
     comparison.count_missing()

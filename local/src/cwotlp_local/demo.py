@@ -26,7 +26,8 @@ from pathlib import Path
 from cwotlp_local.check import check_delivery, received_datapoints
 from cwotlp_local.environment import ForwarderSettings, UnsafeEnvironment
 from cwotlp_local.lambda_async import AsyncEvent
-from cwotlp_local.namings import STREAM_FORMATS, stream_namings
+from cwotlp_local.names import ModuleNames
+from cwotlp_local.namings import NAMINGS, STREAM_FORMATS, ForwarderTraits, naming_of
 from cwotlp_local.report import (
     ENCODING_NAMES,
     ForwarderLog,
@@ -50,7 +51,7 @@ from cwotlp_local.scenario import (
     start_of_data,
     write_stream,
 )
-from cwotlp_local.stack import LocalStack, StackSettings
+from cwotlp_local.stack import Forwarder, LocalStack, StackSettings
 
 EXIT_OK = 0
 EXIT_MISMATCH = 1
@@ -71,9 +72,12 @@ class Options:
     quiet: bool = False
     formats: tuple[str, ...] = STREAM_FORMATS
     encoding: str = "json"
+    naming: str = "cloudwatch"
 
     def stack_settings(self) -> StackSettings:
-        forwarder = ForwarderSettings(encoding=self.encoding, max_request_bytes=self.max_request_bytes)
+        forwarder = ForwarderSettings(
+            encoding=self.encoding, naming=self.naming, max_request_bytes=self.max_request_bytes
+        )
         return StackSettings(token_lifetime=self.token_lifetime, forwarder=forwarder)
 
 
@@ -105,7 +109,7 @@ def _demo(stack: LocalStack, options: Options, say: Printer, started: float) -> 
         run = Run(reports=log.reports)
         _invoke(stack, arrival_order(streams), options, say, run, deadline=started + RUN_TIME_LIMIT_SECONDS)
         run.elapsed = time.monotonic() - started
-        _redrive(stack, run, say)
+        _redrive(stack, [stream.forwarder for stream in streams], run, say)
         return _verdict(stack, streams, run, options, say)
 
 
@@ -133,18 +137,23 @@ def _invoke(
         say(f"  giving up: the demo ran longer than {RUN_TIME_LIMIT_SECONDS:.0f} s", always=True)
 
 
-def _redrive(stack: LocalStack, run: Run, say: Printer) -> None:
-    """Delivers what Lambda gave up on, once the outage is over: `cwotlp replay` of the on-failure queue."""
+def _redrive(stack: LocalStack, forwarders: list[Forwarder], run: Run, say: Printer) -> None:
+    """Delivers what Lambda gave up on, once the outage is over: `cwotlp replay` of each forwarder's
+    on-failure queue, with that forwarder's settings."""
     run.queue_before_redrive = run.queue_depth = stack.queue_depth()
     if not run.queue_depth:
         return
     stack.collector.clear_faults()
-    say(f"  re-driving the on-failure queue: cwotlp replay --queue-url {stack.queue_url}")
-    replayed = stack.replay("--queue-url", stack.queue_url)
-    for line in replayed.output:
-        say(f"      {line}")
-    say(f"      -> cwotlp replay exited with status {replayed.status}")
-    run.redriven = replayed.status == 0
+    run.redriven = True
+    for forwarder in forwarders:
+        if forwarder.queue_url is None or not stack.queue_depth(forwarder.queue_url):
+            continue
+        say(f"  re-driving the on-failure queue: cwotlp replay --queue-url {forwarder.queue_url}")
+        replayed = stack.replay("--queue-url", forwarder.queue_url, forwarder=forwarder)
+        for line in replayed.output:
+            say(f"      {line}")
+        say(f"      -> cwotlp replay exited with status {replayed.status}")
+        run.redriven = run.redriven and replayed.status == 0
     run.queue_depth = stack.queue_depth()
 
 
@@ -156,7 +165,10 @@ def _verdict(
     check = check_delivery(
         {s.stream.output_format: s.records for s in streams},
         received_datapoints(r.message for r in stack.collector.requests),
-        stream_namings(forwarder.service_name, forwarder.resource_attributes),
+        naming_of(
+            options.naming,
+            ForwarderTraits(forwarder.service_name, forwarder.resource_attributes, ModuleNames().account),
+        ),
     )
     write_received(options.output_dir / "received.jsonl", stack.collector)
     say(always=True)
@@ -212,6 +224,12 @@ def parse_args(argv: list[str] | None) -> Options:
         default="json",
         help="how the forwarder encodes its OTLP requests, CWOTLP_OTLP_ENCODING (default json)",
     )
+    parser.add_argument(
+        "--naming",
+        choices=NAMINGS,
+        default="cloudwatch",
+        help="the forwarder's naming scheme, CWOTLP_NAMING (default cloudwatch)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the result tables")
     args = parser.parse_args(argv)
     if not 1 <= args.minutes <= 30:
@@ -226,6 +244,7 @@ def parse_args(argv: list[str] | None) -> Options:
         quiet=args.quiet,
         formats=STREAM_FORMATS if args.format == "both" else (args.format,),
         encoding=args.encoding,
+        naming=args.naming,
     )
 
 

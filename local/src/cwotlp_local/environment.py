@@ -121,6 +121,7 @@ class ForwarderSettings:
     service_name: str = "aws-cloudwatch-stream"
     resource_attributes: dict[str, str] = field(default_factory=lambda: {"environment": "demo"})
     encoding: str = "json"
+    naming: str = "cloudwatch"
     max_request_bytes: int = 32 * 1024
     max_retries: int = 2
     request_timeout_seconds: float = 5
@@ -136,6 +137,7 @@ class ForwarderSettings:
             "CWOTLP_RESOURCE_ATTRIBUTES": json.dumps(self.resource_attributes),
             "CWOTLP_DIMENSION_ATTRIBUTES": "false",
             "CWOTLP_OTLP_ENCODING": self.encoding,
+            "CWOTLP_NAMING": self.naming,
             "CWOTLP_MAX_REQUEST_BYTES": str(self.max_request_bytes),
             "CWOTLP_MAX_RETRIES": str(self.max_retries),
             "CWOTLP_REQUEST_TIMEOUT_SECONDS": f"{self.request_timeout_seconds:g}",

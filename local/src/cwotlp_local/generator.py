@@ -22,7 +22,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
-from cwotlp.otlp.encoding import varint
 from cwotlp_local.series import build_series, draw_value
 
 MINUTE_MS = 60_000
@@ -193,68 +192,3 @@ def firehose_key(
     object_id = uuid if uuid is not None else str(uuid_module.uuid4())
     name = f"{stream_name}-1-{when:%Y-%m-%d-%H-%M-%S}-{object_id}"
     return f"{prefix}{when:%Y/%m/%d/%H}/{name}{'.gz' if gzip else ''}"
-
-
-# Units as the OpenTelemetry 1.0 stream format writes them (UCUM), for the units the generator uses.
-_OTEL_UNITS = {"Count": "1", "Seconds": "s", "Milliseconds": "ms", "Percent": "%", "Bytes": "By", "None": "1"}
-
-
-def otel1_request(records: Iterable[dict[str, Any]]) -> Any:
-    """The ExportMetricsServiceRequest a metric stream in the OpenTelemetry 1.0 format writes for these
-    records: one resource per account and region, names amazonaws.com/<namespace>/<metric>, and the
-    Namespace, MetricName and Dimensions (a key-value list) datapoint attributes."""
-    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-
-    request = ExportMetricsServiceRequest()
-    resources: dict[tuple[str, str], Any] = {}
-    for record in records:
-        place = (record["account_id"], record["region"])
-        if place not in resources:
-            resource_metrics = request.resource_metrics.add()
-            arn = f"arn:aws:cloudwatch:{place[1]}:{place[0]}:metric-stream/{record['metric_stream_name']}"
-            for key, value in (
-                ("cloud.provider", "aws"),
-                ("cloud.account.id", place[0]),
-                ("cloud.region", place[1]),
-                ("aws.exporter.arn", arn),
-            ):
-                attribute = resource_metrics.resource.attributes.add()
-                attribute.key, attribute.value.string_value = key, value
-            resources[place] = resource_metrics.scope_metrics.add()
-        metric = resources[place].metrics.add()
-        metric.name = f"amazonaws.com/{record['namespace']}/{record['metric_name']}"
-        metric.unit = _OTEL_UNITS.get(record["unit"], record["unit"])
-        point = metric.summary.data_points.add()
-        for key in ("Namespace", "MetricName"):
-            attribute = point.attributes.add()
-            attribute.key = key
-            attribute.value.string_value = record["namespace" if key == "Namespace" else "metric_name"]
-        dimensions = point.attributes.add()
-        dimensions.key = "Dimensions"
-        for name, value in record["dimensions"].items():
-            item = dimensions.value.kvlist_value.values.add()
-            item.key, item.value.string_value = name, value
-        point.time_unix_nano = record["timestamp"] * 1_000_000
-        point.start_time_unix_nano = (record["timestamp"] - MINUTE_MS) * 1_000_000
-        value = record["value"]
-        point.count = round(value["count"])
-        point.sum = value["sum"]
-        quantiles = [(0.0, value["min"])]
-        quantiles += sorted((float(k[1:]) / 100, v) for k, v in value.items() if k.startswith("p"))
-        quantiles.append((1.0, value["max"]))
-        for quantile, number in quantiles:
-            entry = point.quantile_values.add()
-            entry.quantile, entry.value = quantile, number
-    return request
-
-
-def otel1_object(records: Iterable[dict[str, Any]], *, per_frame: int = 50, compress: bool = True) -> bytes:
-    """The S3 object Firehose writes for a metric stream in the OpenTelemetry 1.0 format: each frame an
-    ExportMetricsServiceRequest of up to per_frame records, preceded by its length as a varint."""
-    pending = list(records)
-    frames = []
-    for start in range(0, len(pending), per_frame):
-        message = otel1_request(pending[start : start + per_frame]).SerializeToString()
-        frames.append(varint(len(message)) + message)
-    data = b"".join(frames)
-    return _gzip(data) if compress else data

@@ -30,7 +30,12 @@ class Invoker(Protocol):
     ) -> dict[str, Any]: ...
 
     def send_to_on_failure_destination(
-        self, event: dict[str, Any], request_id: str, error: BaseException, invoke_count: int
+        self,
+        event: dict[str, Any],
+        request_id: str,
+        error: BaseException,
+        invoke_count: int,
+        forwarder: Any = None,
     ) -> None: ...
 
 
@@ -123,7 +128,11 @@ class LambdaAsync:
             if queued.attempt <= len(self.retry_delays):
                 return Attempt(queued, error=error, retry_in=self.retry_delays[queued.attempt - 1])
             self.invoker.send_to_on_failure_destination(
-                queued.event, queued.request_id, error, invoke_count=queued.attempt
+                queued.event,
+                queued.request_id,
+                error,
+                invoke_count=queued.attempt,
+                forwarder=queued.forwarder,
             )
             return Attempt(queued, error=error)
         return Attempt(queued, result=result)

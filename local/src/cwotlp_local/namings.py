@@ -1,37 +1,40 @@
-"""How generated records should arrive at the collector, one class per naming.
+"""How generated records should arrive at the collector, one class per naming scheme.
 
-A naming says, for the records of one kind of stream, (1) what the forwarder should send for a record:
-its resource, metric name, unit, attributes and start time (`expected`), and (2) which record a
-received datapoint stands for (`identity`, the record's account, region, namespace, metric, dimensions
-and time). The delivery check (check.py) compares the two.
+A naming says (1) what the forwarder should send for a record: for each datapoint of it (one per record,
+or one per statistic for `prometheus`), the resource, metric name, unit, attributes, start time and values
+(`expected`), and (2) which record, and which datapoint of it, a received datapoint stands for
+(`identity`). The delivery check (check.py) compares the two. Every scheme applies to both stream formats
+alike: a record gives the same datapoints from a JSON object and from an OpenTelemetry 1.0 one.
 
-  cloudwatch        JSON records with CWOTLP_NAMING=cloudwatch and CWOTLP_DIMENSION_ATTRIBUTES=false
-  opentelemetry1.0  OpenTelemetry 1.0 records, which the forwarder passes on as CloudWatch wrote them
-
-Another naming of JSON records (otel, ...) is another class with these two methods.
+The expectations are written here on their own, from the forwarder's documentation, rather than taken
+from its code, so that the check does not take the forwarder's word for them (YACE's names excepted: their
+rules are tested against YACE's own examples in the forwarder's tests).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, NamedTuple, Protocol
 
+from cwotlp.otlp.yace import metric_name as yace_metric_name
+from cwotlp_local.otel1 import MINUTE_MS, stream_arn, ucum
 from cwotlp_local.otlp import attributes
 
 # The output formats of a metric stream.
 JSON = "json"
 OTEL1 = "opentelemetry1.0"
 STREAM_FORMATS = (JSON, OTEL1)
-
-# Units as a metric stream writes them in the OpenTelemetry 1.0 format (UCUM), for the units of the
-# generated data; any other unit is written as CloudWatch names it. Stated here on its own, not taken
-# from the generator, so that the check does not take the generator's word for it.
-OTEL1_UNITS = {"Count": "1", "None": "1", "Seconds": "s", "Milliseconds": "ms", "Percent": "%", "Bytes": "By"}
+NAMINGS = ("cloudwatch", "otel", "native", "prometheus")
 
 # A CloudWatch datapoint: account, region, namespace, metric, dimensions, timestamp (ms).
 RecordKey = tuple[str, str, str, str, tuple[tuple[str, str], ...], int]
+# A datapoint of a record: its key and which of the record's datapoints ("" for the only one).
+PointKey = tuple[RecordKey, str]
+# YACE's statistic names for the statistics of a record.
+_YACE_STATISTICS = {"count": "SampleCount", "sum": "Sum", "min": "Minimum", "max": "Maximum"}
 
 
 def record_key(record: Mapping[str, Any]) -> RecordKey:
@@ -56,7 +59,7 @@ class Received(NamedTuple):
 
 @dataclass(frozen=True)
 class Form:
-    """How a record should arrive at the collector, apart from its values."""
+    """How a datapoint should arrive: everything but its values."""
 
     resource: dict[str, Any]
     name: str
@@ -65,85 +68,188 @@ class Form:
     start_time_unix_nano: int
 
 
-class Naming(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    def expected(self, record: Mapping[str, Any]) -> Form: ...
-
-    def identity(self, received: Received) -> RecordKey | None: ...
+@dataclass(frozen=True)
+class Expected:
+    form: Form
+    values: dict[str, Any]  # a summary's count, sum and quantiles, or a gauge's value
 
 
 @dataclass(frozen=True)
+class ForwarderTraits:
+    """What the forwarder adds of its own: its resource settings and the account it runs in."""
+
+    service_name: str
+    resource_attributes: Mapping[str, str]
+    account: str  # the function's account, which owns the metric streams
+
+
+class Naming(Protocol):
+    name: str
+
+    def expected(self, record: Mapping[str, Any]) -> dict[str, Expected]: ...
+
+    def identity(self, received: Received) -> PointKey | None: ...
+
+
+@dataclass
 class CloudWatchNaming:
     """amazonaws.com/<namespace>/<metric>, one resource per account and region, the dimensions as one
     attribute holding their JSON text."""
 
-    service_name: str
-    resource_attributes: Mapping[str, str]
+    forwarder: ForwarderTraits
     name: str = "cloudwatch"
 
-    def expected(self, record: Mapping[str, Any]) -> Form:
+    def expected(self, record: Mapping[str, Any]) -> dict[str, Expected]:
         unit = record["unit"]
-        return Form(
-            {**_place(record), "service.name": self.service_name, **self.resource_attributes},
-            _metric_name(record),
+        form = Form(
+            {
+                **_place(record),
+                "service.name": self.forwarder.service_name,
+                **self.forwarder.resource_attributes,
+            },
+            _amazon_name(record),
             "" if unit == "None" else unit,
             {**_labels(record), "Dimensions": json.dumps(record["dimensions"])},
             0,
         )
+        return {"": Expected(form, _summary_values(record))}
 
-    def identity(self, received: Received) -> RecordKey | None:
+    def identity(self, received: Received) -> PointKey | None:
         point_attributes = attributes(received.point.attributes)
-        dimensions = point_attributes.get("Dimensions")
-        if dimensions is None:  # CWOTLP_DIMENSION_ATTRIBUTES=true: one attribute per dimension
-            dimensions = {k: v for k, v in point_attributes.items() if k not in ("Namespace", "MetricName")}
-        elif isinstance(dimensions, str):
-            try:
-                dimensions = json.loads(dimensions)
-            except ValueError:
-                return None
-        return _key(received, point_attributes, dimensions)
+        try:
+            dimensions = json.loads(point_attributes.get("Dimensions", ""))
+        except ValueError:
+            return None
+        return _key(received, point_attributes, dimensions, received.point.time_unix_nano)
 
 
-@dataclass(frozen=True)
-class Otel1AsWritten:
-    """The OpenTelemetry 1.0 format as CloudWatch writes it: the stream's ARN on the resource, UCUM units,
-    the dimensions as a key-value list, the start of the minute; the forwarder adds service.name and
-    CWOTLP_RESOURCE_ATTRIBUTES to each resource."""
+@dataclass
+class OtelNaming:
+    """The OpenTelemetry Collector's names: the metric as CloudWatch names it, a resource per stream,
+    namespace, account and region, every dimension an attribute (InstanceId as service.instance.id)."""
 
-    service_name: str
-    resource_attributes: Mapping[str, str]
-    name: str = "opentelemetry1.0"
+    forwarder: ForwarderTraits
+    name: str = "otel"
 
-    def expected(self, record: Mapping[str, Any]) -> Form:
-        place = _place(record)
-        arn = f"arn:aws:cloudwatch:{record['region']}:{record['account_id']}"
-        stream_arn = f"{arn}:metric-stream/{record['metric_stream_name']}"
-        return Form(
-            {
-                **place,
-                "aws.exporter.arn": stream_arn,
-                "service.name": self.service_name,
-                **self.resource_attributes,
-            },
-            _metric_name(record),
-            OTEL1_UNITS.get(record["unit"], record["unit"]),
-            {**_labels(record), "Dimensions": dict(record["dimensions"])},
-            (int(record["timestamp"]) - 60_000) * 1_000_000,
+    def expected(self, record: Mapping[str, Any]) -> dict[str, Expected]:
+        owner, _, service = record["namespace"].partition("/")
+        service_attributes = {"service.namespace": owner, "service.name": service}
+        if owner.lower() != "aws" or not service:
+            service_attributes = {"service.name": record["namespace"]}
+        resource = {
+            **_place(record),
+            **service_attributes,
+            "aws.cloudwatch.metric_stream_name": record["metric_stream_name"],
+            **self.forwarder.resource_attributes,
+        }
+        point_attributes = {
+            ("service.instance.id" if k == "InstanceId" else k): v for k, v in record["dimensions"].items()
+        }
+        form = Form(resource, record["metric_name"], record["unit"], point_attributes, 0)
+        return {"": Expected(form, _summary_values(record))}
+
+    def identity(self, received: Received) -> PointKey | None:
+        point_attributes = attributes(received.point.attributes)
+        dimensions = {
+            ("InstanceId" if k == "service.instance.id" else k): v for k, v in point_attributes.items()
+        }
+        namespace = "/".join(
+            filter(None, (received.resource.get("service.namespace"), received.resource.get("service.name")))
+        )
+        labels = {"Namespace": namespace, "MetricName": received.name}
+        return _key(received, labels, dimensions, received.point.time_unix_nano)
+
+
+@dataclass
+class NativeNaming:
+    """The shape of CloudWatch's OpenTelemetry 1.0 output: the stream's ARN on the resource, UCUM units,
+    the dimensions as a key-value list, the minute's start and end; plus service.name and the resource
+    attributes the forwarder adds."""
+
+    forwarder: ForwarderTraits
+    name: str = "native"
+
+    def expected(self, record: Mapping[str, Any]) -> dict[str, Expected]:
+        resource = {
+            **_place(record),
+            "aws.exporter.arn": stream_arn(dict(record), self.forwarder.account),
+            "service.name": self.forwarder.service_name,
+            **self.forwarder.resource_attributes,
+        }
+        point_attributes = {**_labels(record), "Dimensions": dict(record["dimensions"])}
+        start = int(record["timestamp"]) * 1_000_000
+        form = Form(resource, _amazon_name(record), ucum(record["unit"]), point_attributes, start)
+        return {"": Expected(form, _summary_values(record, end=int(record["timestamp"]) + MINUTE_MS))}
+
+    def identity(self, received: Received) -> PointKey | None:
+        point_attributes = attributes(received.point.attributes)
+        return _key(
+            received,
+            point_attributes,
+            point_attributes.get("Dimensions"),
+            received.point.start_time_unix_nano,
         )
 
-    def identity(self, received: Received) -> RecordKey | None:
+
+@dataclass
+class PrometheusNaming:
+    """A gauge per statistic named as yet-another-cloudwatch-exporter names it, dimension_<Name>,
+    account_id and region labels, no unit, and an _average gauge (sum over count)."""
+
+    forwarder: ForwarderTraits
+    name: str = "prometheus"
+    gauges: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # name -> namespace, metric, part
+
+    def expected(self, record: Mapping[str, Any]) -> dict[str, Expected]:
+        resource = {
+            **_place(record),
+            "service.name": self.forwarder.service_name,
+            **self.forwarder.resource_attributes,
+        }
+        point_attributes = {f"dimension_{k}": v for k, v in record["dimensions"].items()}
+        point_attributes |= {"account_id": record["account_id"], "region": record["region"]}
+        value = record["value"]
+        statistics = {_YACE_STATISTICS.get(k, k): v for k, v in value.items()}
+        if value["count"]:
+            statistics["Average"] = value["sum"] / value["count"]
+        found = {}
+        for statistic, number in statistics.items():
+            name = yace_metric_name(record["namespace"], record["metric_name"], statistic)
+            self.gauges[name] = (record["namespace"], record["metric_name"], statistic)
+            found[statistic] = Expected(Form(resource, name, "", point_attributes, 0), {"value": number})
+        return found
+
+    def identity(self, received: Received) -> PointKey | None:
+        if received.name not in self.gauges:
+            return None
+        namespace, metric, statistic = self.gauges[received.name]
         point_attributes = attributes(received.point.attributes)
-        return _key(received, point_attributes, point_attributes.get("Dimensions"))
+        dimensions = {
+            k.removeprefix("dimension_"): v for k, v in point_attributes.items() if k.startswith("dimension_")
+        }
+        labels = {"Namespace": namespace, "MetricName": metric}
+        key = _key(received, labels, dimensions, received.point.time_unix_nano)
+        return None if key is None else (key[0], statistic)
 
 
-def stream_namings(service_name: str, resource_attributes: Mapping[str, str]) -> dict[str, Naming]:
-    """The naming of each stream format, for a forwarder with these resource settings."""
-    return {
-        JSON: CloudWatchNaming(service_name, resource_attributes),
-        OTEL1: Otel1AsWritten(service_name, resource_attributes),
+def naming_of(name: str, forwarder: ForwarderTraits) -> Naming:
+    kinds: dict[str, type[CloudWatchNaming | OtelNaming | NativeNaming | PrometheusNaming]] = {
+        "cloudwatch": CloudWatchNaming,
+        "otel": OtelNaming,
+        "native": NativeNaming,
+        "prometheus": PrometheusNaming,
     }
+    return kinds[name](forwarder)
+
+
+def _summary_values(record: Mapping[str, Any], end: int | None = None) -> dict[str, Any]:
+    value = record["value"]
+    quantiles = {}
+    if round(value["count"]):
+        quantiles = {0.0: value["min"], 1.0: value["max"]}
+        quantiles |= {float(Decimal(k[1:]) / 100): v for k, v in value.items() if k.startswith("p")}
+    time = (end if end is not None else int(record["timestamp"])) * 1_000_000
+    return {"count": round(value["count"]), "sum": value["sum"], "quantiles": quantiles, "time": time}
 
 
 def _place(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -154,7 +260,7 @@ def _place(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _metric_name(record: Mapping[str, Any]) -> str:
+def _amazon_name(record: Mapping[str, Any]) -> str:
     return f"amazonaws.com/{record['namespace']}/{record['metric_name']}"
 
 
@@ -162,19 +268,20 @@ def _labels(record: Mapping[str, Any]) -> dict[str, Any]:
     return {"Namespace": record["namespace"], "MetricName": record["metric_name"]}
 
 
-def _key(received: Received, point_attributes: Mapping[str, Any], dimensions: Any) -> RecordKey | None:
-    """The record a datapoint stands for; the namespace and metric come from the attributes, or else
-    from the metric name."""
-    if not isinstance(dimensions, dict):
+def _key(
+    received: Received, labels: Mapping[str, Any], dimensions: Any, time_unix_nano: int
+) -> PointKey | None:
+    """The record a datapoint stands for, from its resource, Namespace and MetricName, dimensions and
+    time (its start for the native naming)."""
+    namespace, metric_name = labels.get("Namespace"), labels.get("MetricName")
+    if not isinstance(dimensions, dict) or namespace is None or metric_name is None:
         return None
-    namespace, metric_name = point_attributes.get("Namespace"), point_attributes.get("MetricName")
-    if namespace is None or metric_name is None:
-        namespace, _, metric_name = received.name.removeprefix("amazonaws.com/").rpartition("/")
-    return (
+    key: RecordKey = (
         str(received.resource.get("cloud.account.id", "")),
         str(received.resource.get("cloud.region", "")),
         str(namespace),
         str(metric_name),
         tuple(sorted((str(k), str(v)) for k, v in dimensions.items())),
-        int(received.point.time_unix_nano) // 1_000_000,
+        int(time_unix_nano) // 1_000_000,
     )
+    return key, ""

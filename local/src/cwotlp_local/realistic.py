@@ -4,9 +4,7 @@ A fleet of resources over several accounts, regions and namespaces gives thousan
 sets; it grows until its records fill the requested size. Every series appears in the middle minute of a
 three-minute span and, half the time each, in the minutes around it (1-3 times per object), in shuffled
 order. A fifth of the records carry percentiles. The same seed gives the same bytes. JSON lines come from
-generator.record_line. The OpenTelemetry 1.0 frames are built here, not by generator.otel1_object, whose
-shape differs (start time a minute before the timestamp, `1` for Count): these follow CloudWatch's
-translation, the period's start and end as start_time_unix_nano and time_unix_nano, units in UCUM.
+generator.record_line, OpenTelemetry 1.0 frames from cwotlp_local.otel1.
 """
 
 from __future__ import annotations
@@ -18,11 +16,10 @@ import os
 import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from cwotlp.otlp.encoding import varint
+from cwotlp_local import otel1
 from cwotlp_local.generator import DEFAULT_START_MS, MINUTE_MS, record_line
 
 JSON = "json"
@@ -47,21 +44,6 @@ _APPS = (
     "inventory", "shipping", "pricing", "notifications", "reporting", "recommendations",
 )  # fmt: skip
 _ENVIRONMENTS = ("prod", "prod", "staging", "dev")
-_UCUM = {
-    "Seconds": "s", "Microseconds": "us", "Milliseconds": "ms", "Bytes": "By", "Kilobytes": "kBy",
-    "Megabytes": "MBy", "Gigabytes": "GBy", "Terabytes": "TBy", "Bits": "bit", "Kilobits": "kbit",
-    "Megabits": "MBit", "Gigabits": "GBit", "Terabits": "Tbit", "Percent": "%", "Count": "{Count}",
-    "None": "1",
-}  # fmt: skip
-
-
-def otel_unit(unit: str) -> str:
-    """The unit a metric stream writes in the OpenTelemetry 1.0 format for a CloudWatch unit."""
-    if unit.endswith("/Second"):
-        return otel_unit(unit.removesuffix("/Second")) + "/s"
-    return _UCUM.get(unit, unit)
-
-
 # The fleet. Per kind of resource: its namespace, how many of every hundred resources are of this kind,
 # and its dimension names; then its metrics: name, CloudWatch unit, how the values are drawn (see
 # _statistics), the typical value of one sample, and the percentiles the stream adds to it (a metric
@@ -309,71 +291,12 @@ def records_of(json_data: bytes) -> Iterator[dict[str, Any]]:
     return (json.loads(line) for line in json_data.splitlines() if line.strip())
 
 
-def otel1_request(records: Iterable[dict[str, Any]]) -> Any:
-    """The ExportMetricsServiceRequest a metric stream in the OpenTelemetry 1.0 format writes for these
-    records: a resource per account and region (no scope), a metric per name in each, a summary
-    datapoint per record."""
-    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-
-    request = ExportMetricsServiceRequest()
-    scopes: dict[tuple[str, str], Any] = {}
-    metrics: dict[tuple[str, str, str, str], Any] = {}
-    for record in records:
-        place = (record["account_id"], record["region"])
-        if place not in scopes:
-            scopes[place] = _resource_metrics(
-                request, *place, record["metric_stream_name"]
-            ).scope_metrics.add()
-        name = f"amazonaws.com/{record['namespace']}/{record['metric_name']}"
-        unit = otel_unit(record["unit"])
-        metric = metrics.get((*place, name, unit))
-        if metric is None:
-            metric = metrics[(*place, name, unit)] = scopes[place].metrics.add(name=name, unit=unit)
-        _summary_point(metric.summary.data_points.add(), record)
-    return request
-
-
-def _resource_metrics(request: Any, account_id: str, region: str, stream_name: str) -> Any:
-    resource_metrics = request.resource_metrics.add()
-    arn = f"arn:aws:cloudwatch:{region}:{MONITORING_ACCOUNT}:metric-stream/{stream_name}"
-    for key, value in (
-        ("cloud.provider", "aws"),
-        ("cloud.account.id", account_id),
-        ("cloud.region", region),
-        ("aws.exporter.arn", arn),
-    ):
-        resource_metrics.resource.attributes.add(key=key).value.string_value = value
-    return resource_metrics
-
-
-def _summary_point(point: Any, record: dict[str, Any]) -> None:
-    """The period [timestamp, timestamp + 1 minute); min and max as quantiles 0 and 1, pNN as NN/100."""
-    point.start_time_unix_nano = record["timestamp"] * 1_000_000
-    point.time_unix_nano = (record["timestamp"] + MINUTE_MS) * 1_000_000
-    point.attributes.add(key="Namespace").value.string_value = record["namespace"]
-    point.attributes.add(key="MetricName").value.string_value = record["metric_name"]
-    dimensions = point.attributes.add(key="Dimensions").value.kvlist_value
-    for name, text in record["dimensions"].items():
-        dimensions.values.add(key=name).value.string_value = text
-    value = record["value"]
-    point.count = round(value["count"])
-    point.sum = value["sum"]
-    percentiles = sorted(
-        (float(Decimal(key[1:]) / 100), number) for key, number in value.items() if key[0] == "p"
-    )
-    for quantile, number in [(0.0, value["min"]), *percentiles, (1.0, value["max"])]:
-        point.quantile_values.add(quantile=quantile, value=number)
-
-
 def otel1_object(records: Iterable[dict[str, Any]], *, compress: bool = False) -> bytes:
-    """The OpenTelemetry 1.0 object of these records: ExportMetricsServiceRequest frames of up to
-    RECORDS_PER_FRAME records, each preceded by its length as a varint."""
-    frames: list[bytes] = []
-    source = iter(records)
-    while chunk := list(itertools.islice(source, RECORDS_PER_FRAME)):
-        message = otel1_request(chunk).SerializeToString()
-        frames += (varint(len(message)), message)
-    return _compressed(b"".join(frames), compress)
+    """The OpenTelemetry 1.0 object of these records, RECORDS_PER_FRAME per frame, the stream owned by
+    the monitoring account."""
+    return otel1.otel1_object(
+        records, per_frame=RECORDS_PER_FRAME, owner=MONITORING_ACCOUNT, compress=compress
+    )
 
 
 def cached_object(

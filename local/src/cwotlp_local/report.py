@@ -17,7 +17,6 @@ from google.protobuf import json_format
 from cwotlp_local.check import DeliveryCheck
 from cwotlp_local.collector import Collector
 from cwotlp_local.lambda_async import Attempt, Tally
-from cwotlp_local.namings import OTEL1
 from cwotlp_local.scenario import WrittenStream
 from cwotlp_local.stack import LocalStack
 
@@ -131,7 +130,8 @@ def setup_lines(stack: LocalStack, encoding: str) -> list[str]:
         f"  secret                  {stack.names.secret_name} "
         "(endpoint, token URL, client id and secret, audience)",
         f"  on-failure queue        {stack.names.failure_queue}",
-        f"  forwarder requests      {ENCODING_NAMES[encoding]} (CWOTLP_OTLP_ENCODING={encoding})",
+        f"  forwarder requests      {ENCODING_NAMES[encoding]} (CWOTLP_OTLP_ENCODING={encoding}), "
+        f"naming {stack.settings.forwarder.naming} (CWOTLP_NAMING)",
     ]
 
 
@@ -177,8 +177,7 @@ def _outcome(result: Mapping[str, Any], report: Mapping[str, Any], output_format
         status = "done"
     detail = f"{result.get('datapoints', 0)} datapoints in {report.get('requests', '?')} requests"
     if report.get("resumed_from", 0):
-        unit = "frame part" if output_format == OTEL1 else "record"
-        detail += f", resumed after {unit} {report['resumed_from']}"
+        detail += f", resumed after {report['resumed_from']} of {report.get('units', '?')} units"
     if report.get("retries"):
         detail += f", {report['retries']} HTTP retries"
     return f"{status}: {detail}"
@@ -241,6 +240,7 @@ def write_summary(
         "wire_bytes": sum(r.wire_bytes for r in collector.requests),
         "tokens_issued": stack.tokens.issued,
         "encoding": stack.settings.forwarder.encoding,
+        "naming": stack.settings.forwarder.naming,
         "objects": {s.stream.output_format: len(s.events) for s in streams},
         "lambda_retries": run.tally.retries,
         "on_failure_records": run.tally.sent_to_queue,

@@ -4,6 +4,7 @@ events that announce them, and the faults injected along the way (a plan: data, 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import http
 import itertools
 import random
@@ -14,13 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cwotlp_local.faults import Fault
-from cwotlp_local.generator import firehose_object, generate_records, otel1_object, series_count
+from cwotlp_local.generator import firehose_object, generate_records, series_count
 from cwotlp_local.lambda_async import AsyncEvent
 from cwotlp_local.names import ModuleNames
 from cwotlp_local.namings import JSON, OTEL1
-from cwotlp_local.stack import LocalStack
+from cwotlp_local.otel1 import otel1_object
+from cwotlp_local.stack import Forwarder, LocalStack
 
 NAME = ModuleNames().name  # var.name of the demo's instance of the module
+OWNER = ModuleNames().account  # the account the module runs in, which owns the metric streams
 OTEL1_RECORDS_PER_FRAME = 50
 
 
@@ -51,6 +54,7 @@ class WrittenStream:
 
     stream: Stream
     records: list[dict[str, Any]]
+    forwarder: Forwarder
     events: list[AsyncEvent] = field(default_factory=list)
     raw_bytes: int = 0
     gzip_bytes: int = 0
@@ -68,6 +72,13 @@ def split_into_objects(
         bounds.append(min(len(records), bounds[-1] + round(len(records) * w / total)))
     bounds.append(len(records))
     return [records[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def _percentiles_only(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as an OpenTelemetry 1.0 stream carries it: a summary has no room for trimmed means and
+    the like, which CloudWatch streams in the JSON format only."""
+    value = {k: v for k, v in record["value"].items() if k in ("count", "sum", "min", "max") or k[0] == "p"}
+    return {**record, "value": value}
 
 
 def start_of_data(minutes: int) -> int:
@@ -91,8 +102,10 @@ def write_stream(
             stream_name=stream.metric_stream,
         )
     )
-    written = WrittenStream(stream, records)
+    if stream.output_format == OTEL1:
+        records = [_percentiles_only(record) for record in records]
     forwarder = stack.forwarder(stream.output_format, stream_format=stream.output_format)
+    written = WrittenStream(stream, records, forwarder)
     for index, chunk in enumerate(split_into_objects(records, minutes, rng)):
         # Firehose writes an object a little after the minute it buffered.
         created = dt.datetime.fromtimestamp(chunk[-1]["timestamp"] / 1000 + 75 + index, dt.UTC)
@@ -106,8 +119,9 @@ def write_stream(
 def _write_object(written: WrittenStream, chunk: list[dict[str, Any]]) -> bytes:
     """The object's body in the stream's format; counts its bytes (and frames)."""
     if written.stream.output_format == OTEL1:
-        body = otel1_object(chunk, per_frame=OTEL1_RECORDS_PER_FRAME)
-        written.raw_bytes += len(otel1_object(chunk, per_frame=OTEL1_RECORDS_PER_FRAME, compress=False))
+        raw = otel1_object(chunk, per_frame=OTEL1_RECORDS_PER_FRAME, owner=OWNER, compress=False)
+        body = gzip.compress(raw, compresslevel=6, mtime=0)
+        written.raw_bytes += len(raw)
         written.frames += -(-len(chunk) // OTEL1_RECORDS_PER_FRAME)
     else:
         body = firehose_object(chunk)

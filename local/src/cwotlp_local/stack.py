@@ -79,6 +79,7 @@ class Forwarder:
     label: str
     environment: Mapping[str, str | None] = field(default_factory=dict)
     runtime: cwotlp.handler.Runtime | None = None  # set by its first invocation: later ones are warm
+    queue_url: str | None = None  # its own on-failure queue; None: the stack's
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class LocalStack:
         self.names = self.settings.names
         self.client_secret = secrets.token_urlsafe(24)
         self.default_forwarder = Forwarder("default")
+        self._queues: list[str] = []  # the forwarders' own on-failure queues
         self._exit = contextlib.ExitStack()
 
     def __repr__(self) -> str:
@@ -203,9 +205,10 @@ class LocalStack:
         return bucket
 
     # the collector secret ----------------------------------------------------------------------------------
-    def secret_value(self) -> dict[str, str]:
-        """The secret as the module's documentation asks for it: where to send, and how to get a token."""
-        value = {
+    def secret_value(self) -> dict[str, str | bool]:
+        """The secret as the module's documentation asks for it: where to send, and how to get a token;
+        without TLS, the opt-in to plain http that the forwarder requires."""
+        value: dict[str, str | bool] = {
             "endpoint": self.collector.url,
             "token_url": self.tokens.url,
             "client_id": self.tokens.client_id,
@@ -213,11 +216,13 @@ class LocalStack:
         }
         if self.settings.audience is not None:
             value["audience"] = self.settings.audience
+        if not self.settings.tls:
+            value["allow_http"] = True
         return value
 
-    def update_secret(self, **fields: str | None) -> None:
+    def update_secret(self, **fields: str | bool | None) -> None:
         """Writes a new version of the secret with these fields changed (None removes a field)."""
-        value: dict[str, str | None] = {**self.secret_value(), **fields}
+        value: dict[str, str | bool | None] = {**self.secret_value(), **fields}
         changed = {name: text for name, text in value.items() if text is not None}
         self.secretsmanager.put_secret_value(SecretId=self.secret_arn, SecretString=json.dumps(changed))
 
@@ -240,9 +245,13 @@ class LocalStack:
 
     # the forwarder -----------------------------------------------------------------------------------------
     def forwarder(self, label: str, stream_format: str | None = None, **environment: str | None) -> Forwarder:
-        """A forwarder function of its own: for one metric stream's format, with more variables if given."""
+        """A forwarder function of its own, with an on-failure queue of its own, as each instance of the
+        module has: for one metric stream's format, with more variables if given."""
         variables: dict[str, str | None] = {STREAM_FORMAT_VARIABLE: stream_format} if stream_format else {}
-        return Forwarder(label, {**variables, **environment})
+        name = f"{self.names.failure_queue}-{''.join(c if c.isalnum() else '-' for c in label)}"
+        queue_url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        self._queues.append(queue_url)
+        return Forwarder(label, {**variables, **environment}, queue_url=queue_url)
 
     def invoke(
         self,
@@ -272,9 +281,15 @@ class LocalStack:
         return LambdaAsync(self, deadline=deadline)
 
     def send_to_on_failure_destination(
-        self, event: dict[str, Any], request_id: str, error: BaseException, invoke_count: int
+        self,
+        event: dict[str, Any],
+        request_id: str,
+        error: BaseException,
+        invoke_count: int,
+        forwarder: Forwarder | None = None,
     ) -> None:
-        """What Lambda does once an event's attempts all failed: its record goes to the on-failure queue."""
+        """What Lambda does once an event's attempts all failed: its record goes to the function's
+        on-failure queue."""
         record = on_failure_record(
             event,
             request_id=request_id,
@@ -282,14 +297,18 @@ class LocalStack:
             error=error,
             invoke_count=invoke_count,
         )
-        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(record))
+        queue_url = (forwarder.queue_url if forwarder else None) or self.queue_url
+        self.sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(record))
 
-    def queue_depth(self) -> int:
-        """Messages in the on-failure queue."""
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"])
+    def queue_depth(self, queue_url: str | None = None) -> int:
+        """Messages in one on-failure queue, or in all of them."""
+        total = 0
+        for url in [queue_url] if queue_url else [self.queue_url, *self._queues]:
+            attributes = self.sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
+            total += int(attributes["ApproximateNumberOfMessages"])
+        return total
 
     def replay(self, *arguments: str, forwarder: Forwarder | None = None) -> Replayed:
         """Runs `cwotlp replay` with these arguments in the forwarder's environment."""
