@@ -138,6 +138,7 @@ def _key_value(key: str, value: str | dict[str, str]) -> KeyValue:
     if isinstance(value, str):
         pair.value.string_value = value
     else:
+        pair.value.kvlist_value.SetInParent()  # no dimensions: an empty list, not an empty value
         for name, text in value.items():
             pair.value.kvlist_value.values.append(_key_value(name, text))
     return pair
