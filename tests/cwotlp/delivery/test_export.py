@@ -18,7 +18,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 
 from conftest import decode, make_settings
 from cwotlp import __version__
-from cwotlp.delivery.auth import ClientCredentials, StaticHeaders
+from cwotlp.delivery.auth import AuthError, ClientCredentials, StaticHeaders
 from cwotlp.delivery.export import MAX_REFUSALS, Delivery, ExportCounters, Exporter
 from cwotlp.delivery.http import Counters, Deadline, HttpClient, RetryPolicy, Url
 from cwotlp.errors import DeliveryError
@@ -350,15 +350,52 @@ def test_401_gets_one_fresh_token_and_one_more_try() -> None:
     ):
         setup = oauth_setup(collector, tokens)
         setup.send(one_batch(3))
+        setup.send(one_batch(3))
+        assert tokens.issued == 1  # the token is reused
         tokens.expire_all()  # revoked before its advertised expiry
         setup.send(one_batch(3))
-        assert collector.statuses == [200, 401, 200]
+        assert collector.statuses == [200, 200, 401, 200]
         assert tokens.issued == 2
         collector.inject(Fault(status=401), times=5)
         with pytest.raises(DeliveryError, match="answered HTTP 401"):
             setup.send(one_batch(3))
-        assert collector.statuses[3:] == [401, 401]
+        assert collector.statuses[4:] == [401, 401]
         assert tokens.issued == 3
+
+
+def test_a_refused_client_secret_fails_before_anything_is_sent() -> None:
+    with (
+        TokenServer(client_id="forwarder", client_secret=CLIENT_SECRET) as tokens,
+        Collector(token_check=tokens.is_valid) as collector,
+    ):
+        oauth2 = OAuth2(
+            Url.parse(tokens.url, "token_url", allow_http=True), "forwarder", "Wrong-secret-value"
+        )
+        auth = ClientCredentials(oauth2, HttpClient(), RetryPolicy(sleep=lambda _: None), Counters())
+        with pytest.raises(AuthError, match="answered HTTP 401: invalid_client") as caught:
+            Setup(collector.url, auth).send(one_batch(3))
+        assert "Wrong-secret-value" not in str(caught.value)
+        assert collector.attempts == 0
+
+
+def test_a_token_that_expires_during_a_wait_is_renewed_for_the_next_attempt() -> None:
+    now = [0.0]
+
+    def wait(seconds: float) -> None:
+        now[0] += seconds  # the wait outlasts the token
+
+    with (
+        TokenServer(client_id="forwarder", client_secret=CLIENT_SECRET, expires_in=100) as tokens,
+        Collector(token_check=tokens.is_valid) as collector,
+    ):
+        oauth2 = OAuth2(Url.parse(tokens.url, "token_url", allow_http=True), "forwarder", CLIENT_SECRET)
+        auth = ClientCredentials(oauth2, HttpClient(), RetryPolicy(), Counters(), clock=lambda: now[0])
+        setup = Setup(collector.url, auth)
+        setup.policy.sleep = wait
+        collector.inject(Fault(status=503, headers={"Retry-After": "120"}))
+        setup.send(one_batch(3), seconds=600)
+        assert collector.statuses == [503, 200]
+        assert tokens.issued == 2
 
 
 def test_401_with_static_headers_fails_at_once(collector: Collector) -> None:

@@ -489,6 +489,17 @@ def test_dropped_connections_are_retried_and_headers_asked_anew(collector: Colle
     assert len(asked) == 3 and len(recorder.waits) == 2
 
 
+def test_a_slow_answer_times_out_and_is_retried(collector: Collector) -> None:
+    recorder = Recorder()
+    counters = Counters()
+    collector.inject(Fault(status=200, delay=1.0))
+    policy = recorder.policy(max_retries=2, timeout=0.3)
+    started = time.monotonic()
+    assert send(collector, policy, counters=counters) == 200
+    assert time.monotonic() - started < 1.0  # the retry did not wait for the slow answer
+    assert counters.retries == 1 and len(recorder.waits) == 1
+
+
 @pytest.mark.parametrize("status", [400, 401, 413, 500, 302])
 def test_other_answers_are_returned_at_once(collector: Collector, status: int) -> None:
     collector.inject(Fault(status=status))
