@@ -138,7 +138,7 @@ def test_a_member_whose_checksum_does_not_match_is_truncation() -> None:
     data, source = read(chunked(bytes(zipped), 4096))
     assert source.truncated
     # zlib drops the output of the call that meets the bad checksum; what came before is kept.
-    assert 0 < len(data) and LINES.startswith(data)
+    assert len(data) > 0 and LINES.startswith(data)
 
 
 def zeros_member(total: int) -> bytes:
