@@ -1,5 +1,4 @@
-"""The report of one object, the one structured log line the dashboard and alarms read, and the
-redaction every message from a peer goes through."""
+"""The report of one object: the one structured log line the dashboard and alarms read."""
 
 from __future__ import annotations
 
@@ -11,7 +10,6 @@ import orjson
 import pytest
 
 from conftest import fixture_bytes, make_settings
-from cwotlp.errors import redact
 from cwotlp.pipeline import Conversion
 from cwotlp.report import ObjectReport
 
@@ -107,23 +105,3 @@ def test_the_log_line_is_an_error_when_nothing_got_through(
     [record] = [r for r in caplog.records if r.name == "cwotlp"]
     assert (record.levelno, record.getMessage()) == (level, f"object {status}")
     assert record.object == report.log_fields()  # type: ignore[attr-defined]
-
-
-def test_redaction_replaces_every_secret_longest_first() -> None:
-    text = "token abc123-long and its prefix abc123 and the key k3y"
-    assert (
-        redact(text, {"abc123", "abc123-long", "k3y", ""}) == "token *** and its prefix *** and the key ***"
-    )
-
-
-def test_redaction_collapses_control_characters_and_whitespace() -> None:
-    assert redact("line one\r\n\tline\x00two\x1b[31m  three", set()) == "line one line two [31m three"
-
-
-def test_redaction_cuts_after_replacing_so_no_secret_prefix_is_left() -> None:
-    secret = "S" * 50
-    text = "x" * 180 + secret + "y" * 100
-    out = redact(text, {secret}, limit=200)
-    assert out == "x" * 180 + "***" + "y" * 16 + "…"
-    assert len(out) == 200
-    assert "SSSS" not in redact("x" * 190 + secret, {secret}, limit=200)
