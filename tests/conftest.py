@@ -105,6 +105,13 @@ def _no_cached_tokens() -> Iterator[None]:
     forget_tokens()
 
 
+@dataclasses.dataclass
+class Retries:
+    """Where the HTTP layer counts its retries (in the forwarder, the object's report)."""
+
+    retries: int = 0
+
+
 def make_settings(**changes: Any) -> Any:
     """The forwarder's default settings with some fields changed (naming=Naming(...) for the naming)."""
     from cwotlp.config import Settings

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from conftest import Retries
 from cwotlp.delivery.auth import (
     DEFAULT_LIFETIME_SECONDS,
     MAX_LIFETIME_SECONDS,
@@ -20,7 +21,7 @@ from cwotlp.delivery.auth import (
     StaticHeaders,
     authenticator,
 )
-from cwotlp.delivery.http import Counters, Deadline, HttpClient, RetryPolicy, Url
+from cwotlp.delivery.http import Deadline, HttpClient, RetryPolicy, Url
 from cwotlp.secret import Destination, OAuth2
 from cwotlp_local.faults import Fault
 from cwotlp_local.token_server import TokenServer
@@ -60,7 +61,7 @@ def credentials(
 ) -> ClientCredentials:
     policy = RetryPolicy(max_retries=retries, sleep=lambda _: None, min_request_time=0.1)
     return ClientCredentials(
-        oauth2(server, secret), HttpClient(), policy, Counters(), extra, clock=clock or Clock(), reload=reload
+        oauth2(server, secret), HttpClient(), policy, Retries(), extra, clock=clock or Clock(), reload=reload
     )
 
 
@@ -95,7 +96,7 @@ def test_tokens_are_cached_per_client_across_instances(tokens: TokenServer) -> N
         OAuth2(oauth2(tokens).token_url, "forwarder", CLIENT_SECRET, audience="otlp", scope=None),
         HttpClient(),
         RetryPolicy(),
-        Counters(),
+        Retries(),
     )
     assert bearer(other.headers(Deadline.after(10))) != first  # another scope is another token
     assert tokens.issued == 2
@@ -263,7 +264,7 @@ def test_a_reload_that_does_not_help_fails_without_looping(tokens: TokenServer, 
         reloads.append(1)
         return {"same": old, "none": None, "also-wrong": oauth2(tokens, "Another-wrong-secret")}[reloaded]
 
-    auth = ClientCredentials(old, HttpClient(), RetryPolicy(sleep=lambda _: None), Counters(), reload=reload)
+    auth = ClientCredentials(old, HttpClient(), RetryPolicy(sleep=lambda _: None), Retries(), reload=reload)
     for _ in range(2):
         with pytest.raises(AuthError, match="answered HTTP 401: invalid_client") as caught:
             auth.headers(Deadline.after(10))
@@ -285,11 +286,11 @@ def test_static_headers() -> None:
 def test_the_authenticator_follows_the_destination(tokens: TokenServer) -> None:
     endpoint = Url.parse("https://collector.example.test", "endpoint")
     static = authenticator(
-        Destination(endpoint, headers={"x-api-key": "k"}), HttpClient(), RetryPolicy(), Counters()
+        Destination(endpoint, headers={"x-api-key": "k"}), HttpClient(), RetryPolicy(), Retries()
     )
     assert isinstance(static, StaticHeaders)
     destination = Destination(endpoint, oauth2=oauth2(tokens), headers={"x-scope-orgid": "t1"})
-    oauth = authenticator(destination, HttpClient(), RetryPolicy(), Counters())
+    oauth = authenticator(destination, HttpClient(), RetryPolicy(), Retries())
     assert isinstance(oauth, ClientCredentials)
     headers = oauth.headers(Deadline.after(10))
     assert headers["x-scope-orgid"] == "t1" and tokens.is_valid(bearer(headers))

@@ -16,11 +16,11 @@ import orjson
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 
-from conftest import decode, make_settings
+from conftest import Retries, decode, make_settings
 from cwotlp import __version__
 from cwotlp.delivery.auth import AuthError, ClientCredentials, StaticHeaders
 from cwotlp.delivery.export import MAX_REFUSALS, Delivery, ExportCounters, Exporter
-from cwotlp.delivery.http import Counters, Deadline, HttpClient, RetryPolicy, Url
+from cwotlp.delivery.http import Deadline, HttpClient, RetryPolicy, Url
 from cwotlp.errors import DeliveryError
 from cwotlp.otlp.batch import Batch
 from cwotlp.pipeline import Conversion
@@ -340,7 +340,7 @@ def test_a_partial_success_message_is_logged_redacted(
 def oauth_setup(collector: Collector, tokens: TokenServer) -> Setup:
     oauth2 = OAuth2(Url.parse(tokens.url, "token_url", allow_http=True), "forwarder", CLIENT_SECRET)
     policy = RetryPolicy(max_retries=1, sleep=lambda _: None)
-    return Setup(collector.url, ClientCredentials(oauth2, HttpClient(), policy, Counters()))
+    return Setup(collector.url, ClientCredentials(oauth2, HttpClient(), policy, Retries()))
 
 
 def test_401_gets_one_fresh_token_and_one_more_try() -> None:
@@ -371,7 +371,7 @@ def test_a_refused_client_secret_fails_before_anything_is_sent() -> None:
         oauth2 = OAuth2(
             Url.parse(tokens.url, "token_url", allow_http=True), "forwarder", "Wrong-secret-value"
         )
-        auth = ClientCredentials(oauth2, HttpClient(), RetryPolicy(sleep=lambda _: None), Counters())
+        auth = ClientCredentials(oauth2, HttpClient(), RetryPolicy(sleep=lambda _: None), Retries())
         with pytest.raises(AuthError, match="answered HTTP 401: invalid_client") as caught:
             Setup(collector.url, auth).send(one_batch(3))
         assert "Wrong-secret-value" not in str(caught.value)
@@ -389,7 +389,7 @@ def test_a_token_that_expires_during_a_wait_is_renewed_for_the_next_attempt() ->
         Collector(token_check=tokens.is_valid) as collector,
     ):
         oauth2 = OAuth2(Url.parse(tokens.url, "token_url", allow_http=True), "forwarder", CLIENT_SECRET)
-        auth = ClientCredentials(oauth2, HttpClient(), RetryPolicy(), Counters(), clock=lambda: now[0])
+        auth = ClientCredentials(oauth2, HttpClient(), RetryPolicy(), Retries(), clock=lambda: now[0])
         setup = Setup(collector.url, auth)
         setup.policy.sleep = wait
         collector.inject(Fault(status=503, headers={"Retry-After": "120"}))

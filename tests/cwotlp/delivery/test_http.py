@@ -13,10 +13,10 @@ from email.utils import format_datetime
 
 import pytest
 
+from conftest import Retries
 from cwotlp.delivery.http import (
     MAX_RETRY_AFTER,
     RESPONSE_LIMIT,
-    Counters,
     Deadline,
     HttpClient,
     RetryPolicy,
@@ -411,7 +411,7 @@ class Recorder:
 
 
 def send(
-    collector: Collector, policy: RetryPolicy, seconds: float = 30, counters: Counters | None = None
+    collector: Collector, policy: RetryPolicy, seconds: float = 30, counters: Retries | None = None
 ) -> int:
     response = post_with_retries(
         HttpClient(),
@@ -421,14 +421,14 @@ def send(
         headers=lambda: {"Content-Type": "application/json"},
         policy=policy,
         deadline=Deadline.after(seconds),
-        counters=counters or Counters(),
+        counters=counters or Retries(),
     )
     return response.status
 
 
 def test_retries_are_bounded_in_count(collector: Collector) -> None:
     recorder = Recorder()
-    counters = Counters()
+    counters = Retries()
     collector.inject(Fault(status=503), times=10)
     with pytest.raises(DeliveryError, match="collector test: HTTP 503 after 4 attempts"):
         send(collector, recorder.policy(max_retries=3), counters=counters)
@@ -483,7 +483,7 @@ def test_dropped_connections_are_retried_and_headers_asked_anew(collector: Colle
         headers=lambda: asked.append(1) or {"Content-Type": "application/json"},  # type: ignore[func-returns-value]
         policy=recorder.policy(max_retries=3),
         deadline=Deadline.after(30),
-        counters=Counters(),
+        counters=Retries(),
     )
     assert response.status == 200
     assert len(asked) == 3 and len(recorder.waits) == 2
@@ -491,7 +491,7 @@ def test_dropped_connections_are_retried_and_headers_asked_anew(collector: Colle
 
 def test_a_slow_answer_times_out_and_is_retried(collector: Collector) -> None:
     recorder = Recorder()
-    counters = Counters()
+    counters = Retries()
     collector.inject(Fault(status=200, delay=1.0))
     assert send(collector, recorder.policy(max_retries=2, timeout=0.3), counters=counters) == 200
     assert counters.retries == 1 and len(recorder.waits) == 1  # the first attempt gave up on the slow answer
@@ -518,6 +518,6 @@ def test_a_tls_failure_is_not_retried() -> None:
             headers=dict,
             policy=recorder.policy(max_retries=5),
             deadline=Deadline.after(30),
-            counters=Counters(),
+            counters=Retries(),
         )
     assert recorder.waits == []
