@@ -5,8 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from conftest import fixture_bytes
-from cwotlp.otlp.convert import Naming
+from conftest import fixture_bytes, make_settings
 from cwotlp.pipeline import Conversion
 from cwotlp.rules import Rule, parse_rules, record_filter
 
@@ -15,7 +14,7 @@ RECORDS = [orjson.loads(line) for line in DATA.splitlines() if line.strip()]
 
 
 def forwarded(rules: tuple[Rule, ...]) -> tuple[list[dict[str, object]], Conversion]:
-    conversion = Conversion([DATA], Naming(), 1 << 22, rules=rules)
+    conversion = Conversion([DATA], make_settings(rules=rules))
     names = [entry[1] for batch in conversion.batches() for entry in batch.entries]
     return [orjson.loads(name + b"]}}") for name in names], conversion
 
@@ -81,8 +80,31 @@ def test_records_that_are_not_metrics_are_left_to_the_converter() -> None:
         ("x", "must be a JSON list"),
         (["x"], r"rules\[0\] must be an object"),
         ([{"action": "keep", "namespace": 3}], "namespace must be a string"),
+        ([{"action": "keep", "metric_name": ["a"]}], "metric_name must be a string"),
+        ([{"namespace": "AWS/*"}], r"rules\[0\]: action must be drop or keep"),
+        ([{"action": "drop", "dimensions": ["a"]}], "dimensions must be an object of name -> value glob"),
     ],
 )
 def test_bad_rules_say_which_and_why(rules: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_rules(rules, "rules")
+
+
+def test_globs_are_case_sensitive_and_anchored() -> None:
+    forward = record_filter(
+        parse_rules([{"action": "keep", "namespace": "AWS/EC?", "metric_name": "[CN]*"}], "r")
+    )
+    assert forward is not None
+    base = {"namespace": "AWS/EC2", "metric_name": "CPUUtilization", "dimensions": {}}
+    assert forward(base)
+    assert not forward({**base, "namespace": "aws/ec2"})
+    assert not forward({**base, "namespace": "AWS/EC2x"})
+    assert not forward({**base, "metric_name": "DiskReadOps"})
+
+
+def test_a_dimension_rule_needs_the_dimension() -> None:
+    forward = record_filter((Rule("drop", dimensions={"InstanceId": "*"}),))
+    assert forward is not None
+    assert forward({"namespace": "AWS/EC2", "metric_name": "M", "dimensions": {}})
+    assert forward({"namespace": "AWS/EC2", "metric_name": "M"})
+    assert not forward({"namespace": "AWS/EC2", "metric_name": "M", "dimensions": {"InstanceId": ""}})

@@ -17,7 +17,7 @@ from moto import mock_aws
 from conftest import fixture_bytes
 from cwotlp.commands.cli import main
 from cwotlp.commands.replay import parse_failure_record
-from cwotlp.delivery.progress import TAG_KEY
+from cwotlp.delivery.progress import DELIVERED, Marker
 from cwotlp_local.collector import Collector
 from cwotlp_local.faults import Fault
 from cwotlp_local.otlp import datapoint_identity
@@ -39,9 +39,18 @@ class Aws:
     def put(self, key: str, data: bytes = DATA) -> None:
         self.s3.put_object(Bucket=BUCKET, Key=key, Body=data)
 
-    def tag(self, key: str) -> str | None:
-        tags = self.s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]
-        return next((t["Value"] for t in tags if t["Key"] == TAG_KEY), None)
+    def progress(self, key: str) -> str | None:
+        """ "all" for a delivered object, else the units it had delivered; None without a marker."""
+        try:
+            body = self.s3.get_object(Bucket=BUCKET, Key=f"progress/{key}")["Body"].read()
+        except self.s3.exceptions.NoSuchKey:
+            return None
+        marker = json.loads(body)
+        return "all" if marker["state"] == DELIVERED else str(marker["position"])
+
+    def mark_delivered(self, key: str) -> None:
+        marker = Marker(DELIVERED, RECORDS, "another-fingerprint", "an-earlier-invocation", 0.0)
+        self.s3.put_object(Bucket=BUCKET, Key=f"progress/{key}", Body=marker.body())
 
     def identities(self) -> list[str]:
         return [datapoint_identity(*point) for point in self.collector.datapoints()]
@@ -99,6 +108,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             "token_url": tokens.url,
             "client_id": "replay",
             "client_secret": "replay-secret",
+            "allow_http": True,  # the local servers speak plain http
         }
         arn = boto3.client("secretsmanager").create_secret(Name="cwotlp", SecretString=json.dumps(secret))[
             "ARN"
@@ -123,11 +133,7 @@ def test_a_prefix_is_replayed_and_delivered_objects_are_skipped(
     for hour in ("20", "21", "22"):
         aws.put(f"metrics/2026/11/24/{hour}/stream-1.gz")
     aws.put("errors/2026/11/24/21/failed.gz")
-    aws.s3.put_object_tagging(
-        Bucket=BUCKET,
-        Key="metrics/2026/11/24/20/stream-1.gz",
-        Tagging={"TagSet": [{"Key": TAG_KEY, "Value": "all"}]},
-    )
+    aws.mark_delivered("metrics/2026/11/24/20/stream-1.gz")
     status, summary, progress = replay(capsys, "--bucket", BUCKET, "--prefix", "metrics/2026/11/24/")
     assert status == 0
     assert summary == {
@@ -141,8 +147,8 @@ def test_a_prefix_is_replayed_and_delivered_objects_are_skipped(
     }
     assert aws.collector.datapoint_count() == 2 * RECORDS
     assert "[3 " in progress and "metrics/2026/11/24/22/stream-1.gz" in progress
-    assert aws.tag("metrics/2026/11/24/22/stream-1.gz") == "all"
-    assert aws.tag("errors/2026/11/24/21/failed.gz") is None
+    assert aws.progress("metrics/2026/11/24/22/stream-1.gz") == "all"
+    assert aws.progress("errors/2026/11/24/21/failed.gz") is None
 
 
 def test_a_time_window_selects_by_last_modified(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
@@ -154,12 +160,12 @@ def test_a_time_window_selects_by_last_modified(aws: Aws, capsys: pytest.Capture
     assert early < late
     status, summary, _ = replay(capsys, "--bucket", BUCKET, "--since", late.isoformat())
     assert (status, summary["delivered"]) == (0, 1)
-    assert aws.tag("metrics/late.gz") == "all" and aws.tag("metrics/early.gz") is None
+    assert aws.progress("metrics/late.gz") == "all" and aws.progress("metrics/early.gz") is None
     status, summary, _ = replay(
         capsys, "--bucket", BUCKET, "--until", (early + timedelta(seconds=1)).isoformat()
     )
     assert (status, summary["delivered"]) == (0, 1)
-    assert aws.tag("metrics/early.gz") == "all"
+    assert aws.progress("metrics/early.gz") == "all"
     assert len(set(aws.identities())) == RECORDS
 
 
@@ -206,9 +212,7 @@ def test_a_failed_delivery_keeps_the_message_and_exits_1(
 def test_a_dry_run_sends_and_changes_nothing(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
     aws.put("metrics/new.gz")
     aws.put("metrics/old.gz")
-    aws.s3.put_object_tagging(
-        Bucket=BUCKET, Key="metrics/old.gz", Tagging={"TagSet": [{"Key": TAG_KEY, "Value": "all"}]}
-    )
+    aws.mark_delivered("metrics/old.gz")
     aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=aws.failure_record("metrics/new.gz"))
     status, summary, _ = replay(capsys, "--bucket", BUCKET, "--dry-run")
     assert status == 0
@@ -218,7 +222,7 @@ def test_a_dry_run_sends_and_changes_nothing(aws: Aws, capsys: pytest.CaptureFix
     )
     assert (summary["would_deliver"], summary["messages_deleted"]) == (1, 0)
     assert aws.collector.attempts == 0 and aws.tokens.issued == 0
-    assert aws.tag("metrics/new.gz") is None
+    assert aws.progress("metrics/new.gz") is None
     assert len(aws.sqs.receive_message(QueueUrl=aws.queue_url)["Messages"]) == 1
 
 

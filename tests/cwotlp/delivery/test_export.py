@@ -1,310 +1,486 @@
-"""Export and authentication against a real OTLP/HTTP collector and token endpoint on 127.0.0.1."""
+"""Export against real OTLP/HTTP collectors on 127.0.0.1: gzip and headers, 413 splitting, 400
+narrowing to the records a collector refuses, partial-success answers of every shape, one token
+refresh on 401, redirects, and answers quoted only with the credentials taken out."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
+import socket
+import threading
 from collections.abc import Iterator
+from typing import Any
 
+import orjson
 import pytest
-import requests
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 
-from conftest import fixture_bytes
-from cwotlp.config import Destination, OAuth2
-from cwotlp.delivery.auth import AuthError, ClientCredentials, authenticator
-from cwotlp.delivery.export import ExportCounters, Exporter
-from cwotlp.delivery.http import Counters, Deadline, DeliveryError, RetryPolicy
+from conftest import Retries, decode, make_settings
+from cwotlp import __version__
+from cwotlp.delivery.auth import AuthError, ClientCredentials, StaticHeaders
+from cwotlp.delivery.export import MAX_REFUSALS, Delivery, ExportCounters, Exporter
+from cwotlp.delivery.http import Deadline, HttpClient, RetryPolicy, Url
+from cwotlp.errors import DeliveryError
 from cwotlp.otlp.batch import Batch
-from cwotlp.otlp.convert import Naming
-from cwotlp.otlp.encoding import JsonEncoding
 from cwotlp.pipeline import Conversion
+from cwotlp.report import ObjectReport
+from cwotlp.secret import Destination, OAuth2
+from cwotlp_local._server import LocalHandler, LocalServer
 from cwotlp_local.collector import Collector
 from cwotlp_local.faults import Fault
 from cwotlp_local.token_server import TokenServer
 
-CLIENT_SECRET = "correct horse battery staple"
-DATA = fixture_bytes("otel-contrib-cwmetricstream/multiple_records")
+API_KEY = "Ak9-api-key-value"
+QUERY_KEY = "Qm2-query-key-value"
+CLIENT_SECRET = "Cs5-client-secret-value"
 
 
-def batches(max_bytes: int = 1 << 22) -> list[Batch]:
-    return list(Conversion([DATA], Naming(), max_bytes).batches())
+def records(count: int) -> bytes:
+    """JSON lines of `count` records told apart by their dimension Seq, one datapoint each."""
+    lines = [
+        {
+            "metric_stream_name": "stream",
+            "account_id": "123456789012",
+            "region": "us-east-1",
+            "namespace": "Test/Export",
+            "metric_name": "Requests",
+            "dimensions": {"Seq": str(seq)},
+            "timestamp": 1_767_225_600_000,
+            "value": {"count": 2.0, "sum": 3.0, "min": 1.0, "max": 2.0},
+            "unit": "Count",
+        }
+        for seq in range(count)
+    ]
+    return b"\n".join(orjson.dumps(line) for line in lines)
 
 
-class Waits:
-    """A sleep that records what it was asked for and waits only briefly, so tests stay fast."""
-
-    def __init__(self) -> None:
-        self.asked: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        import time
-
-        self.asked.append(seconds)
-        time.sleep(min(seconds, 0.01))
+def one_batch(count: int, encoding: str = "json") -> Batch:
+    settings = make_settings(encoding=encoding)
+    [batch] = list(Conversion([records(count)], settings).batches())
+    assert len(batch.entries) == count
+    return batch
 
 
-@pytest.fixture
-def tokens() -> Iterator[TokenServer]:
-    with TokenServer(client_id="forwarder", client_secret=CLIENT_SECRET, audience="b14collector") as server:
-        yield server
+def sequence(request: Any) -> list[int]:
+    """The Seq dimension of every datapoint of a request, in order."""
+    found = []
+    for resource_metrics in request.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                for point in metric.summary.data_points:
+                    dimensions = next(a.value.string_value for a in point.attributes if a.key == "Dimensions")
+                    found.append(int(json.loads(dimensions)["Seq"]))
+    return found
 
 
-@pytest.fixture
-def collector(tokens: TokenServer) -> Iterator[Collector]:
-    with Collector(token_check=tokens.is_valid) as server:
-        yield server
+class _PoisonHandler(LocalHandler):
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes; without this each answer waits for a delayed ACK.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def do_POST(self) -> None:
+        owner: PoisonCollector = self.server.owner  # type: ignore[assignment]
+        body = self.read_body()
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        kind = "protobuf" if "protobuf" in self.headers.get("Content-Type", "") else "json"
+        seqs = sequence(decode(body, kind))
+        with owner.lock:
+            refused = bool(owner.poison & set(seqs))
+            owner.statuses.append(400 if refused else 200)
+            if not refused:
+                owner.accepted.extend(seqs)
+        if refused:
+            status = {"code": 3, "message": f"datapoint rejected: bad value; key {API_KEY}"}
+            self.respond(400, json.dumps(status).encode(), "application/json")
+        else:
+            self.respond(200, b"{}", "application/json")
+
+
+class PoisonCollector(LocalServer):
+    """A collector that refuses (HTTP 400) every request holding one of the poison records."""
+
+    handler_class = _PoisonHandler
+
+    def __init__(self, poison: set[int]) -> None:
+        super().__init__()
+        self.poison = poison
+        self.lock = threading.Lock()
+        self.statuses: list[int] = []
+        self.accepted: list[int] = []
 
 
 class Setup:
-    def __init__(
-        self, collector: Collector, tokens: TokenServer, *, timeout: float = 5.0, secret: str = CLIENT_SECRET
-    ):
-        self.waits = Waits()
-        self.policy = RetryPolicy(max_retries=3, timeout=timeout, sleep=self.waits, min_request_time=0.2)
+    def __init__(self, url: str, auth: Any = None, *, max_retries: int = 2) -> None:
+        self.policy = RetryPolicy(max_retries=max_retries, sleep=lambda _: None, min_request_time=0.1)
         self.counters = ExportCounters()
-        self.session = requests.Session()
-        self.destination = Destination(
-            endpoint=collector.url,
-            oauth2=OAuth2(tokens.url, "forwarder", secret, audience="b14collector"),
+        self.client = HttpClient()
+        endpoint = Url.parse(f"{url}?key={QUERY_KEY}", "endpoint", allow_http=True)
+        destination = Destination(endpoint, headers={"x-api-key": API_KEY})
+        self.exporter = Exporter(
+            endpoint,
+            auth or StaticHeaders(destination.headers),
+            self.client,
+            self.policy,
+            self.counters,
+            destination.secrets(),
         )
         self.accepted: list[Batch] = []
-        self.collector = collector
-
-    def exporter(self) -> Exporter:
-        auth = authenticator(self.destination, self.session, self.policy, self.counters)
-        return Exporter(self.destination.endpoint, auth, self.session, self.policy, self.counters)
 
     def send(self, batch: Batch, seconds: float = 30.0) -> None:
-        self.exporter().send(batch, Deadline.after(seconds), self.accepted.append)
+        self.exporter.send(batch, Deadline.after(seconds), self.accepted.append)
+
+    def progress(self) -> list[tuple[int, int]]:
+        return [(batch.first_record, batch.end_record) for batch in self.accepted]
 
 
-def test_a_batch_arrives_gzipped_with_a_bearer_token(collector: Collector, tokens: TokenServer) -> None:
-    setup = Setup(collector, tokens)
-    [batch] = batches()
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    with Collector(path="/v1/metrics") as server:
+        yield server
+        assert server.errors == []
+
+
+def contiguous(progress: list[tuple[int, int]], start: int, end: int) -> bool:
+    position = start
+    for first, last in progress:
+        if first != position or last <= first:
+            return False
+        position = last
+    return position == end
+
+
+@pytest.mark.parametrize("encoding", ["json", "protobuf"])
+def test_a_batch_arrives_gzipped_with_its_headers(collector: Collector, encoding: str) -> None:
+    setup = Setup(collector.url)
+    batch = one_batch(20, encoding)
     setup.send(batch)
-    setup.send(batch)
-    assert collector.errors == []
-    assert collector.datapoint_count() == 2 * 127
-    request = collector.requests[0]
+    [request] = collector.requests
     assert request.content_encoding == "gzip"
-    assert request.headers["Content-Type"] == "application/json"
-    assert request.headers["Authorization"].startswith("Bearer ")
-    assert tokens.issued == 1  # the token is reused
-    assert tokens.requests[0].auth_method == "client_secret_basic"
-    assert tokens.requests[0].form["audience"] == "b14collector"
-    assert setup.counters.requests == 2
-    assert setup.counters.gzip_bytes < setup.counters.raw_bytes / 4
-    assert setup.accepted == [batch, batch]
+    assert request.content_type == (
+        "application/x-protobuf" if encoding == "protobuf" else "application/json"
+    )
+    assert request.headers["User-Agent"] == f"cwotlp/{__version__}"
+    assert request.headers["x-api-key"] == API_KEY
+    assert sequence(request.message) == list(range(20))
+    counters = setup.counters
+    assert (counters.requests, counters.datapoints, counters.raw_bytes) == (1, 20, len(batch.body()))
+    assert counters.gzip_bytes == request.wire_bytes < counters.raw_bytes
+    assert setup.accepted == [batch]
 
 
-def test_429_honours_retry_after(collector: Collector, tokens: TokenServer) -> None:
-    setup = Setup(collector, tokens)
-    collector.inject(Fault(status=429, headers={"Retry-After": "2"}))
-    setup.send(batches()[0])
-    assert setup.waits.asked == [2.0]
-    assert collector.statuses == [429, 200]
-    assert collector.datapoint_count() == 127
-    assert setup.counters.retries == 1
+def test_413_splits_the_batch_until_it_fits() -> None:
+    batch = one_batch(64)
+    with Collector(max_body_bytes=len(batch.body()) // 5) as collector:
+        setup = Setup(collector.url)
+        setup.send(batch)
+        assert sorted(s for r in collector.requests for s in sequence(r.message)) == list(range(64))
+        assert 413 in collector.statuses
+    assert setup.counters.splits >= 3
+    assert setup.counters.datapoints == 64
+    assert contiguous(setup.progress(), 0, 64)
 
 
-def test_a_streak_of_503_is_retried_with_bounded_backoff(collector: Collector, tokens: TokenServer) -> None:
-    setup = Setup(collector, tokens)
-    collector.inject(Fault(status=503), times=3)
-    setup.send(batches()[0])
-    assert collector.statuses == [503, 503, 503, 200]
-    assert len(setup.waits.asked) == 3
-    assert all(0 <= wait <= setup.policy.max_delay for wait in setup.waits.asked)
-    assert collector.datapoint_count() == 127
+def test_413_for_a_single_record_fails() -> None:
+    with Collector(max_body_bytes=50) as collector:
+        with pytest.raises(
+            DeliveryError, match=r"HTTP 413 for a request that cannot be split \(1 datapoints\)"
+        ):
+            Setup(collector.url).send(one_batch(1))
+        assert collector.attempts == 1
 
 
-@pytest.mark.parametrize("status", [502, 504])
-def test_gateway_errors_are_retried(collector: Collector, tokens: TokenServer, status: int) -> None:
-    setup = Setup(collector, tokens)
-    collector.inject(Fault(status=status))
-    setup.send(batches()[0])
-    assert collector.statuses == [status, 200]
+@pytest.mark.parametrize("poison", [{37}, {0}, {63}, {5, 6}, {40, 41, 60}])
+def test_400_is_narrowed_down_to_the_refused_records(
+    poison: set[int], caplog: pytest.LogCaptureFixture
+) -> None:
+    with PoisonCollector(poison) as collector, caplog.at_level(logging.WARNING, logger="cwotlp"):
+        setup = Setup(collector.base_url + "/v1/metrics")
+        setup.send(one_batch(64))
+    assert sorted(collector.accepted) == sorted(set(range(64)) - poison)
+    assert len(collector.accepted) == 64 - len(poison)  # each once
+    assert setup.counters.rejected_by_collector == len(poison)
+    assert setup.counters.datapoints == 64 - len(poison)
+    # Progress hears of every piece, the refused records included, strictly in record order.
+    assert contiguous(setup.progress(), 0, 64)
+    passed_over = [
+        r for r in caplog.records if r.getMessage() == "collector refused a record; it is passed over"
+    ]
+    assert sorted(r.first_record for r in passed_over) == sorted(poison)  # type: ignore[attr-defined]
+    for record in passed_over:
+        assert "datapoint rejected: bad value" in record.collector_message  # type: ignore[attr-defined]
+        assert API_KEY not in record.collector_message  # type: ignore[attr-defined]
+    assert collector.statuses.count(400) <= 2 * 6 * len(poison) + 1
 
 
-def test_retries_are_bounded_in_count(collector: Collector, tokens: TokenServer) -> None:
-    setup = Setup(collector, tokens)
-    collector.inject(Fault(status=503), times=10)
-    with pytest.raises(DeliveryError, match="collector: HTTP 503 after 4 attempts"):
-        setup.send(batches()[0])
-    assert collector.attempts == 4
-    assert collector.datapoint_count() == 0
+def test_a_collector_refusing_everything_fails_after_three_requests(collector: Collector) -> None:
+    body = json.dumps({"code": 3, "message": f"unknown tenant for key {API_KEY}"}).encode()
+    collector.inject(Fault(status=400, body=body, headers={"Content-Type": "application/json"}), times=100)
+    setup = Setup(collector.url)
+    with pytest.raises(
+        DeliveryError, match="refused a request with HTTP 400 and both of its halves"
+    ) as caught:
+        setup.send(one_batch(64))
+    assert collector.attempts == 3
+    assert "unknown tenant for key ***" in str(caught.value)
+    assert API_KEY not in str(caught.value)
     assert setup.accepted == []
 
 
-def test_a_retry_after_past_the_deadline_fails_at_once(collector: Collector, tokens: TokenServer) -> None:
-    setup = Setup(collector, tokens)
-    collector.inject(Fault(status=503, headers={"Retry-After": "120"}))
-    with pytest.raises(DeliveryError, match="would pass the deadline"):
-        setup.send(batches()[0], seconds=10)
-    assert setup.waits.asked == []
-    assert collector.attempts == 1
+def test_poison_in_both_halves_of_a_request_looks_like_refusing_everything() -> None:
+    """The trade-off the exporter makes: two bad records far apart fail the delivery after three
+    requests, as a collector refusing everything does, rather than cost one request per record."""
+    with PoisonCollector({5, 40}) as collector:
+        setup = Setup(collector.base_url + "/v1/metrics")
+        with pytest.raises(DeliveryError, match="it refuses everything, not single records"):
+            setup.send(one_batch(64))
+    assert collector.statuses == [400, 400, 400]
 
 
-def test_no_request_starts_when_time_is_up(collector: Collector, tokens: TokenServer) -> None:
-    setup = Setup(collector, tokens)
-    with pytest.raises(DeliveryError, match="out of time"):
-        setup.send(batches()[0], seconds=0.1)
-    assert collector.attempts == 0
+def test_too_many_refusals_fail_the_delivery() -> None:
+    poison = set(range(0, 100, 2))  # all in the first half: the second half is accepted
+    with PoisonCollector(poison) as collector:
+        setup = Setup(collector.base_url + "/v1/metrics")
+        with pytest.raises(DeliveryError, match=f"more than {MAX_REFUSALS} requests refused with HTTP 400"):
+            setup.send(one_batch(200))
+    assert collector.statuses.count(400) == MAX_REFUSALS + 1
+    assert contiguous(setup.progress(), 0, setup.progress()[-1][1])
 
 
-def test_dropped_connections_are_retried(collector: Collector, tokens: TokenServer) -> None:
-    setup = Setup(collector, tokens)
-    collector.inject(Fault(reset=True), times=2)
-    setup.send(batches()[0])
-    assert collector.datapoint_count() == 127
-    assert setup.counters.retries == 2
+def gzipped(data: bytes) -> bytes:
+    return gzip.compress(data)
 
 
-def test_a_slow_collector_times_out_and_is_retried(collector: Collector, tokens: TokenServer) -> None:
-    setup = Setup(collector, tokens, timeout=0.3)
-    collector.inject(Fault(status=200, delay=1.0))
-    setup.send(batches()[0])
-    assert setup.counters.retries == 1
-    # The slow request may still be recorded late by the server; what matters is that the retry arrived.
-    assert collector.datapoint_count() >= 127
-    assert collector.errors == []
+PROTOBUF_ANSWER = ExportMetricsServiceResponse()
+PROTOBUF_ANSWER.partial_success.rejected_data_points = 7
+PROTOBUF_ANSWER.partial_success.error_message = f"7 too old, key {API_KEY}"
 
 
-def test_413_splits_the_request_until_it_fits(tokens: TokenServer) -> None:
-    with Collector(token_check=tokens.is_valid, max_body_bytes=12_000) as collector:
-        setup = Setup(collector, tokens)
-        [batch] = batches()
-        setup.send(batch)
-        assert collector.datapoint_count() == 127
-        assert 413 in collector.statuses
-        assert setup.counters.splits >= 2
-        # The accepted pieces are the batch's records, in order, each once.
-        assert [entry for piece in setup.accepted for entry in piece.entries] == batch.entries
-        keys = [(r, m, p.time_unix_nano, tuple(p.attributes)) for r, m, p in collector.datapoints()]
-        assert len({repr(key) for key in keys}) == 127
-
-
-def test_413_for_a_single_datapoint_fails(tokens: TokenServer) -> None:
-    with Collector(token_check=tokens.is_valid, max_body_bytes=50) as collector:
-        setup = Setup(collector, tokens)
-        with pytest.raises(DeliveryError, match=r"cannot be split \(1 datapoints\)"):
-            setup.send(Batch(batches()[0].entries[:1], 0, JsonEncoding()))
-
-
-def test_401_fetches_a_new_token_once(collector: Collector, tokens: TokenServer) -> None:
-    setup = Setup(collector, tokens)
-    [batch] = batches()
-    setup.send(batch)
-    tokens.expire_all()  # revoked before its advertised expiry
-    setup.send(batch)
-    assert collector.statuses == [200, 401, 200]
-    assert tokens.issued == 2
-    assert collector.datapoint_count() == 2 * 127
-
-
-def test_a_second_401_fails_without_looping(collector: Collector, tokens: TokenServer) -> None:
-    setup = Setup(collector, tokens)
-    collector.inject(Fault(status=401), times=5)
-    with pytest.raises(DeliveryError, match="HTTP 401"):
-        setup.send(batches()[0])
-    assert collector.attempts == 2
-
-
-@pytest.mark.parametrize("status", [400, 403, 404])
-def test_other_client_errors_fail_at_once(collector: Collector, tokens: TokenServer, status: int) -> None:
-    setup = Setup(collector, tokens)
-    collector.inject(Fault(status=status, body=b"nope"))
-    with pytest.raises(DeliveryError, match=f"collector answered HTTP {status}: nope"):
-        setup.send(batches()[0])
-    assert collector.attempts == 1
-
-
-def test_partial_success_is_logged_with_the_rejected_count(
-    collector: Collector, tokens: TokenServer, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("body", "headers", "rejected", "logged"),
+    [
+        (b"", {}, 0, None),
+        (b"{}", {}, 0, None),
+        (b'{"partialSuccess":{}}', {}, 0, None),
+        (b'{"partialSuccess":{"rejectedDataPoints":"5","errorMessage":"old"}}', {}, 5, "rejected"),
+        (b'{"partialSuccess":{"rejectedDataPoints":3}}', {}, 3, "rejected"),
+        (b'{"partialSuccess":{"rejectedDataPoints":0,"errorMessage":"warning only"}}', {}, 0, "rejected"),
+        (b"garbage", {}, 0, "unreadable"),
+        (b"[]", {}, 0, "unreadable"),
+        (b'{"partialSuccess":{"rejectedDataPoints":1e400}}', {}, 0, "unreadable"),
+        (b'{"partialSuccess":{"rejectedDataPoints":-3}}', {}, 0, "unreadable"),
+        (b'{"partialSuccess":{"rejectedDataPoints":true}}', {}, 0, "unreadable"),
+        (b'{"partialSuccess":{"rejectedDataPoints":"99999999999999999999"}}', {}, 0, "unreadable"),
+        (b'{"partialSuccess":"none"}', {}, 0, "unreadable"),
+        (
+            gzipped(b'{"partialSuccess":{"rejectedDataPoints":"4","errorMessage":"too old"}}'),
+            {"Content-Encoding": "gzip"},
+            4,
+            "rejected",
+        ),
+        (gzipped(b"\x00" * 10_000_000), {"Content-Encoding": "gzip"}, 0, "unreadable"),
+        (b"\x1f\x8b\x08garbage", {"Content-Encoding": "gzip"}, 0, "unreadable"),
+        (b'{"partialSuccess":{"rejectedDataPoints":2}}', {"Content-Encoding": "br"}, 0, "unreadable"),
+        (
+            PROTOBUF_ANSWER.SerializeToString(),
+            {"Content-Type": "application/x-protobuf"},
+            7,
+            "rejected",
+        ),
+        (b"\xff\xff\xff", {"Content-Type": "application/x-protobuf"}, 0, "unreadable"),
+    ],
+)
+def test_partial_success_answers_of_any_shape_never_fail_an_accepted_request(
+    collector: Collector,
+    caplog: pytest.LogCaptureFixture,
+    body: bytes,
+    headers: dict[str, str],
+    rejected: int,
+    logged: str | None,
 ) -> None:
-    setup = Setup(collector, tokens)
-    collector.partial_success(rejected=3, message="3 datapoints too old")
+    collector.inject(Fault(status=200, body=body, headers={"Content-Type": "application/json", **headers}))
+    setup = Setup(collector.url)
+    batch = one_batch(3)
     with caplog.at_level(logging.WARNING, logger="cwotlp"):
-        setup.send(batches()[0])
-    assert setup.counters.rejected_datapoints == 3
-    [record] = [r for r in caplog.records if r.getMessage() == "collector rejected part of a request"]
-    assert record.rejected_datapoints == 3  # type: ignore[attr-defined]
-    assert record.error_message == "3 datapoints too old"  # type: ignore[attr-defined]
+        setup.send(batch)
+    assert setup.accepted == [batch]
+    assert (setup.counters.requests, setup.counters.datapoints) == (1, 3)
+    assert setup.counters.rejected_datapoints == rejected
+    messages = [r.getMessage() for r in caplog.records]
+    expected = {
+        None: [],
+        "rejected": ["collector rejected part of a request"],
+        "unreadable": ["collector accepted a request with an answer that cannot be read"],
+    }[logged]
+    assert messages == expected
+    for record in caplog.records:
+        assert API_KEY not in str(record.__dict__)
     assert collector.attempts == 1
 
 
-def test_wrong_client_secret_fails_with_the_oauth_error_and_no_secret(
-    collector: Collector, tokens: TokenServer
+def test_a_partial_success_message_is_logged_redacted(
+    collector: Collector, caplog: pytest.LogCaptureFixture
 ) -> None:
-    setup = Setup(collector, tokens, secret="wrong-secret-value")
-    with pytest.raises(AuthError, match="token endpoint answered HTTP 401: invalid_client") as caught:
-        setup.send(batches()[0])
-    assert "wrong-secret-value" not in str(caught.value)
-    assert collector.attempts == 0
-
-
-def test_token_endpoint_400_fails_at_once(collector: Collector, tokens: TokenServer) -> None:
-    tokens.inject(Fault(status=400, body=b'{"error":"invalid_request","error_description":"bad audience"}'))
-    setup = Setup(collector, tokens)
-    with pytest.raises(AuthError, match=r"HTTP 400: invalid_request \(bad audience\)"):
-        setup.send(batches()[0])
-    assert len(tokens.requests) == 1
-
-
-def test_token_endpoint_500_is_retried(collector: Collector, tokens: TokenServer) -> None:
-    tokens.inject(Fault(status=500), times=1)
-    tokens.inject(Fault(status=503), times=1)
-    setup = Setup(collector, tokens)
-    with pytest.raises(AuthError, match="HTTP 500"):
-        setup.send(batches()[0])
-    setup.send(batches()[0])  # 503 is retryable: the next attempt gets a token
-    assert collector.datapoint_count() == 127
-
-
-def test_tokens_are_cached_until_shortly_before_they_expire(tokens: TokenServer) -> None:
-    now = [1000.0]
-    policy = RetryPolicy(max_retries=0)
-    oauth2 = OAuth2(tokens.url, "forwarder", CLIENT_SECRET, audience="b14collector")
-    credentials = ClientCredentials(oauth2, requests.Session(), policy, Counters(), clock=lambda: now[0])
-    deadline = Deadline.after(10)
-    first = credentials.headers(deadline)
-    now[0] += tokens.expires_in - 61
-    assert credentials.headers(deadline) == first
-    now[0] += 2
-    assert credentials.headers(deadline) != first
-    assert tokens.issued == 2
-
-
-def test_tls_is_verified_and_a_ca_bundle_makes_a_private_collector_trusted(tokens: TokenServer) -> None:
-    with Collector(tls=True) as collector:
-        destination = Destination(endpoint=collector.url, headers={"x-api-key": "k"})
-        policy = RetryPolicy(max_retries=0)
-        counters = ExportCounters()
-        session = requests.Session()
-        exporter = Exporter(
-            destination.endpoint,
-            authenticator(destination, session, policy, counters),
-            session,
-            policy,
-            counters,
+    collector.inject(
+        Fault(
+            status=200,
+            body=PROTOBUF_ANSWER.SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf"},
         )
-        with pytest.raises(DeliveryError, match="TLS verification failed"):
-            exporter.send(batches()[0], Deadline.after(10), lambda _b: None)
-        session.verify = collector.ca_file
-        exporter.send(batches()[0], Deadline.after(10), lambda _b: None)
-        assert collector.datapoint_count() == 127
-        assert collector.requests[0].headers["x-api-key"] == "k"
-        assert "Authorization" not in collector.requests[0].headers
+    )
+    with caplog.at_level(logging.WARNING, logger="cwotlp"):
+        Setup(collector.url).send(one_batch(3, "protobuf"))
+    [record] = [r for r in caplog.records if r.name == "cwotlp"]
+    assert record.rejected_datapoints == 7  # type: ignore[attr-defined]
+    assert record.collector_message == "7 too old, key ***"  # type: ignore[attr-defined]
 
 
-def test_a_token_that_expires_while_waiting_is_renewed_before_the_next_attempt(collector: Collector) -> None:
-    import time
+def oauth_setup(collector: Collector, tokens: TokenServer) -> Setup:
+    oauth2 = OAuth2(Url.parse(tokens.url, "token_url", allow_http=True), "forwarder", CLIENT_SECRET)
+    policy = RetryPolicy(max_retries=1, sleep=lambda _: None)
+    return Setup(collector.url, ClientCredentials(oauth2, HttpClient(), policy, Retries()))
 
-    with TokenServer(
-        client_id="forwarder", client_secret=CLIENT_SECRET, audience="b14collector", expires_in=1
-    ) as tokens:
-        collector.token_check = tokens.is_valid
-        setup = Setup(collector, tokens)
-        setup.policy.sleep = time.sleep  # a real wait, longer than the token lives
-        collector.inject(Fault(status=503, headers={"Retry-After": "1"}))
-        setup.send(batches()[0])
+
+def test_401_gets_one_fresh_token_and_one_more_try() -> None:
+    with (
+        TokenServer(client_id="forwarder", client_secret=CLIENT_SECRET) as tokens,
+        Collector(token_check=tokens.is_valid) as collector,
+    ):
+        setup = oauth_setup(collector, tokens)
+        setup.send(one_batch(3))
+        setup.send(one_batch(3))
+        assert tokens.issued == 1  # the token is reused
+        tokens.expire_all()  # revoked before its advertised expiry
+        setup.send(one_batch(3))
+        assert collector.statuses == [200, 200, 401, 200]
+        assert tokens.issued == 2
+        collector.inject(Fault(status=401), times=5)
+        with pytest.raises(DeliveryError, match="answered HTTP 401"):
+            setup.send(one_batch(3))
+        assert collector.statuses[4:] == [401, 401]
+        assert tokens.issued == 3
+
+
+def test_a_refused_client_secret_fails_before_anything_is_sent() -> None:
+    with (
+        TokenServer(client_id="forwarder", client_secret=CLIENT_SECRET) as tokens,
+        Collector(token_check=tokens.is_valid) as collector,
+    ):
+        oauth2 = OAuth2(
+            Url.parse(tokens.url, "token_url", allow_http=True), "forwarder", "Wrong-secret-value"
+        )
+        auth = ClientCredentials(oauth2, HttpClient(), RetryPolicy(sleep=lambda _: None), Retries())
+        with pytest.raises(AuthError, match="answered HTTP 401: invalid_client") as caught:
+            Setup(collector.url, auth).send(one_batch(3))
+        assert "Wrong-secret-value" not in str(caught.value)
+        assert collector.attempts == 0
+
+
+def test_a_token_that_expires_during_a_wait_is_renewed_for_the_next_attempt() -> None:
+    now = [0.0]
+
+    def wait(seconds: float) -> None:
+        now[0] += seconds  # the wait outlasts the token
+
+    with (
+        TokenServer(client_id="forwarder", client_secret=CLIENT_SECRET, expires_in=100) as tokens,
+        Collector(token_check=tokens.is_valid) as collector,
+    ):
+        oauth2 = OAuth2(Url.parse(tokens.url, "token_url", allow_http=True), "forwarder", CLIENT_SECRET)
+        auth = ClientCredentials(oauth2, HttpClient(), RetryPolicy(), Retries(), clock=lambda: now[0])
+        setup = Setup(collector.url, auth)
+        setup.policy.sleep = wait
+        collector.inject(Fault(status=503, headers={"Retry-After": "120"}))
+        setup.send(one_batch(3), seconds=600)
         assert collector.statuses == [503, 200]
         assert tokens.issued == 2
+
+
+def test_401_with_static_headers_fails_at_once(collector: Collector) -> None:
+    collector.inject(Fault(status=401, body=f"key {API_KEY} unknown".encode()))
+    with pytest.raises(DeliveryError, match=r"answered HTTP 401: key \*\*\* unknown"):
+        Setup(collector.url).send(one_batch(3))
+    assert collector.attempts == 1
+
+
+@pytest.mark.parametrize(
+    ("location", "said"),
+    [
+        (f"https://other.example.test/v1/metrics?api_key={QUERY_KEY}", "a redirect to other.example.test;"),
+        (f"/v2/metrics?api_key={QUERY_KEY}", "a redirect on the same host;"),
+        (None, "a redirect;"),
+    ],
+)
+def test_a_redirect_is_not_followed_and_says_where_to(
+    collector: Collector, location: str | None, said: str
+) -> None:
+    collector.inject(Fault(status=308, headers={"Location": location} if location else {}))
+    with pytest.raises(DeliveryError) as caught:
+        Setup(collector.url).send(one_batch(3))
+    message = str(caught.value)
+    assert f"answered HTTP 308, {said} redirects are not followed" in message
+    assert "set the endpoint to the URL that takes the data" in message
+    assert QUERY_KEY not in message and "api_key" not in message and "?" not in message
+    assert collector.attempts == 1
+
+
+@pytest.mark.parametrize("status", [403, 404, 500])
+def test_other_answers_fail_with_a_redacted_excerpt(collector: Collector, status: int) -> None:
+    echo = f"denied: x-api-key {API_KEY}, url /v1/metrics?key={QUERY_KEY}\n\x1b[31m" + "y" * 5000
+    collector.inject(Fault(status=status, body=echo.encode()))
+    with pytest.raises(DeliveryError) as caught:
+        Setup(collector.url).send(one_batch(3))
+    message = str(caught.value)
+    assert message.startswith(f"collector {collector.base_url} answered HTTP {status}: denied: x-api-key ***")
+    assert API_KEY not in message and QUERY_KEY not in message and "\x1b" not in message
+    assert len(message) < 400
+
+
+def test_retries_are_counted(collector: Collector) -> None:
+    collector.inject(Fault(status=503), times=2)
+    setup = Setup(collector.url)
+    setup.send(one_batch(3))
+    assert setup.counters.retries == 2
+    assert collector.statuses == [503, 503, 200]
+
+
+class Rotating:
+    """A destination source whose secret was rotated: get() has the old client secret, refresh() the new."""
+
+    def __init__(self, old: Destination, new: Destination) -> None:
+        self.old, self.new = old, new
+        self.refreshed = 0
+
+    def get(self) -> Destination:
+        return self.new if self.refreshed else self.old
+
+    def refresh(self) -> Destination:
+        self.refreshed += 1
+        return self.new
+
+
+def test_delivery_reads_the_rotated_secret_when_the_client_is_refused() -> None:
+    with (
+        TokenServer(client_id="forwarder", client_secret=CLIENT_SECRET) as tokens,
+        Collector(token_check=tokens.is_valid) as collector,
+    ):
+        secret = {
+            "endpoint": collector.url,
+            "token_url": tokens.url,
+            "client_id": "forwarder",
+            "allow_http": True,
+        }
+        old = Destination.from_secret({**secret, "client_secret": "Old-secret"}, "secret")
+        new = Destination.from_secret({**secret, "client_secret": CLIENT_SECRET}, "secret")
+        source = Rotating(old, new)
+        delivery = Delivery(source, make_settings(max_retries=1))
+        report = ObjectReport("bucket-a", "key")
+        send = delivery.exporter(report)
+        accepted: list[Batch] = []
+        send(one_batch(5), Deadline.after(30), accepted.append)
+    assert source.refreshed == 1
+    assert report.counters.datapoints == 5 == collector.datapoint_count()
+    assert [r.status for r in tokens.requests] == [401, 200]
+    assert len(accepted) == 1

@@ -1,168 +1,208 @@
-"""Objects in the OpenTelemetry 1.0 stream format: length-prefixed ExportMetricsServiceRequest frames."""
+"""The `opentelemetry1.0` stream format: length-prefixed frames, and the CloudWatch records behind their
+summary datapoints."""
 
 from __future__ import annotations
 
 import gzip
+import math
 from collections import Counter
 
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
-from conftest import attributes, datapoints, parse_request
-from cwotlp.formats.otel1 import frames, parses, read_varint
-from cwotlp.otlp.convert import Naming
-from cwotlp.otlp.encoding import Encoding, JsonEncoding, ProtobufEncoding
-from cwotlp.pipeline import Conversion
-from cwotlp.rules import parse_rules
-from cwotlp_local.generator import generate_records, otel1_object, otel1_request
+from conftest import (
+    chunked,
+    convert_object,
+    frame,
+    make_settings,
+    only_percentiles,
+    otel1_frames,
+    otel1_request,
+    varint,
+)
+from cwotlp.formats import JSON, OPENTELEMETRY_1_0, detect, stream_format
+from cwotlp.formats.json_lines import BOM
+from cwotlp.formats.otel1 import (
+    EMPTY_FRAME,
+    MALFORMED_FRAME,
+    MAX_FRAME_BYTES,
+    NOT_A_SUMMARY,
+    STRAY_DELIMITER,
+    TRUNCATED_FRAME,
+    frames,
+    parses,
+    read_varint,
+    records,
+)
+from cwotlp_local.generator import generate_records
 
-RECORDS = list(generate_records(240, seed=5))
+RECORDS = [only_percentiles(record) for record in generate_records(240, seed=5)]
 PER_FRAME = 40  # six frames
+FRAMES = otel1_frames(RECORDS, PER_FRAME)
+OBJECT = b"".join(FRAMES)
 
 
-def frame_bytes() -> list[bytes]:
-    """The object's frames, each with its length prefix."""
-    data = otel1_object(RECORDS, per_frame=PER_FRAME, compress=False)
-    out, position = [], 0
-    while position < len(data):
-        length, start = read_varint(data, position)  # type: ignore[misc]
-        out.append(data[position : start + length])
-        position = start + length
-    return out
-
-
-def convert(data: bytes, encoding: Encoding | None = None, **options: object) -> tuple[list, Conversion]:
-    conversion = Conversion(
-        [data[i : i + 777] for i in range(0, len(data), 777)], Naming(), 1 << 22, encoding=encoding, **options
-    )  # type: ignore[arg-type]
-    requests = []
-    for batch in conversion.batches():
-        body = batch.body()
-        if (encoding or JsonEncoding()).name == "protobuf":
-            requests.append(ExportMetricsServiceRequest.FromString(body))
-        else:
-            requests.append(parse_request(body))
-    return requests, conversion
-
-
-def points(requests: list) -> list[tuple[dict[str, str], str, object]]:
-    return [point for request in requests for point in datapoints(request)]
-
-
-def test_several_frames_are_forwarded_with_the_configured_resource_attributes() -> None:
-    requests, conversion = convert(gzip.compress(b"".join(frame_bytes())))
-    assert conversion.format == "opentelemetry1.0"
-    assert conversion.records >= 6  # parts: each frame's metrics of one resource go together
-    found = points(requests)
-    assert len(found) == len(RECORDS)
-    resource = found[0][0]
-    assert resource["aws.exporter.arn"].startswith("arn:aws:cloudwatch:")
-    assert resource["service.name"] == "aws-cloudwatch-stream"
-    assert resource["environment"] == "production"
-    assert found[0][1].startswith("amazonaws.com/AWS/")
-    assert "Namespace" in attributes(found[0][2])
-
-
-def test_json_and_protobuf_requests_of_one_object_are_equal() -> None:
-    data = b"".join(frame_bytes())
-    [from_json], _ = convert(data, JsonEncoding())
-    [from_proto], _ = convert(data, ProtobufEncoding())
-    assert from_json == from_proto
-    assert (
-        from_json.resource_metrics[0].scope_metrics[0].metrics[0].summary.data_points[0].start_time_unix_nano
+def repr_key(record: dict[str, object]) -> str:
+    return repr(
+        [record[k] for k in ("account_id", "region", "namespace", "metric_name", "dimensions", "timestamp")]
     )
 
 
+def payloads(data: bytes, size: int = 1 << 20) -> tuple[list[bytes], Counter[str]]:
+    skipped: Counter[str] = Counter()
+    return list(frames(chunked(data, size), skipped)), skipped
+
+
+def decoded(data: bytes, size: int = 777) -> tuple[list[dict[str, object]], Counter[str]]:
+    skipped: Counter[str] = Counter()
+    return list(records(chunked(data, size), skipped)), skipped
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 64, 5000, 1 << 20])
+def test_frames_are_read_across_any_chunking(size: int) -> None:
+    found, skipped = payloads(OBJECT, size)
+    assert found == [otel1_request(RECORDS[i : i + PER_FRAME]).SerializeToString() for i in range(0, 240, 40)]
+    assert not skipped
+
+
+def test_records_are_what_the_json_format_holds_for_the_same_datapoints() -> None:
+    found, skipped = decoded(OBJECT)
+    assert not skipped
+    assert sorted(found, key=repr_key) == sorted(RECORDS, key=repr_key)
+
+
+def test_a_record_in_detail() -> None:
+    record = {
+        "metric_stream_name": "MyMetricStream",
+        "account_id": "123456789012",
+        "region": "us-east-1",
+        "namespace": "AWS/DynamoDB",
+        "metric_name": "ConsumedReadCapacityUnits",
+        "dimensions": {"TableName": "MyTable", "Operation": "Query"},
+        "timestamp": 1_767_225_600_000,
+        "value": {"count": 2, "sum": 5.0, "max": 3.0, "min": 2.0, "p95": 2.9, "p99.9": 2.999, "p50": 2.5},
+        "unit": "Count/Second",
+    }
+    request = otel1_request([record])
+    point = request.resource_metrics[0].scope_metrics[0].metrics[0].summary.data_points[0]
+    assert [(q.quantile, q.value) for q in point.quantile_values] == [
+        (0.0, 2.0),
+        (0.5, 2.5),
+        (0.95, 2.9),
+        (0.999, 2.999),
+        (1.0, 3.0),
+    ]
+    [found], _ = decoded(frame(request))
+    assert found == record
+    assert list(found["value"]) == ["count", "sum", "max", "min", "p50", "p95", "p99.9"]  # type: ignore[call-overload]
+
+
+def test_none_translated_and_unknown_units() -> None:
+    first = RECORDS[0]
+    second = {**first, "metric_name": "Other" + first["metric_name"]}
+    request = otel1_request([first, second])
+    metrics = request.resource_metrics[0].scope_metrics[0].metrics
+    metrics[0].unit = "NoneTranslated"  # as AWS's own 1.0 sample writes None
+    metrics[1].unit = "furlong/fortnight"
+    found, _ = decoded(frame(request))
+    assert found[0]["unit"] == "None"
+    assert found[-1]["unit"] == "furlong/fortnight"
+
+
+def test_a_metric_that_is_not_a_summary_is_counted() -> None:
+    request = otel1_request(RECORDS[:3])
+    gauge = request.resource_metrics[0].scope_metrics[0].metrics.add(name="amazonaws.com/AWS/EC2/Other")
+    gauge.gauge.data_points.add(as_double=1.0)
+    found, skipped = decoded(frame(request))
+    assert len(found) == 3
+    assert skipped == {NOT_A_SUMMARY: 1}
+
+
 def test_a_truncated_last_frame_keeps_the_complete_ones() -> None:
-    whole = frame_bytes()
-    data = b"".join(whole)[: -len(whole[-1]) // 2]
-    requests, conversion = convert(data)
-    assert conversion.skipped == {"truncated_frame": 1}
-    assert len(points(requests)) == 5 * PER_FRAME
+    data = OBJECT[: -len(FRAMES[-1]) // 2]
+    found, skipped = decoded(data)
+    assert skipped == {TRUNCATED_FRAME: 1}
+    assert len(found) == 5 * PER_FRAME
+    _, skipped = payloads(OBJECT + b"\x96")  # ends inside a length
+    assert skipped == {TRUNCATED_FRAME: 1}
 
 
 def test_a_stray_delimiter_is_skipped_and_counted() -> None:
-    whole = frame_bytes()
-    data = whole[0] + b"\n" + b"".join(whole[1:])
-    requests, conversion = convert(data)
-    assert conversion.skipped == {"stray_delimiter": 1}
-    assert len(points(requests)) == len(RECORDS)
+    found, skipped = decoded(FRAMES[0] + b"\n" + b"".join(FRAMES[1:]))
+    assert skipped == {STRAY_DELIMITER: 1}
+    assert len(found) == len(RECORDS)
 
 
-def test_a_delimiter_after_every_frame_is_skipped_every_time() -> None:
-    data = b"".join(frame + b"\n" for frame in frame_bytes())
-    requests, conversion = convert(data)
-    assert conversion.skipped["stray_delimiter"] == 5
-    assert len(points(requests)) == len(RECORDS)
+@pytest.mark.parametrize("size", [3, 7, 1 << 20])
+def test_a_delimiter_between_every_two_frames_is_skipped_every_time(size: int) -> None:
+    found, skipped = decoded(b"\n".join(FRAMES), size)
+    assert skipped == {STRAY_DELIMITER: 5}
+    assert len(found) == len(RECORDS)
 
 
-def test_an_empty_object_sends_nothing() -> None:
-    for data in (b"", gzip.compress(b"")):
-        requests, conversion = convert(data)
-        assert requests == [] and conversion.records == 0 and not conversion.skipped
+def test_the_newline_that_ends_an_object_is_a_stray_delimiter_too() -> None:
+    """What Firehose writes with its newline delimiter on: a newline after every frame, the last one too."""
+    found, skipped = decoded(b"".join(f + b"\n" for f in FRAMES))
+    assert len(found) == len(RECORDS)
+    assert skipped == {STRAY_DELIMITER: 6}
 
 
-def test_a_frame_that_is_not_a_request_is_counted() -> None:
+def test_a_frame_of_ten_bytes_is_not_taken_for_a_delimiter() -> None:
+    small = ExportMetricsServiceRequest()
+    small.resource_metrics.add().resource.attributes.add(key="kk")
+    payload = small.SerializeToString()
+    assert len(payload) == 10 and parses(payload)
+    found, skipped = payloads(frame(payload) + FRAMES[0])  # the frame's length byte is a newline
+    assert found[0] == payload and len(found) == 2 and not skipped
+
+
+def test_an_impossible_length_stops_the_object() -> None:
+    too_long = varint(MAX_FRAME_BYTES + 1) + b"x" * 100
+    found, skipped = payloads(FRAMES[0] + too_long + FRAMES[1])
+    assert len(found) == 1 and skipped == {MALFORMED_FRAME: 1}
+    found, skipped = payloads(FRAMES[0] + b"\xff\xff\xff\xff\xff\x01" + FRAMES[1])  # six-byte length
+    assert len(found) == 1 and skipped == {MALFORMED_FRAME: 1}
+
+
+def test_frames_that_are_no_request_are_counted() -> None:
     garbage = b"\xff" * 30
-    data = frame_bytes()[0] + bytes([len(garbage)]) + garbage + frame_bytes()[1]
-    requests, conversion = convert(data)
-    assert conversion.skipped == {"malformed_frame": 1}
-    assert len(points(requests)) == 2 * PER_FRAME
+    found, skipped = decoded(FRAMES[0] + frame(garbage) + frame(b"") + FRAMES[1])
+    assert skipped == {MALFORMED_FRAME: 1, EMPTY_FRAME: 1}
+    assert len(found) == 2 * PER_FRAME
 
 
-def test_batches_hold_whole_frames_and_resume_after_them() -> None:
-    data = b"".join(frame_bytes())
-    conversion = Conversion([data], Naming(), 30_000)
-    batches = list(conversion.batches())
-    assert len(batches) > 2
-    assert all(len(batch.body()) <= 30_000 or len(batch.entries) == 1 for batch in batches)
-    assert sum(batch.datapoints for batch in batches) == len(RECORDS)
-    resumed = Conversion([data], Naming(), 30_000, resume_from=batches[0].end_record)
-    rest = list(resumed.batches())
-    assert sum(batch.datapoints for batch in rest) == len(RECORDS) - batches[0].datapoints
-    assert rest[0].first_record == batches[0].end_record
+def test_an_empty_object_has_no_frames() -> None:
+    for data in (b"", gzip.compress(b"")):
+        requests, _, conversion = convert_object(data, make_settings(stream_format=OPENTELEMETRY_1_0))
+        assert requests == [] and conversion.records == 0 and not conversion.skipped
+        assert not conversion.nothing_read()
 
 
-def test_rules_apply_to_the_datapoints_of_frames() -> None:
-    rules = parse_rules([{"action": "drop", "namespace": "AWS/EC2"}], "rules")
-    requests, conversion = convert(b"".join(frame_bytes()), rules=rules)
-    ec2 = sum(1 for record in RECORDS if record["namespace"] == "AWS/EC2")
-    assert ec2 > 0
-    found = points(requests)
-    assert len(found) == len(RECORDS) - ec2
-    assert all(not name.startswith("amazonaws.com/AWS/EC2/") for _, name, _ in found)
-    assert conversion.skipped["dropped_by_rule"] == ec2
-
-
-def test_frames_are_read_across_any_chunking() -> None:
-    data = b"".join(frame_bytes())
-    for size in (1, 3, 64, 5000):
-        skipped: Counter[str] = Counter()
-        read = list(frames([data[i : i + size] for i in range(0, len(data), size)], skipped, parses))
-        assert len(read) == 6 and not skipped
-        assert read[0] == otel1_request(RECORDS[:PER_FRAME]).SerializeToString()
-
-
-@pytest.mark.parametrize(("data", "value"), [(b"\x00", (0, 1)), (b"\x96\x01", (150, 2)), (b"\x96", None)])
+@pytest.mark.parametrize(
+    ("data", "value"), [(b"\x00", (0, 1)), (b"\x96\x01", (150, 2)), (b"\x96", None), (b"", None)]
+)
 def test_varints(data: bytes, value: tuple[int, int] | None) -> None:
     assert read_varint(data, 0) == value
 
 
-def test_a_frame_larger_than_a_request_is_cut_into_parts_within_the_limit() -> None:
-    [frame] = [otel1_object(RECORDS, per_frame=len(RECORDS), compress=False)]
-    assert len(frame) > 40_000
-    for encoding in (JsonEncoding(), ProtobufEncoding()):
-        conversion = Conversion([frame], Naming(), 20_000, encoding=encoding)
-        batches = list(conversion.batches())
-        assert len(batches) > 3
-        assert all(len(batch.body()) <= 20_000 for batch in batches)
-        assert sum(batch.datapoints for batch in batches) == len(RECORDS)
-        merged = ExportMetricsServiceRequest()
-        for batch in batches:
-            body = batch.body()
-            merged.MergeFrom(
-                ExportMetricsServiceRequest.FromString(body)
-                if encoding.name == "protobuf"
-                else parse_request(body)
-            )
-        assert len(points([merged])) == len(RECORDS)
+def test_a_varint_longer_than_five_bytes_is_an_error() -> None:
+    assert read_varint(b"\xff\xff\xff\xff\x0f", 0) == (2**32 - 1, 5)
+    with pytest.raises(ValueError):
+        read_varint(b"\xff\xff\xff\xff\xff\x01", 0)
+
+
+def test_nan_in_a_frame_is_refused_by_the_converter() -> None:
+    request = otel1_request(RECORDS[:3])
+    request.resource_metrics[0].scope_metrics[0].metrics[0].summary.data_points[0].sum = math.nan
+    _, _, conversion = convert_object(frame(request), make_settings(stream_format=OPENTELEMETRY_1_0))
+    assert conversion.skipped == {"invalid_value": 1}
+    assert conversion.records == 2
+
+
+def test_the_format_is_detected_only_from_the_first_bytes() -> None:
+    assert detect(b'{"metric_stream_name"') == JSON
+    assert detect(BOM + b'  \r\n{"a"') == JSON
+    assert detect(b"") == JSON
+    assert detect(FRAMES[0][:20]) == OPENTELEMETRY_1_0
+    assert stream_format(JSON).name == JSON
+    assert stream_format(OPENTELEMETRY_1_0).name == OPENTELEMETRY_1_0

@@ -3,30 +3,26 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 
 import orjson
 import pytest
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
-from conftest import datapoints, fixture_bytes, parse_request
-from cwotlp.otlp.batch import Batch, batches
-from cwotlp.otlp.convert import Converter, Entry, Naming
+from conftest import datapoints, decode, fixture_bytes, parse_request
+from cwotlp.otlp.batch import Batch, PartsLayout, batches, part_batches
+from cwotlp.otlp.convert import Converter, Entry
 from cwotlp.otlp.encoding import Encoding, JsonEncoding, ProtobufEncoding
+from cwotlp.otlp.naming import Naming
 
 DATA = fixture_bytes("telegraf-cloudwatch-metric-streams/decoded.jsonl")
 ENCODINGS = [JsonEncoding(), ProtobufEncoding()]
 
 
 def entries(encoding: Encoding) -> list[Entry]:
-    converter = Converter(Naming(), encoding)
-    converted = [converter.convert(orjson.loads(line)) for line in DATA.splitlines()]
-    return [entry for entry in converted if isinstance(entry, tuple)]
-
-
-def decode(body: bytes, encoding: Encoding) -> ExportMetricsServiceRequest:
-    if encoding.name == "protobuf":
-        return ExportMetricsServiceRequest.FromString(body)
-    return parse_request(body)
+    skipped: Counter[str] = Counter()
+    found = list(Converter(Naming(), encoding).entries(map(orjson.loads, DATA.splitlines()), skipped))
+    assert len(found) == 1160 and not skipped
+    return found
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS, ids=lambda e: e.name)
@@ -36,14 +32,15 @@ def test_every_body_stays_within_the_limit_and_nothing_is_lost(limit: int, encod
     result = list(batches(all_entries, limit, encoding))
     assert all(len(batch.body()) <= limit for batch in result)
     assert [entry for batch in result for entry in batch.entries] == all_entries
-    counted = sum(len(list(datapoints(decode(batch.body(), encoding)))) for batch in result)
+    counted = sum(len(list(datapoints(decode(batch.body(), encoding.name)))) for batch in result)
     assert counted == len(all_entries) == sum(batch.datapoints for batch in result)
 
 
 def test_json_and_protobuf_bodies_decode_to_equal_requests() -> None:
-    [from_json] = batches(entries(JsonEncoding()), 1 << 22, JsonEncoding())
-    [from_proto] = batches(entries(ProtobufEncoding()), 1 << 22, ProtobufEncoding())
-    assert parse_request(from_json.body()) == ExportMetricsServiceRequest.FromString(from_proto.body())
+    json_encoding, protobuf_encoding = JsonEncoding(), ProtobufEncoding()  # each lays out what it encoded
+    [from_json] = batches(entries(json_encoding), 1 << 22, json_encoding)
+    [from_proto] = batches(entries(protobuf_encoding), 1 << 22, protobuf_encoding)
+    assert parse_request(from_json.body()) == decode(from_proto.body(), "protobuf")
     assert len(from_proto.body()) < len(from_json.body()) * 0.6
 
 
@@ -70,8 +67,31 @@ def test_split_halves_keep_order_and_record_numbers(encoding: Encoding) -> None:
         104,
         109,
     )
-    merged = decode(first.body(), encoding)
-    merged.MergeFrom(decode(second.body(), encoding))
+    merged = decode(first.body(), encoding.name)
+    merged.MergeFrom(decode(second.body(), encoding.name))
     assert len(list(datapoints(merged))) == 9
     with pytest.raises(ValueError):
         Batch(entries(encoding)[:1], 0, encoding).split()
+
+
+def test_parts_are_grouped_within_the_limit_and_know_their_datapoints() -> None:
+    parts = [(bytes([0x0A, n]) + b"p" * n, n % 7) for n in range(40, 120)]
+    result = list(part_batches(parts, 1000, first_record=3))
+    assert all(len(batch.body()) <= 1000 for batch in result)
+    assert b"".join(batch.body() for batch in result) == b"".join(part for part, _ in parts)
+    assert [batch.datapoints for batch in result] == [
+        sum(points for _, points in parts[b.first_record - 3 : b.end_record - 3]) for b in result
+    ]
+    assert result[0].first_record == 3 and result[-1].end_record == 3 + len(parts)
+    for before, after in itertools.pairwise(result):
+        assert after.first_record == before.end_record
+    first, second = result[0].split()
+    assert first.datapoints + second.datapoints == result[0].datapoints
+    assert first.body() + second.body() == result[0].body()
+    assert isinstance(result[0].layout, PartsLayout)
+    assert result[0].layout.content_type == "application/x-protobuf"
+
+
+def test_a_part_larger_than_the_limit_travels_alone() -> None:
+    parts = [(b"a" * 10, 1), (b"b" * 5000, 2), (b"c" * 10, 3)]
+    assert [batch.datapoints for batch in part_batches(parts, 1000)] == [1, 2, 3]

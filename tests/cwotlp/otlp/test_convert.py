@@ -1,17 +1,33 @@
-"""The conversion contract, on real CloudWatch Metric Streams data."""
+"""The conversion of CloudWatch records: the checks every record passes, values and quantiles, and what
+real CloudWatch Metric Streams data turns into."""
 
 from __future__ import annotations
 
 import json
+import math
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 import pytest
 
-from conftest import attributes, convert_object, datapoints, fixture_bytes, parse_request
-from cwotlp import __version__
-from cwotlp.otlp.convert import Converter, Naming
+from conftest import attributes, convert_object, datapoints, fixture_bytes, make_settings
+from cwotlp.otlp import convert
+from cwotlp.otlp.convert import (
+    INVALID_TIMESTAMP,
+    INVALID_VALUE,
+    MAX_TIMESTAMP_MS,
+    MIN_TIMESTAMP_MS,
+    NOT_A_METRIC,
+    Converter,
+    quantile_of,
+)
+from cwotlp.otlp.encoding import JsonEncoding
+from cwotlp.otlp.naming import Naming
+from cwotlp_local.generator import generate_records
 
-RECORD = {
+RECORD: dict[str, Any] = {
     "metric_stream_name": "MyMetricStream",
     "account_id": "123456789012",
     "region": "us-east-1",
@@ -24,70 +40,102 @@ RECORD = {
 }
 
 
-def one(record: dict[str, object], naming: Naming | None = None):
-    bodies, conversion = convert_object(orjson.dumps(record) + b"\n", naming)
-    assert len(bodies) == 1
-    [(resource, name, point)] = list(datapoints(parse_request(bodies[0])))
-    return parse_request(bodies[0]), resource, name, point, conversion
+def point_of(record: dict[str, Any]) -> tuple[Any, Any]:
+    requests, _, conversion = convert_object(orjson.dumps(record))
+    [(_, _, point)] = list(datapoints(requests[0]))
+    return point, conversion
 
 
-def test_a_record_becomes_a_summary_datapoint_as_the_contract_says() -> None:
-    request, resource, name, point, _ = one(RECORD)
-    assert resource == {
-        "cloud.provider": "aws",
-        "cloud.account.id": "123456789012",
-        "cloud.region": "us-east-1",
-        "service.name": "aws-cloudwatch-stream",
-        "environment": "production",
-    }
-    scope = request.resource_metrics[0].scope_metrics[0].scope
-    assert (scope.name, scope.version) == ("aws.cloudwatch", __version__)
-    metric = request.resource_metrics[0].scope_metrics[0].metrics[0]
-    assert name == "amazonaws.com/AWS/EC2/CPUUtilization"
-    assert metric.unit == "Percent"
-    assert point.time_unix_nano == 1611929698000 * 1_000_000
-    assert point.start_time_unix_nano == 0
-    assert point.count == 6
-    assert point.sum == 12.2
-    assert [(q.quantile, q.value) for q in point.quantile_values] == [(0.0, 0.5), (1.0, 3.3)]
-    assert attributes(point) == {
-        "Namespace": "AWS/EC2",
-        "MetricName": "CPUUtilization",
-        "Dimensions": '{"InstanceId": "i-0abc", "AutoScalingGroupName": "web"}',
-    }
+def skipped_for(record: object, naming: Naming | None = None) -> Counter[str]:
+    skipped: Counter[str] = Counter()
+    assert list(Converter(naming or Naming()).entries([record], skipped)) == []
+    return skipped
 
 
-def test_dimensions_text_is_pythons_json_dumps_in_record_order() -> None:
-    dimensions = {"Z": "last-first", "A": "é ünïcode", "Quote": 'say "hi"'}
-    _, _, _, point, _ = one({**RECORD, "dimensions": dimensions})
-    assert attributes(point)["Dimensions"] == json.dumps(dimensions)
+def without(key: str, record: dict[str, Any] = RECORD) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != key}
 
 
-def test_64_bit_integers_are_decimal_strings_on_the_wire() -> None:
-    bodies, _ = convert_object(orjson.dumps(RECORD))
-    point = orjson.loads(bodies[0])["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]["summary"][
-        "dataPoints"
-    ][0]
-    assert point["timeUnixNano"] == "1611929698000000000"
-    assert point["count"] == "6"
+def with_value(**changes: object) -> dict[str, Any]:
+    return {**RECORD, "value": {**RECORD["value"], **changes}}
 
 
-def test_unit_none_becomes_empty() -> None:
-    request, *_ = one({**RECORD, "unit": "None"})
-    assert request.resource_metrics[0].scope_metrics[0].metrics[0].unit == ""
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ({"CHANGE": -0.09, "PRICE": 4.96, "TICKER_SYMBOL": "KIN"}, NOT_A_METRIC),
+        ([1, 2, 3], NOT_A_METRIC),
+        ("a string", NOT_A_METRIC),
+        (None, NOT_A_METRIC),
+        (7, NOT_A_METRIC),
+        (without("value"), NOT_A_METRIC),
+        (without("timestamp"), NOT_A_METRIC),
+        (without("namespace"), NOT_A_METRIC),
+        (without("metric_name"), NOT_A_METRIC),
+        ({**RECORD, "value": {"max": 1.0, "min": 0.0, "sum": 1.0}}, NOT_A_METRIC),
+        ({**RECORD, "value": [1.0, 0.0]}, NOT_A_METRIC),
+        ({**RECORD, "namespace": 7}, NOT_A_METRIC),
+        ({**RECORD, "namespace": ""}, NOT_A_METRIC),
+        ({**RECORD, "metric_name": ""}, NOT_A_METRIC),
+        ({**RECORD, "unit": 7}, NOT_A_METRIC),
+        ({**RECORD, "account_id": 123456789012}, NOT_A_METRIC),
+        ({**RECORD, "dimensions": {"InstanceId": ["i-1", "i-2"]}}, NOT_A_METRIC),
+        ({**RECORD, "dimensions": "InstanceId=i-1"}, NOT_A_METRIC),
+        ({**RECORD, "timestamp": "2021-01-29"}, INVALID_TIMESTAMP),
+        ({**RECORD, "timestamp": -1611929698000}, INVALID_TIMESTAMP),
+        ({**RECORD, "timestamp": 0}, INVALID_TIMESTAMP),
+        ({**RECORD, "timestamp": 32_503_680_000_000}, INVALID_TIMESTAMP),  # the year 3000
+        ({**RECORD, "timestamp": 1611929698000.0}, INVALID_TIMESTAMP),
+        ({**RECORD, "timestamp": True}, INVALID_TIMESTAMP),
+        ({**RECORD, "timestamp": MIN_TIMESTAMP_MS - 1}, INVALID_TIMESTAMP),
+        ({**RECORD, "timestamp": MAX_TIMESTAMP_MS}, INVALID_TIMESTAMP),
+        (with_value(count=-1.0), INVALID_VALUE),
+        (with_value(count=1e30), INVALID_VALUE),
+        (with_value(count="6"), INVALID_VALUE),
+        (with_value(count=True), INVALID_VALUE),
+        (with_value(count=math.nan), INVALID_VALUE),
+        (with_value(sum=math.inf), INVALID_VALUE),
+        (with_value(min=-math.inf), INVALID_VALUE),
+        (with_value(max="1"), INVALID_VALUE),
+        (with_value(max=None), INVALID_VALUE),
+    ],
+)
+def test_records_that_cannot_be_converted_are_skipped_with_a_reason(record: object, reason: str) -> None:
+    assert skipped_for(record) == {reason: 1}
+
+
+@pytest.mark.parametrize("timestamp", [MIN_TIMESTAMP_MS, MAX_TIMESTAMP_MS - 1])
+def test_the_timestamp_bounds_are_inclusive_below_and_exclusive_above(timestamp: int) -> None:
+    skipped: Counter[str] = Counter()
+    assert len(list(Converter(Naming()).entries([{**RECORD, "timestamp": timestamp}], skipped))) == 1
+    assert not skipped
+
+
+def test_counts_up_to_the_largest_64_bit_integer_pass() -> None:
+    point, _ = point_of(with_value(count=float(2**62)))
+    assert point.count == 2**62
+
+
+def test_the_converter_counts_what_passed_and_the_oldest_timestamp() -> None:
+    converter = Converter(Naming(), JsonEncoding())
+    skipped: Counter[str] = Counter()
+    records = [{**RECORD, "timestamp": RECORD["timestamp"] + 60_000}, RECORD, {"not": "a metric"}]
+    assert len(list(converter.entries(records, skipped))) == 2
+    assert (converter.converted, converter.oldest_timestamp_ms) == (2, RECORD["timestamp"])
+    assert skipped == {NOT_A_METRIC: 1}
 
 
 def test_count_is_rounded_and_count_zero_carries_no_quantiles() -> None:
-    *_, point, _ = one({**RECORD, "value": {"max": 1.0, "min": 0.0, "sum": 2.0, "count": 2.6}})
+    point, _ = point_of(with_value(max=1.0, min=0.0, sum=2.0, count=2.6))
     assert point.count == 3
-    *_, point, _ = one({**RECORD, "value": {"max": 0.0, "min": 0.0, "sum": 0.0, "count": 0.0, "p99": 0.0}})
+    point, _ = point_of({**RECORD, "value": {"max": 0.0, "min": 0.0, "sum": 0.0, "count": 0.0, "p99": 0.0}})
     assert point.count == 0
     assert list(point.quantile_values) == []
 
 
 def test_percentiles_become_quantiles_in_strictly_increasing_order() -> None:
     value = {"p99.9": 9.9, "max": 10.0, "p50": 5.0, "min": 1.0, "sum": 50.0, "count": 10.0, "p90": 9.0}
-    *_, point, conversion = one({**RECORD, "value": value})
+    point, conversion = point_of({**RECORD, "value": value})
     assert [(q.quantile, q.value) for q in point.quantile_values] == [
         (0.0, 1.0),
         (0.5, 5.0),
@@ -95,29 +143,56 @@ def test_percentiles_become_quantiles_in_strictly_increasing_order() -> None:
         (0.999, 9.9),
         (1.0, 10.0),
     ]
-    assert conversion.converter.statistics_dropped == 0
+    assert conversion.statistics_dropped == 0
 
 
 def test_other_statistics_are_counted_not_emitted() -> None:
     record = orjson.loads(
         fixture_bytes("otel-contrib-encoding-json/valid_metric_with_unsupported_stats.json")
     )
-    *_, point, conversion = one(record)
+    point, conversion = point_of(record)
     assert [q.quantile for q in point.quantile_values] == [0.0, 0.99, 1.0]
-    # TM, WM, TC, TS, PR, IQM, tm99 and wm98
-    assert conversion.converter.statistics_dropped == 8
+    assert conversion.statistics_dropped == 8  # TM, WM, TC, TS, PR, IQM, tm99 and wm98
 
 
 def test_p0_and_p100_repeat_min_and_max_and_are_left_out() -> None:
     value = {"max": 10.0, "min": 1.0, "sum": 50.0, "count": 10.0, "p0": 1.0, "p100": 10.0, "p50": 4.0}
-    *_, point, conversion = one({**RECORD, "value": value})
+    point, conversion = point_of({**RECORD, "value": value})
     assert [q.quantile for q in point.quantile_values] == [0.0, 0.5, 1.0]
-    assert conversion.converter.statistics_dropped == 2
+    assert conversion.statistics_dropped == 2
 
 
-def test_single_record_fixture_has_four_quantiles() -> None:
-    bodies, conversion = convert_object(fixture_bytes("otel-contrib-cwmetricstream/single_record"))
-    [(resource, name, point)] = list(datapoints(parse_request(bodies[0])))
+def test_percentiles_that_are_not_numbers_are_dropped() -> None:
+    point, conversion = point_of(with_value(p50="fast", p90=math.nan, p99=3.0))
+    assert [q.quantile for q in point.quantile_values] == [0.0, 0.99, 1.0]
+    assert conversion.statistics_dropped == 2
+
+
+@pytest.mark.parametrize(
+    ("statistic", "quantile"),
+    [
+        ("p50", 0.5),
+        ("p99", 0.99),
+        ("p99.9", 0.999),
+        ("p99.99", 0.9999),
+        ("p0", 0.0),
+        ("p100", 1.0),
+        ("p101", None),
+        ("p-1", None),
+        ("p", None),
+        ("pNaN", None),
+        ("pInfinity", None),
+        ("max", None),
+        ("TM(10%:90%)", None),
+    ],
+)
+def test_quantiles_of_statistics(statistic: str, quantile: float | None) -> None:
+    assert quantile_of(statistic) == quantile
+
+
+def test_the_single_record_fixture_has_four_quantiles() -> None:
+    requests, _, conversion = convert_object(fixture_bytes("otel-contrib-cwmetricstream/single_record"))
+    [(resource, name, point)] = list(datapoints(requests[0]))
     assert name == "amazonaws.com/AWS/EC2/DiskWriteOps"
     assert resource["cloud.account.id"] == "1234567890"
     assert [(q.quantile, q.value) for q in point.quantile_values] == [
@@ -133,9 +208,8 @@ def test_single_record_fixture_has_four_quantiles() -> None:
 def test_datapoints_of_one_name_and_unit_share_a_metric() -> None:
     data = fixture_bytes("otel-contrib-cwmetricstream/multiple_records")
     lines = [orjson.loads(line) for line in data.splitlines() if line.strip()]
-    bodies, _ = convert_object(data)
-    [request] = [parse_request(body) for body in bodies]
-    metrics = request.resource_metrics[0].scope_metrics[0].metrics
+    [request], _, _ = convert_object(data)
+    metrics = [m for rm in request.resource_metrics for m in rm.scope_metrics[0].metrics]
     names = [(m.name, m.unit) for m in metrics]
     assert len(names) == len(set(names))
     expected = {
@@ -153,8 +227,7 @@ def test_accounts_and_regions_become_separate_resources() -> None:
         {**RECORD, "account_id": "111111111111", "region": "eu-west-1"},
         {**RECORD, "account_id": "111111111111", "region": "us-east-1", "metric_name": "NetworkIn"},
     ]
-    bodies, _ = convert_object(b"\n".join(orjson.dumps(r) for r in records))
-    request = parse_request(bodies[0])
+    [request], _, _ = convert_object(b"\n".join(orjson.dumps(r) for r in records))
     resources = [
         {a.key: a.value.string_value for a in rm.resource.attributes} for rm in request.resource_metrics
     ]
@@ -166,62 +239,73 @@ def test_accounts_and_regions_become_separate_resources() -> None:
     assert [len(rm.scope_metrics[0].metrics) for rm in request.resource_metrics] == [2, 1, 1]
 
 
-def test_naming_options() -> None:
-    naming = Naming(service_name="billing", resource_attributes={"team": "core"}, dimension_attributes=True)
-    _, resource, _, point, _ = one(RECORD, naming)
-    assert resource["service.name"] == "billing"
-    assert resource["team"] == "core"
-    assert "environment" not in resource
-    assert attributes(point)["InstanceId"] == "i-0abc"
-    assert attributes(point)["AutoScalingGroupName"] == "web"
+def test_the_series_memo_is_bounded_without_changing_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = b"\n".join(orjson.dumps(r) for r in generate_records(600, seed=3))
+    settings = make_settings(max_request_bytes=50_000)
+    _, unbounded, _ = convert_object(data, settings)
+    monkeypatch.setattr(convert, "MEMO_BYTES", 2000)  # forgets the series every few records
+    _, bounded, _ = convert_object(data, settings)
+    assert bounded == unbounded
+
+
+class Tags:
+    """Resource tags as the tag lookup would give them, for some resources."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str, str, dict[str, str]]] = []
+
+    def tags(
+        self, account_id: str, region: str, namespace: str, dimensions: Mapping[str, str]
+    ) -> tuple[tuple[str, str], ...]:
+        self.asked.append((account_id, region, namespace, dict(dimensions)))
+        return (("team", "core"), ("cost-center", "42")) if dimensions.get("InstanceId") == "i-0abc" else ()
 
 
 @pytest.mark.parametrize(
-    ("record", "reason"),
+    ("scheme", "expected"),
     [
-        ({"CHANGE": -0.09, "PRICE": 4.96, "TICKER_SYMBOL": "KIN"}, "not_a_metric"),
-        ([1, 2, 3], "not_a_metric"),
-        ("a string", "not_a_metric"),
-        ({k: v for k, v in RECORD.items() if k != "value"}, "not_a_metric"),
-        ({**RECORD, "value": {"max": 1.0, "min": 0.0, "sum": 1.0}}, "not_a_metric"),
-        ({**RECORD, "value": {"max": "1", "min": 0.0, "sum": 1.0, "count": 1.0}}, "invalid_value"),
-        ({**RECORD, "value": {"max": 1.0, "min": 0.0, "sum": 1.0, "count": -1.0}}, "invalid_value"),
-        ({**RECORD, "timestamp": "2021-01-29"}, "invalid_value"),
-        ({**RECORD, "namespace": 7}, "invalid_value"),
-        ({**RECORD, "dimensions": {"InstanceId": ["i-1", "i-2"]}}, "invalid_value"),
-        ({**RECORD, "value": {"max": True, "min": 0.0, "sum": 1.0, "count": 1.0}}, "invalid_value"),
+        ("cloudwatch", {"aws.tag.team": "core", "aws.tag.cost-center": "42"}),
+        ("prometheus", {"tag_team": "core", "tag_cost_center": "42"}),
     ],
 )
-def test_records_that_cannot_be_converted_are_skipped_with_a_reason(record: object, reason: str) -> None:
-    assert Converter(Naming()).convert(record) == reason
+def test_resource_tags_become_attributes_once_per_series(scheme: str, expected: dict[str, str]) -> None:
+    tags = Tags()
+    converter = Converter(Naming(scheme=scheme, account_region_attributes=False), JsonEncoding(), tags)
+    other = {**RECORD, "dimensions": {"InstanceId": "i-0def"}}
+    entries = list(converter.entries([RECORD, other, RECORD], Counter()))
+    assert len(tags.asked) == 2  # once per series
+    assert tags.asked[0] == ("123456789012", "us-east-1", "AWS/EC2", RECORD["dimensions"])
+    point = orjson.loads(b"[" + entries[0][2] + b"]")[0]
+    found = {a["key"]: a["value"]["stringValue"] for a in point["attributes"] if a["key"] in {*expected}}
+    assert found == expected
 
 
-def test_conversion_is_deterministic() -> None:
+def test_conversion_is_deterministic_whatever_the_chunking() -> None:
     data = fixture_bytes("telegraf-cloudwatch-metric-streams/decoded.jsonl")
-    first, _ = convert_object(data, max_request_bytes=50_000)
-    second, _ = convert_object(data, max_request_bytes=50_000, chunk=777)
+    settings = make_settings(max_request_bytes=50_000)
+    _, first, _ = convert_object(data, settings)
+    _, second, _ = convert_object(data, settings, chunk=777)
     assert first == second
 
 
 def test_every_record_of_the_real_data_arrives_once_with_its_values() -> None:
     data = fixture_bytes("telegraf-cloudwatch-metric-streams/decoded.jsonl")
     records = [orjson.loads(line) for line in data.splitlines()]
-    bodies, conversion = convert_object(data, max_request_bytes=64_000)
+    requests, bodies, conversion = convert_object(data, make_settings(max_request_bytes=64_000))
     assert len(bodies) > 5
-    seen = []
-    for body in bodies:
-        for resource, name, point in datapoints(parse_request(body)):
-            attrs = attributes(point)
-            seen.append(
-                (
-                    resource["cloud.account.id"],
-                    name,
-                    attrs["Dimensions"],
-                    point.time_unix_nano,
-                    point.sum,
-                    point.count,
-                )
-            )
+    assert all(len(body) <= 64_000 for body in bodies)
+    seen = [
+        (
+            resource["cloud.account.id"],
+            name,
+            attributes(point)["Dimensions"],
+            point.time_unix_nano,
+            point.sum,
+            point.count,
+        )
+        for request in requests
+        for resource, name, point in datapoints(request)
+    ]
     expected = [
         (
             r["account_id"],
@@ -238,7 +322,12 @@ def test_every_record_of_the_real_data_arrives_once_with_its_values() -> None:
     assert not conversion.skipped
 
 
-def test_entry_is_the_datapoint_text_and_its_headers() -> None:
-    resource, metric, _ = Converter(Naming()).convert(RECORD)
+def test_an_entry_is_the_datapoint_and_the_headers_it_shares() -> None:
+    converter = Converter(Naming(), JsonEncoding())
+    [(resource, metric, point), (resource2, metric2, _)] = list(
+        converter.entries([RECORD, RECORD], Counter())
+    )
+    assert resource is resource2 and metric is metric2  # shared, so grouping is cheap
     assert metric.startswith(b'{"name":"amazonaws.com/AWS/EC2/CPUUtilization"')
     assert b'"cloud.account.id"' in resource
+    assert point.startswith(b'{"attributes":[')

@@ -1,0 +1,25 @@
+"""Redaction: what every message quoting a peer goes through before it reaches a log or an error."""
+
+from __future__ import annotations
+
+from cwotlp.errors import redact
+
+
+def test_redaction_replaces_every_secret_longest_first() -> None:
+    text = "token abc123-long and its prefix abc123 and the key k3y"
+    assert (
+        redact(text, {"abc123", "abc123-long", "k3y", ""}) == "token *** and its prefix *** and the key ***"
+    )
+
+
+def test_redaction_collapses_control_characters_and_whitespace() -> None:
+    assert redact("line one\r\n\tline\x00two\x1b[31m  three", set()) == "line one line two [31m three"
+
+
+def test_redaction_cuts_after_replacing_so_no_secret_prefix_is_left() -> None:
+    secret = "S" * 50
+    text = "x" * 180 + secret + "y" * 100
+    out = redact(text, {secret}, limit=200)
+    assert out == "x" * 180 + "***" + "y" * 16 + "…"
+    assert len(out) == 200
+    assert "SSSS" not in redact("x" * 190 + secret, {secret}, limit=200)
