@@ -76,6 +76,17 @@ def download_wheels(requirements: Path, arch: str, python_version: str, dest: Pa
     return wheels
 
 
+def installed_name(name: str) -> str | None:
+    """Where an installer puts a wheel's file, or None for what the package does not need."""
+    target: str | None = name
+    data_dir = re.match(r"[^/]+\.data/([^/]+)/(.*)", name)
+    if data_dir:  # purelib/platlib go to the top level; scripts, headers and data are not needed
+        target = data_dir[2] if data_dir[1] in ("purelib", "platlib") else None
+    if target and (excluded(target) or target.rsplit("/", 1)[-1] in INSTALLER_FILES):
+        target = None
+    return target
+
+
 def unpack_wheel(wheel: Path, files: Files) -> None:
     """Add a wheel's files as an installer would place them, with its RECORD rewritten to match."""
     renamed: dict[str, str | None] = {}
@@ -85,28 +96,25 @@ def unpack_wheel(wheel: Path, files: Files) -> None:
             if info.is_dir():
                 continue
             name = info.filename
-            target: str | None = name
-            data_dir = re.match(r"[^/]+\.data/([^/]+)/(.*)", name)
-            if data_dir:  # purelib/platlib go to the top level; scripts, headers and data are not needed
-                target = data_dir[2] if data_dir[1] in ("purelib", "platlib") else None
-            if target and (excluded(target) or target.rsplit("/", 1)[-1] in INSTALLER_FILES):
-                target = None
-            renamed[name] = target
+            target = renamed[name] = installed_name(name)
             if re.fullmatch(r"[^/]+\.dist-info/RECORD", name):
                 records.append(name)
             elif target:
                 add(files, target, zf.read(info), bool((info.external_attr >> 16) & 0o111))
         for record in records:
-            original = zf.read(record)
-            if all(name == target for name, target in renamed.items()):  # nothing moved or dropped
-                add(files, record, original, False)
-                continue
-            out = io.StringIO()
-            writer = csv.writer(out, lineterminator="\n")
-            for row in csv.reader(io.StringIO(original.decode())):
-                if row and (row[0] == record or renamed.get(row[0])):
-                    writer.writerow([renamed.get(row[0]) or row[0], *row[1:]])
-            add(files, record, out.getvalue().encode(), False)
+            add(files, record, rewritten_record(record, zf.read(record), renamed), False)
+
+
+def rewritten_record(record: str, original: bytes, renamed: dict[str, str | None]) -> bytes:
+    """A RECORD file with its rows following the files' new places, and dropped files dropped."""
+    if all(name == target for name, target in renamed.items()):  # nothing moved or dropped
+        return original
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in csv.reader(io.StringIO(original.decode())):
+        if row and (row[0] == record or renamed.get(row[0])):
+            writer.writerow([renamed.get(row[0]) or row[0], *row[1:]])
+    return out.getvalue().encode()
 
 
 def add_source(source: Path, files: Files) -> None:

@@ -352,35 +352,47 @@ def block(module: Module, class_name: str, hcl: dict[str, HclEntry], where: str)
             attributes[member.name] = {"type": computed_type(module, member, path), **flags(member)}
         elif not entry.is_block:
             attributes[member.name] = {"type": simple_type(entry, path), **flags(member)}
+        elif entry.kind == "map":
+            attributes[member.name] = map_attribute(module, member, path)
         else:
-            if not member.nested_class:
-                raise GenerateError(f"{path}: a block without a nested class")
-            single = member.nested_class.endswith("OutputReference")
-            element = member.nested_class if single else module.element_class(member.nested_class)
-            inner = block(module, element, module.hcl_of_class(element), path)
-            if entry.kind == "map":
-                # Only a nested attribute can be a map of objects.
-                nested = {"nesting_mode": "map", "attributes": inner["attributes"]}
-                if inner.get("block_types"):
-                    raise GenerateError(f"{path}: blocks inside a map attribute")
-                attributes[member.name] = {"nested_type": nested, **flags(member)}
-                continue
-            nested_block: dict[str, Any] = {"block": inner}
-            if entry.kind == "struct":
-                nested_block["nesting_mode"] = "single"
-            elif entry.kind in ("list", "set"):
-                nested_block["nesting_mode"] = entry.kind
-                if single:
-                    nested_block["max_items"] = 1
-            else:
-                raise GenerateError(f"{path}: unknown block kind {entry.kind}")
-            if member.required:
-                nested_block["min_items"] = 1
-            block_types[member.name] = nested_block
+            block_types[member.name] = nested_block(module, member, entry, path)
     out: dict[str, Any] = {"attributes": attributes}
     if block_types:
         out["block_types"] = block_types
     return out
+
+
+def inner_block(module: Module, member: Any, path: str) -> tuple[dict[str, Any], bool]:
+    """The schema of a member's nested class, and whether it is a single block (an OutputReference)."""
+    if not member.nested_class:
+        raise GenerateError(f"{path}: a block without a nested class")
+    single = member.nested_class.endswith("OutputReference")
+    element = member.nested_class if single else module.element_class(member.nested_class)
+    return block(module, element, module.hcl_of_class(element), path), single
+
+
+def map_attribute(module: Module, member: Any, path: str) -> dict[str, Any]:
+    """A map of objects, which only a nested attribute can be."""
+    inner, _ = inner_block(module, member, path)
+    if inner.get("block_types"):
+        raise GenerateError(f"{path}: blocks inside a map attribute")
+    return {"nested_type": {"nesting_mode": "map", "attributes": inner["attributes"]}, **flags(member)}
+
+
+def nested_block(module: Module, member: Any, entry: HclEntry, path: str) -> dict[str, Any]:
+    inner, single = inner_block(module, member, path)
+    found: dict[str, Any] = {"block": inner}
+    if entry.kind == "struct":
+        found["nesting_mode"] = "single"
+    elif entry.kind in ("list", "set"):
+        found["nesting_mode"] = entry.kind
+        if single:
+            found["max_items"] = 1
+    else:
+        raise GenerateError(f"{path}: unknown block kind {entry.kind}")
+    if member.required:
+        found["min_items"] = 1
+    return found
 
 
 def type_schema(source: str, base: str, type_name: str) -> dict[str, Any]:

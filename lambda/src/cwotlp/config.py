@@ -137,7 +137,11 @@ class _Environment:
         except ValueError:
             raise ConfigError(f"{name} must be a number, not {raw[:40]!r}") from None
         if not minimum <= value <= (maximum if maximum is not None else float("inf")):
-            bound = f"from {minimum:g} to {maximum:g}" if maximum is not None else f"at least {minimum:g}"
+            bound = (
+                f"from {minimum:.15g} to {maximum:.15g}"
+                if maximum is not None
+                else f"at least {minimum:.15g}"
+            )
             raise ConfigError(f"{name} must be {bound}, not {raw[:40]}")
         return value
 

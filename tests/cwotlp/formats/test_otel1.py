@@ -94,7 +94,7 @@ def test_a_record_in_detail() -> None:
     ]
     [found], _ = decoded(frame(request))
     assert found == record
-    assert list(found["value"]) == ["count", "sum", "max", "min", "p50", "p95", "p99.9"]  # type: ignore[call-overload]
+    assert list(found["value"]) == ["count", "sum", "min", "p50", "p95", "p99.9", "max"]  # type: ignore[call-overload]
 
 
 def test_none_translated_and_unknown_units() -> None:
@@ -166,9 +166,17 @@ def test_an_impossible_length_stops_the_object() -> None:
 
 def test_frames_that_are_no_request_are_counted() -> None:
     garbage = b"\xff" * 30
-    found, skipped = decoded(FRAMES[0] + frame(garbage) + frame(b"") + FRAMES[1])
+    empty = frame(ExportMetricsServiceRequest().SerializeToString() + b"\x0a\x00")  # a resource, no data
+    found, skipped = decoded(FRAMES[0] + frame(garbage) + empty + FRAMES[1])
     assert skipped == {MALFORMED_FRAME: 1, EMPTY_FRAME: 1}
     assert len(found) == 2 * PER_FRAME
+
+
+def test_a_zero_length_ends_the_frames() -> None:
+    """No frame is empty: a zero length (zeros where frames should be) stops reading, whatever follows."""
+    found, skipped = decoded(FRAMES[0] + frame(b"") + FRAMES[1] + b"\x00" * 100_000)
+    assert skipped == {MALFORMED_FRAME: 1}
+    assert len(found) == PER_FRAME
 
 
 def test_an_empty_object_has_no_frames() -> None:

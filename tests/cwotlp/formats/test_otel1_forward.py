@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from conftest import (
     chunked,
@@ -93,8 +94,11 @@ def test_resource_attributes_are_added_only_when_missing() -> None:
     own = request.resource_metrics[0].resource.attributes
     own.add(key="service.name").value.string_value = "billing"
     own.add(key="environment").value.string_value = "staging"
-    found, _ = parts(frame(request))
-    attributes = [resource(part) for part, _ in found]
+    [(part, _)] = parts(frame(request))[0]  # the frame's resources, together in one part
+    attributes = [
+        {kv.key: kv.value.string_value for kv in resource_metrics.resource.attributes}
+        for resource_metrics in ExportMetricsServiceRequest.FromString(part).resource_metrics
+    ]
     first = ONE_PLACE[0]
     assert attributes[0] == {
         "cloud.provider": "aws",
@@ -106,7 +110,7 @@ def test_resource_attributes_are_added_only_when_missing() -> None:
         "environment": "staging",
         "team": "core",
     }
-    assert len(resource_metrics_of(found[0][0]).resource.attributes) == 7  # no key twice
+    assert len(ExportMetricsServiceRequest.FromString(part).resource_metrics[0].resource.attributes) == 7
     assert len(attributes) == 2
     for later in attributes[1:]:
         assert (later["service.name"], later["environment"], later["team"]) == (
@@ -206,6 +210,7 @@ def test_frames_that_cannot_be_walked_are_counted() -> None:
         frame(b"\x0a\x05ab"),  # a field longer than its message
         frame(b"\x0a\x03\x0a\x05ab"),  # the same one level down
     ]
-    found, skipped = parts(good + b"".join(bad) + frame(b"") + good)
+    empty = frame(b"\x0a\x00")  # a resource with nothing in it
+    found, skipped = parts(good + b"".join(bad) + empty + good)
     assert [points for _, points in found] == [4, 4]
     assert skipped == {MALFORMED_FRAME: len(bad), EMPTY_FRAME: 1}

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -172,34 +173,33 @@ def _naming_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-request-bytes", type=int, help="upper bound of one request before gzip")
 
 
+# Options that set a CWOTLP_* variable: option -> (variable, how the value is written).
+_OVERRIDES: dict[str, tuple[str, Callable[[Any], str]]] = {
+    "service_name": ("CWOTLP_SERVICE_NAME", str),
+    "resource_attribute": (
+        "CWOTLP_RESOURCE_ATTRIBUTES",
+        lambda items: orjson.dumps(_pairs(items, "--resource-attribute")).decode(),
+    ),
+    "dimension_attributes": ("CWOTLP_DIMENSION_ATTRIBUTES", lambda _: "true"),
+    "max_request_bytes": ("CWOTLP_MAX_REQUEST_BYTES", str),
+    "naming": ("CWOTLP_NAMING", str),
+    "encoding": ("CWOTLP_OTLP_ENCODING", str),
+    "format": ("CWOTLP_STREAM_FORMAT", str),
+    "max_retries": ("CWOTLP_MAX_RETRIES", str),
+    "ca_bundle": ("CWOTLP_CA_BUNDLE", str),
+    "secret_arn": ("CWOTLP_SECRET_ARN", str),
+}
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     """Settings from the CWOTLP_* environment (or a deployed function's), overridden by the command line."""
     environ = dict(os.environ)
     if getattr(args, "function", None):
         environ.update(_function_environment(args.function))
-    if args.service_name:
-        environ["CWOTLP_SERVICE_NAME"] = args.service_name
-    if args.resource_attribute:
-        environ["CWOTLP_RESOURCE_ATTRIBUTES"] = orjson.dumps(
-            _pairs(args.resource_attribute, "--resource-attribute")
-        ).decode()
-    if args.dimension_attributes:
-        environ["CWOTLP_DIMENSION_ATTRIBUTES"] = "true"
-    if args.max_request_bytes is not None:
-        environ["CWOTLP_MAX_REQUEST_BYTES"] = str(args.max_request_bytes)
-    for option, variable in (
-        ("naming", "CWOTLP_NAMING"),
-        ("encoding", "CWOTLP_OTLP_ENCODING"),
-        ("format", "CWOTLP_STREAM_FORMAT"),
-    ):
-        if getattr(args, option, None):
-            environ[variable] = getattr(args, option)
-    if getattr(args, "max_retries", None) is not None:
-        environ["CWOTLP_MAX_RETRIES"] = str(args.max_retries)
-    if getattr(args, "ca_bundle", None):
-        environ["CWOTLP_CA_BUNDLE"] = args.ca_bundle
-    if getattr(args, "secret_arn", None):
-        environ["CWOTLP_SECRET_ARN"] = args.secret_arn
+    for option, (variable, written) in _OVERRIDES.items():
+        value = getattr(args, option, None)
+        if value is not None and value is not False and value != []:
+            environ[variable] = written(value)
     return Settings.from_environment(environ)
 
 

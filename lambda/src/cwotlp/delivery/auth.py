@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 import orjson
 
@@ -167,8 +167,9 @@ class ClientCredentials:
         description = body.get("error_description") if body is not None else None
         text = f"{self._what} answered HTTP {status}: {code}"
         if isinstance(description, str) and description:
-            secrets = {self._oauth2.client_secret, self._oauth2.basic_credentials(), *self._extra.values()}
-            text += f" ({redact(description, secrets)})"
+            secret = self._oauth2.client_secret
+            secrets = {secret, quote(secret, safe=""), quote_plus(secret), self._oauth2.basic_credentials()}
+            text += f" ({redact(description, secrets | set(self._extra.values()))})"
         return AuthError(text, invalid_client=code == "invalid_client")
 
 

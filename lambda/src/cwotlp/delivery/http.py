@@ -66,7 +66,7 @@ class Url:
         if parts.username is not None or parts.password is not None:
             raise ConfigError(f"{what} must not carry a user or password; put credentials in their fields")
         try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
+            port = parts.port if parts.port is not None else (443 if parts.scheme == "https" else 80)
         except ValueError:
             raise ConfigError(f"{what} has a port that is not a number from 1 to 65535") from None
         if not 0 < port < 65536:
@@ -167,10 +167,13 @@ class HttpClient:
         except (OSError, http.client.HTTPException, ValueError) as error:
             connection.close()
             if watchdog.fired:
-                raise TransportError(f"no complete answer within {budget:.0f} s") from None
+                raise TransportError(f"no complete answer within {budget:.1f} s") from None
             raise TransportError(_describe(error)) from None
         finally:
             watchdog.cancel()
+        if watchdog.fired:  # the shutdown can look like the end of a body: the answer is cut, not whole
+            connection.close()
+            raise TransportError(f"no complete answer within {budget:.1f} s")
         if response.complete and not answer.will_close:
             self._idle[(url.scheme, url.host, url.port)] = connection
         else:

@@ -2,10 +2,10 @@
 
 Each message (a frame) is preceded by its length as an unsigned varint. A length of 0 or of more than
 MAX_FRAME_BYTES means the bytes are not frames (zeros, say): reading stops there. A frame longer than
-the bytes left is a truncated object: the complete frames before it are kept and the rest is counted. A newline
-where a frame should start is a delimiter Firehose added by mistake (its newline processor must be off
-for this format): it is skipped and counted, when the bytes after it read as a frame and the newline
-read as a frame's length do not.
+the bytes left is a truncated object: the complete frames before it are kept and the rest is counted.
+A newline where a frame should start is a delimiter Firehose added by mistake (its newline processor
+must be off for this format): it is skipped and counted, when the bytes after it read as a frame and
+the newline read as a frame's length do not, or when it is the object's last byte.
 
 Two ways to read frames: `records` turns every summary datapoint into the CloudWatch record it stands
 for (so that every naming applies, and `cwotlp.otlp.convert` checks it like a JSON record);
@@ -14,6 +14,7 @@ for (so that every naming applies, and `cwotlp.otlp.convert` checks it like a JS
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
@@ -56,44 +57,56 @@ def frames(source: Iterable[bytes], skipped: Counter[str]) -> Iterator[bytes]:
     """The payloads of the length-prefixed frames in the source's bytes, streaming, each at most
     MAX_FRAME_BYTES; the buffer holds at most one frame and one chunk."""
     buffer = bytearray()
-    position = 0
-    chunks = iter(source)
-    ended = False
-    while not ended:
-        chunk = next(chunks, None)
-        if chunk is None:
-            ended = True
-        else:
-            del buffer[:position]
-            position = 0
+    for chunk in itertools.chain(source, (None,)):
+        ended = chunk is None
+        if chunk:
             buffer += chunk
+        position = 0
         while position < len(buffer):
-            try:
-                header = read_varint(buffer, position)
-            except ValueError:
-                header = (MAX_FRAME_BYTES + 1, position)
-            if header is not None and not 0 < header[0] <= MAX_FRAME_BYTES:
-                skipped[MALFORMED_FRAME] += 1  # no frame is empty or that long: the rest is not frames
+            step = _next_frame(buffer, position, ended)
+            if step is None:
+                break  # more bytes are needed
+            kind, position, payload = step
+            if kind == MALFORMED_FRAME:
+                skipped[MALFORMED_FRAME] += 1
                 return
-            if header is None or header[1] + header[0] > len(buffer):
-                break
-            length, start = header
-            stray = buffer[position] == NEWLINE and _stray_delimiter(buffer, position, ended)
-            if stray is None:
-                break  # decide when more bytes are here
-            if stray:
+            if kind == STRAY_DELIMITER:
                 skipped[STRAY_DELIMITER] += 1
-                position += 1
-                continue
-            yield bytes(buffer[start : start + length])
-            position = start + length
-    if position < len(buffer):
+            else:
+                yield payload
+        del buffer[:position]
+    if buffer:
         skipped[TRUNCATED_FRAME] += 1
+
+
+def _next_frame(buffer: bytearray, position: int, ended: bool) -> tuple[str, int, bytes] | None:
+    """What starts at position: (kind, position after it, payload), the kind being "frame",
+    STRAY_DELIMITER or MALFORMED_FRAME; None when more bytes are needed."""
+    try:
+        header = read_varint(buffer, position)
+    except ValueError:
+        return MALFORMED_FRAME, position, b""
+    if header is not None and not 0 < header[0] <= MAX_FRAME_BYTES:
+        return MALFORMED_FRAME, position, b""  # no frame is empty or that long: the rest is not frames
+    if buffer[position] == NEWLINE:
+        stray = _stray_delimiter(buffer, position, ended)
+        if stray is None:
+            return None
+        if stray:
+            return STRAY_DELIMITER, position + 1, b""
+    if header is None or header[1] + header[0] > len(buffer):
+        return None
+    length, start = header
+    return "frame", start + length, bytes(buffer[start : start + length])
 
 
 def _stray_delimiter(buffer: bytearray, position: int, ended: bool) -> bool | None:
     """Whether the newline at position is a stray delimiter rather than a frame's length (10); None
-    when more bytes are needed to tell."""
+    when more bytes are needed to tell. A newline that ends the object is one."""
+    if ended and position == len(buffer) - 1:
+        return True
+    if len(buffer) < position + 11:
+        return False if ended else None
     if parses(bytes(buffer[position + 1 : position + 11])):
         return False
     following = read_varint(buffer, position + 1)

@@ -83,12 +83,13 @@ class FrameForwarder:
     def parts(self, chunks: Iterable[bytes], skipped: Counter[str]) -> Iterator[Part]:
         """Each frame's resources with the attributes added, grouped into parts within the budget."""
         for payload in frames(chunks, skipped):
+            dropped = self.dropped
             try:
                 found = list(self._frame_parts(payload))
             except Malformed:
                 skipped[MALFORMED_FRAME] += 1
                 continue
-            if not found:
+            if not found and self.dropped == dropped:  # empty before the rules, not emptied by them
                 skipped[EMPTY_FRAME] += 1
             yield from found
         if self.dropped:
@@ -96,33 +97,19 @@ class FrameForwarder:
 
     def _frame_parts(self, payload: bytes) -> Iterator[Part]:
         """Consecutive ResourceMetrics of a frame, joined while they fit a part; one too large for a
-        part is cut between its metrics. The common case, a resource first in its ResourceMetrics and no
-        rules, takes a tight loop: this runs once per resource of every frame."""
+        part is cut between its metrics."""
         group: list[bytes] = []
         size, position, end = 0, 0, len(payload)
-        budget, plain = self._part_bytes - 10, self._forward is None
-        resources, resource_field = self._resources.get, self._resource_field
         while position < end:
             tag, length, start = payload[position], payload[position + 1], position + 2
             if length > 0x7F:
                 length, start = _varint(payload, position + 1, end)
-            stop = start + length
-            if stop > end or tag & 7 != 2:
+            position = start + length
+            if position > end or tag & 7 != 2:
                 raise Malformed("a field runs past the end of its frame")
-            position = stop
             if tag != 0x0A:
                 continue  # not a ResourceMetrics: dropped, as a request holds nothing else
-            pieces = None
-            if plain and length and payload[start] == 0x0A:
-                resource_size, resource_start = payload[start + 1], start + 2
-                if resource_size > 0x7F:
-                    resource_size, resource_start = _varint(payload, start + 1, stop)
-                resource = payload[resource_start : resource_start + resource_size]
-                head = resources(resource) or resource_field(resource)
-                body = head + payload[resource_start + resource_size : stop]
-                if len(body) <= budget:
-                    pieces = [b"\x0a" + varint(len(body)) + body]
-            for piece in pieces or self._split(payload[start:stop]):
+            for piece in self._quick(payload, start, position) or self._split(payload[start:position]):
                 if group and size + len(piece) > self._part_bytes:
                     yield _part(group)
                     group, size = [], 0
@@ -130,6 +117,19 @@ class FrameForwarder:
                 size += len(piece)
         if group:
             yield _part(group)
+
+    def _quick(self, payload: bytes, start: int, stop: int) -> list[bytes] | None:
+        """The common case, which runs once per resource of every frame and so is kept tight: no rules,
+        the resource first in its ResourceMetrics, and room in a part. None for the others."""
+        if self._forward is not None or start == stop or payload[start] != 0x0A:
+            return None
+        size, resource_start = payload[start + 1], start + 2
+        if size > 0x7F:
+            size, resource_start = _varint(payload, start + 1, stop)
+        resource = payload[resource_start : resource_start + size]
+        head = self._resources.get(resource) or self._resource_field(resource)
+        body = head + payload[resource_start + size : stop]
+        return [b"\x0a" + varint(len(body)) + body] if len(body) <= self._part_bytes - 10 else None
 
     def _resource_field(self, resource: bytes) -> bytes:
         found = self._resources.get(resource)
