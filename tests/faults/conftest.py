@@ -48,9 +48,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     import boto3
 
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", fresh_session())
     atomic_conditional_writes(monkeypatch)
     with mock_aws():
+        monkeypatch.setattr(boto3, "DEFAULT_SESSION", fresh_session())  # after moto's reset of it
         yield
 
 

@@ -43,7 +43,10 @@ class Point:
 
 
 def accepted(reply: Reply) -> bool:
-    return reply.raw is None and 200 <= reply.status < 300
+    """Whether the answer tells the client its data was taken: it opens with a 2xx status line."""
+    if reply.raw is not None:
+        return reply.raw.startswith(b"HTTP/1.1 2")
+    return 200 <= reply.status < 300
 
 
 def _seq(attributes: Iterable[object]) -> int | None:
