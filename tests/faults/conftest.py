@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 from faults.aws import atomic_conditional_writes, fresh_session
+from faults.figures import FIGURES
 from faults.tls import Authority, create_authority
 from faults.world import World
 from moto import mock_aws
 
 import cwotlp.handler
-
-FIGURES: list[str] = []  # measurements reported at the end of the run
 
 
 def pytest_configure(config: pytest.Config) -> None:
