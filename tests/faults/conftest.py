@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from faults.aws import atomic_conditional_writes, fresh_session
 from faults.figures import FIGURES
+from faults.probes import start_probes, stop_probes
 from faults.tls import Authority, create_authority
 from faults.world import World
 from moto import mock_aws
@@ -23,6 +24,18 @@ import cwotlp.handler
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "memory: large hostile inputs, memory and CPU time measured")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The memory cases' probes take minutes of CPU: they start now, and run while other cases wait."""
+    if not session.config.option.collectonly and any(
+        item.get_closest_marker("memory") for item in session.items
+    ):
+        start_probes()
+
+
+def pytest_sessionfinish() -> None:
+    stop_probes()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

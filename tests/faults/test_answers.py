@@ -5,10 +5,13 @@ again: every datapoint arrives exactly once."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from faults.behaviours import once
-from faults.peers import Reply
+from faults.peers import Reply, SilentListener
 from faults.records import gzip, json_object, repeating_gzip
+from faults.tls import create_authority
 from faults.world import World
 
 SEQS = range(300)
@@ -122,3 +125,33 @@ def test_an_s3_error_reading_the_object_is_a_clear_error(world: World) -> None:
     outcome.failed_with(r"metrics/denied: S3 GetObject: AccessDenied")
     assert world.collector.requests == []
     assert world.marker("metrics/denied")["state"] == "sending"
+
+
+def test_a_collector_that_is_not_listening_is_a_clear_error(world: World) -> None:
+    with SilentListener() as closed:
+        port = closed.port  # a port that was just free, and is free again once the listener closes
+    world.write_secret(world.oauth2_secret() | {"endpoint": f"https://127.0.0.1:{port}/v1/metrics"})
+    outcome = world.invoke(world.put("metrics/refused", json_object(SEQS)))
+    outcome.failed_with(rf"collector https://127\.0\.0\.1:{port}: connection refused after 3 attempts")
+    assert world.marker("metrics/refused")["position"] == 0
+
+
+def test_a_certificate_from_another_authority_is_refused_without_retries(
+    world: World, tmp_path: Path
+) -> None:
+    stranger = create_authority(tmp_path)
+    impostor = world.peer(world.receiver, context=stranger.server_context())
+    world.write_secret(world.oauth2_secret(collector=impostor))
+    outcome = world.invoke(world.put("metrics/impostor", json_object(SEQS)))
+    outcome.failed_with(r"collector https://127\.0\.0\.1:\d+: TLS verification failed \(.+\)")
+    assert outcome.line["retries"] == 0
+    assert impostor.requests == []
+
+
+def test_a_ca_bundle_that_cannot_be_read_is_a_configuration_error(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CWOTLP_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    outcome = world.invoke(world.put("metrics/no-bundle", json_object(SEQS)))
+    outcome.failed_with(r"CWOTLP_CA_BUNDLE: cannot read a PEM CA bundle at .*missing\.pem")
+    assert world.tokens.requests == world.collector.requests == []

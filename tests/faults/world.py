@@ -161,9 +161,9 @@ class World:
         self.required_headers = headers
         self.write_secret({"endpoint": endpoint or self.collector.url("/v1/metrics"), "headers": headers})
 
-    def peer(self, script: Script, *, tls: bool = True) -> Peer:
-        """Another peer, stopped with the world."""
-        return self._stack.enter_context(Peer(script, self.authority_context if tls else None))
+    def peer(self, script: Script, *, tls: bool = True, context: Any = None) -> Peer:
+        """Another peer, stopped with the world; TLS with the suite's certificate, or `context`'s."""
+        return self._stack.enter_context(Peer(script, context or (self.authority_context if tls else None)))
 
     def _authorize(self, request: Request) -> bool:
         if self.required_headers is None:
