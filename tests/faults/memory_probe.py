@@ -5,13 +5,15 @@
 For each file: cwotlp.pipeline.Conversion reads it in the forwarder's own chunk size, and every batch is
 rendered and gzipped as the exporter does before sending. Reported as one JSON line per file: records,
 requests, plain bytes, the peak of traced allocations added (with --trace; tracemalloc slows the
-conversion several times over), the resident memory added (VmHWM after minus VmRSS before, without
---trace), and CPU seconds. A process of its own gives a clean resident-memory baseline, and lets the
+conversion several times over), the resident memory added (without --trace: the peak resident size,
+VmHWM, what getrusage's ru_maxrss reports but reset before each file, minus VmRSS before it), and
+CPU seconds. A process of its own gives a clean resident-memory baseline, and lets the
 measurements of two files run on two cores.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import sys
@@ -59,7 +61,8 @@ def convert(path: Path, settings: Settings, limit: int | None = None) -> dict[st
 def measure(path: Path, settings: Settings, trace: bool) -> dict[str, float]:
     convert(path, settings, limit=CHUNK_BYTES)  # imports and first-use caches, not the object's cost
     gc.collect()
-    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident size
+    with contextlib.suppress(OSError):  # without it the peak is the process's: larger, never smaller
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident size
     resident = _status("VmRSS")
     if trace:
         tracemalloc.start()

@@ -5,7 +5,6 @@ or the forwarder refuses to start and says which permission is missing."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +16,7 @@ from faults.behaviours import outage_after
 from faults.otlp_peers import Point
 from faults.peers import Reply, Request
 from faults.records import json_object
-from faults.world import BUCKET, Outcome, World
+from faults.world import BUCKET, World
 
 SEQS = range(300)
 KEY = "metrics/2026/11/30/16/stream-duplicated.gz"
@@ -28,28 +27,11 @@ def _slow(_request: Request, _points: list[Point]) -> Reply | None:
     return None
 
 
-def _at_once(world: World, event: dict[str, Any], count: int) -> list[Outcome]:
-    environments = [world.environment() for _ in range(count)]
-    barrier = threading.Barrier(count)
-    outcomes: list[Outcome] = [None] * count  # type: ignore[list-item]
-
-    def run(index: int) -> None:
-        barrier.wait()
-        outcomes[index] = world.invoke(event, environment=environments[index])
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return outcomes
-
-
 @pytest.mark.parametrize("count", [2, 4])
 def test_invocations_of_one_object_at_the_same_moment_deliver_it_once(world: World, count: int) -> None:
     world.receiver.hostile = _slow
     event = world.put(KEY, json_object(SEQS, compress=True))
-    outcomes = _at_once(world, event, count)
+    outcomes = world.invoke_concurrently([event] * count)
     assert [o.error for o in outcomes] == [None] * count
     statuses = sorted(o.line["status"] for o in outcomes)
     assert statuses == ["already_delivered"] * (count - 1) + ["delivered"]

@@ -6,7 +6,6 @@ two retries, an on-failure queue) gets every datapoint delivered exactly once.""
 from __future__ import annotations
 
 import statistics
-import threading
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from faults.behaviours import TokenBucket
 from faults.figures import report
 from faults.lambda_sim import AsyncLambda
 from faults.records import json_object
-from faults.world import Outcome, World
+from faults.world import World
 
 RECORDS = 120  # three requests per object at CWOTLP_MAX_REQUEST_BYTES=20000
 
@@ -28,23 +27,6 @@ def _objects(world: World, count: int) -> tuple[list[dict[str, Any]], list[int]]
         )
         seqs += object_seqs
     return events, seqs
-
-
-def _concurrently(world: World, events: list[dict[str, Any]], seconds: float) -> list[Outcome]:
-    environments = [world.environment() for _ in events]
-    barrier = threading.Barrier(len(events))
-    outcomes: list[Outcome] = [None] * len(events)  # type: ignore[list-item]
-
-    def run(index: int) -> None:
-        barrier.wait()
-        outcomes[index] = world.invoke(events[index], seconds=seconds, environment=environments[index])
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(events))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(seconds + 10)
-    return outcomes
 
 
 def _retry_gaps(world: World, bucket: TokenBucket) -> list[float]:
@@ -66,7 +48,7 @@ def test_concurrent_invocations_retry_no_earlier_than_asked_and_not_in_step(
     bucket = TokenBucket(rate=6, burst=6, retry_after=1)
     world.receiver.hostile = bucket
     events, seqs = _objects(world, 12)
-    outcomes = _concurrently(world, events, seconds=60)
+    outcomes = world.invoke_concurrently(events, seconds=60)
     assert [o.error for o in outcomes] == [None] * len(outcomes)
     world.receiver.assert_exactly_once(seqs)
     gaps = _retry_gaps(world, bucket)
@@ -84,7 +66,7 @@ def test_a_wait_longer_than_the_time_left_ends_the_invocation_early(world: World
     bucket = TokenBucket(rate=0.5, burst=8, retry_after=30)
     world.receiver.hostile = bucket
     events, seqs = _objects(world, 8)
-    outcomes = _concurrently(world, events, seconds=12)
+    outcomes = world.invoke_concurrently(events, seconds=12)
     failed = [o for o in outcomes if o.error is not None]
     assert failed, "no invocation met the limit: the test proves nothing"
     for outcome in failed:

@@ -4,6 +4,9 @@ These cases put secrets where a careless error message would quote them."""
 
 from __future__ import annotations
 
+import logging
+import sys
+from collections.abc import Callable
 from urllib.parse import quote_plus
 
 import orjson
@@ -11,7 +14,7 @@ import pytest
 from faults.behaviours import outage_after
 from faults.peers import Reply, Request
 from faults.records import json_object
-from faults.world import CLIENT_ID, World
+from faults.world import CLIENT_ID, CLIENT_SECRET, World
 
 SEQS = range(60)
 API_KEY = "ak-Hd83Kq02Lm5Pz7Wc4"
@@ -19,7 +22,7 @@ TOKEN_WITH_BREAK = "tk-Rg72Jd91Vb6\nXq55Bn30Mf8"
 TOKEN_NOT_LATIN1 = "tk-\u03a9mega-Ab39Kd71Zq-\u20ac-Uy62Fr84"
 
 
-def _token(value: str):
+def _token(value: str) -> Callable[[Request], Reply]:
     def hostile(_request: Request) -> Reply:
         body = orjson.dumps({"access_token": value, "token_type": "Bearer", "expires_in": 300})
         return Reply(200, (("Content-Type", "application/json"),), body)
@@ -102,13 +105,15 @@ SPECIAL_SECRET = "cs-Lq4Vz8Np3 Rt6Wm2Ka9&Yx5Bd7Hj1/Pe4"
     [lambda s: s, quote_plus, lambda s: s.replace(" ", "%20")],
     ids=["as-is", "form-encoded", "percent-encoded"],
 )
-def test_a_token_error_description_echoing_the_client_secret_is_redacted(world: World, echo: object) -> None:
+def test_a_token_error_description_echoing_the_client_secret_is_redacted(
+    world: World, echo: Callable[[str], str]
+) -> None:
     secret = world.oauth2_secret() | {"client_secret": SPECIAL_SECRET}
     world.write_secret(secret)
     world.issuer.rotate(CLIENT_ID, SPECIAL_SECRET)
 
     def refuse(_request: Request) -> Reply:
-        description = f"client {CLIENT_ID} with secret {echo(SPECIAL_SECRET)} is not allowed"  # type: ignore[operator]
+        description = f"client {CLIENT_ID} with secret {echo(SPECIAL_SECRET)} is not allowed"
         body = orjson.dumps({"error": "unauthorized_client", "error_description": description})
         return Reply(400, (("Content-Type", "application/json"),), body)
 
@@ -173,3 +178,18 @@ def test_an_opt_in_that_is_not_a_boolean_is_refused(world: World) -> None:
     outcome = world.invoke(world.put("metrics/allowed-string", json_object(SEQS)))
     outcome.failed_with(r"the field 'allow_http' must be true or false")
     assert collector.requests == []
+
+
+def test_the_witness_finds_a_secret_wherever_it_is_written(
+    world: World, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The witness can fail: a token in a third-party debug record, a secret with a line break in an
+    extra field (escaped), and the client secret on stderr are all found."""
+    token = world.issuer.issue()
+    world.secret_values.add(TOKEN_WITH_BREAK)
+    logging.getLogger("urllib3.connectionpool").debug("sent %r", {"Authorization": f"Bearer {token}"})
+    logging.getLogger("cwotlp").info("odd token", extra={"detail": {"token": repr(TOKEN_WITH_BREAK)}})
+    print(f"client secret: {CLIENT_SECRET}", file=sys.stderr)
+    found = world.leaks(capfd.readouterr().err)
+    assert {token, "tk-Rg72Jd91Vb6", "Xq55Bn30Mf8", CLIENT_SECRET} <= set(found)
+    caplog.clear()  # what this test wrote on purpose

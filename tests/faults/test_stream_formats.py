@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from faults.records import gzip, json_lines, json_object, otel1_object, record
-from faults.world import World
+from faults.world import Outcome, World
 
 SEQS = range(120)
 
@@ -93,10 +93,7 @@ def test_a_foreign_line_in_the_middle_is_counted(world: World) -> None:
     assert outcome.line["skipped"] == {"malformed_json": 1}
 
 
-def _assert_failed_visibly(world: World, outcome: object) -> None:
-    from faults.world import Outcome
-
-    assert isinstance(outcome, Outcome)
+def _assert_failed_visibly(world: World, outcome: Outcome) -> None:
     outcome.failed_with(r"1 of 1 objects not delivered: .*nothing in the object could be read")
     line = outcome.line
     assert line["status"] == "failed"

@@ -124,7 +124,8 @@ class World:
         self.s3 = session.client("s3")
         self.secrets = session.client("secretsmanager")
         self.secret_arn = ""
-        self._local = threading.local()
+        self._local = threading.local()  # the environment each thread invokes in
+        self._separate_environments = False
 
     def start(self) -> None:
         self._stack.enter_context(self.collector)
@@ -189,10 +190,9 @@ class World:
         """A separate execution environment (in Lambda, a process of its own) for concurrent
         invocations: its own runtime, made here because boto3 clients are not safe to create from one
         session in several threads at once, with the secret already read, as in a warm environment."""
-        if not hasattr(self, "_environments"):
-            self._environments = True
-            default = cwotlp.handler.runtime
-            local = self._local
+        if not self._separate_environments:
+            self._separate_environments = True
+            default, local = cwotlp.handler.runtime, self._local
             self.monkeypatch.setattr(
                 cwotlp.handler, "runtime", lambda: getattr(local, "env", None) or default()
             )
@@ -228,6 +228,25 @@ class World:
             if hasattr(r, "object") and r.thread == me
         ]
         return Outcome(result, error, elapsed, lines)
+
+    def invoke_concurrently(self, events: list[dict[str, Any]], *, seconds: float = 60.0) -> list[Outcome]:
+        """One invocation per event, each in an execution environment of its own, all released at
+        the same moment."""
+        environments = [self.environment() for _ in events]
+        barrier = threading.Barrier(len(events))
+        outcomes: dict[int, Outcome] = {}
+
+        def run(index: int) -> None:
+            barrier.wait()
+            outcomes[index] = self.invoke(events[index], seconds=seconds, environment=environments[index])
+
+        threads = [threading.Thread(target=run, args=(index,)) for index in range(len(events))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(seconds + 30)
+        assert len(outcomes) == len(events), "an invocation did not end"
+        return [outcomes[index] for index in range(len(events))]
 
     def known_secrets(self) -> set[str]:
         values = set(self.secret_values) | set(self.issuer.issued)
