@@ -35,7 +35,6 @@ MAX_INFLATED_BYTES = 256 << 20
 class Point:
     metric: str
     seq: int | None  # None: the datapoint carries no Seq dimension (a conversion bug)
-    time_unix_nano: int
 
     @property
     def identity(self) -> tuple[str, int | None]:
@@ -85,7 +84,7 @@ def decode(request: Request) -> list[Point]:
             for metric in scope_metrics.metrics:
                 kind = metric.WhichOneof("data")
                 for point in getattr(metric, kind).data_points if kind else ():
-                    points.append(Point(metric.name, _seq(point.attributes), point.time_unix_nano))
+                    points.append(Point(metric.name, _seq(point.attributes)))
     return points
 
 

@@ -62,13 +62,12 @@ class Reply:
 Script = Callable[[Request], Reply]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Exchange:
-    """A request and what was answered, with the time the answer was complete (or given up)."""
+    """A request and what was answered to it."""
 
     request: Request
     reply: Reply
-    answered: float = 0.0
 
 
 class _Connection(socketserver.StreamRequestHandler):
@@ -105,20 +104,16 @@ class _Connection(socketserver.StreamRequestHandler):
         return Request(method, target, headers, body, time.monotonic(), id(self))
 
     def _write(self, request: Request, reply: Reply) -> bool:
-        exchange = self.server.peer.record(request, reply)
-        status, head, body = reply.bytes()
-        parts = [status, head, body]
+        self.server.peer.record(request, reply)
+        parts = reply.bytes()
         cut = STAGES.index(reply.trickle_from) if reply.trickle_from else len(parts)
-        try:
-            self.wfile.write(b"".join(parts[:cut]))
+        self.wfile.write(b"".join(parts[:cut]))
+        self.wfile.flush()
+        for byte in b"".join(parts[cut:]):
+            if self.server.stopping.wait(reply.trickle_seconds):
+                return False
+            self.wfile.write(bytes((byte,)))
             self.wfile.flush()
-            for byte in b"".join(parts[cut:]):
-                if self.server.stopping.wait(reply.trickle_seconds):
-                    return False
-                self.wfile.write(bytes((byte,)))
-                self.wfile.flush()
-        finally:
-            exchange.answered = time.monotonic()
         return True
 
 
@@ -171,11 +166,9 @@ class Peer:
     def answer(self, request: Request) -> Reply:
         return self.script(request)
 
-    def record(self, request: Request, reply: Reply) -> Exchange:
-        exchange = Exchange(request, reply)
+    def record(self, request: Request, reply: Reply) -> None:
         with self._lock:
-            self.exchanges.append(exchange)
-        return exchange
+            self.exchanges.append(Exchange(request, reply))
 
     @property
     def requests(self) -> list[Request]:

@@ -116,7 +116,6 @@ class World:
         self.required_headers: dict[str, str] | None = None  # static-header collectors
         self.collector = Peer(self.receiver, tls)
         self.tokens = Peer(self.issuer, tls)
-        self.secret: dict[str, Any] = {}
         self.secret_values: set[str] = {CLIENT_SECRET}
         self.texts: list[str] = []  # exception texts and tracebacks, for the witness
         self._stack = contextlib.ExitStack()
@@ -149,7 +148,6 @@ class World:
 
     def write_secret(self, value: dict[str, Any]) -> None:
         """Stores the secret (with logging off: the world's own request carries it)."""
-        self.secret = value
         self.secret_values.update(_credentials_in(value))
         previous = logging.root.manager.disable
         logging.disable(logging.CRITICAL)
