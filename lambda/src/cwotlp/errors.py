@@ -5,6 +5,7 @@ credential: no secret value, token, header value or query string, and no third-p
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import unquote, unquote_plus
 
 
 class ConfigError(Exception):
@@ -18,8 +19,12 @@ class DeliveryError(Exception):
 def redact(text: str, secrets: Iterable[str], limit: int = 200) -> str:
     """Text from a peer made fit for a log or an error: every secret replaced, control characters and
     runs of whitespace collapsed, cut to `limit` characters (after the replacement, so no cut can leave
-    a secret's prefix behind)."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+    a secret's prefix behind). A text that still holds a secret once URL-decoded (however a peer chose
+    to encode it) is withheld whole."""
+    found = {s for s in secrets if s}
+    for secret in sorted(found, key=len, reverse=True):
         text = text.replace(secret, "***")
+    if any(secret in decoded for decoded in (unquote(text), unquote_plus(text)) for secret in found):
+        return "(withheld: it quoted a credential)"
     text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -222,7 +222,7 @@ def test_a_refusal_is_quoted_by_its_code_and_a_redacted_description(tokens: Toke
         (Fault(status=500, body=CLIENT_SECRET.encode()), "answered HTTP 500$"),
         (
             Fault(status=302, headers={"Location": "https://idp.example.test/login"}),
-            "a redirect, which is not followed",
+            "a redirect to idp.example.test, which is not followed",
         ),
     ],
 )

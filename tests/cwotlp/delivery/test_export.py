@@ -215,28 +215,40 @@ def test_400_is_narrowed_down_to_the_refused_records(
     assert collector.statuses.count(400) <= 2 * 6 * len(poison) + 1
 
 
-def test_a_collector_refusing_everything_fails_after_three_requests(collector: Collector) -> None:
+def test_a_collector_refusing_everything_fails_after_seven_requests(collector: Collector) -> None:
     body = json.dumps({"code": 3, "message": f"unknown tenant for key {API_KEY}"}).encode()
     collector.inject(Fault(status=400, body=body, headers={"Content-Type": "application/json"}), times=100)
     setup = Setup(collector.url)
     with pytest.raises(
-        DeliveryError, match="refused a request with HTTP 400 and both of its halves"
+        DeliveryError, match="refused a request with HTTP 400, and every quarter of it"
     ) as caught:
         setup.send(one_batch(64))
-    assert collector.attempts == 3
+    assert collector.attempts == 7  # the request, its halves, its quarters
     assert "unknown tenant for key ***" in str(caught.value)
     assert API_KEY not in str(caught.value)
     assert setup.accepted == []
 
 
-def test_poison_in_both_halves_of_a_request_looks_like_refusing_everything() -> None:
-    """The trade-off the exporter makes: two bad records far apart fail the delivery after three
-    requests, as a collector refusing everything does, rather than cost one request per record."""
-    with PoisonCollector({5, 40}) as collector:
+@pytest.mark.parametrize("poison", [{5, 40}, {3, 20, 50}, {0, 63}])
+def test_poison_in_both_halves_of_a_request_is_isolated(poison: set[int]) -> None:
+    """Up to three bad records, wherever they lie, leave a quarter the collector takes: the exporter goes
+    on narrowing down instead of taking them for a collector that refuses everything."""
+    with PoisonCollector(poison) as collector:
+        setup = Setup(collector.base_url + "/v1/metrics")
+        setup.send(one_batch(64))
+    assert setup.counters.rejected_by_collector == len(poison)
+    assert setup.counters.datapoints == 64 - len(poison)
+    assert contiguous(setup.progress(), 0, 64)
+
+
+def test_poison_in_every_quarter_looks_like_refusing_everything() -> None:
+    """The trade-off the exporter makes: bad records in all four quarters of a request fail it after
+    seven requests, as a collector refusing everything does, rather than cost one request per record."""
+    with PoisonCollector({5, 20, 40, 60}) as collector:
         setup = Setup(collector.base_url + "/v1/metrics")
         with pytest.raises(DeliveryError, match="it refuses everything, not single records"):
             setup.send(one_batch(64))
-    assert collector.statuses == [400, 400, 400]
+    assert collector.statuses == [400] * 7
 
 
 def test_too_many_refusals_fail_the_delivery() -> None:

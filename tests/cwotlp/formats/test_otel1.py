@@ -172,11 +172,11 @@ def test_frames_that_are_no_request_are_counted() -> None:
     assert len(found) == 2 * PER_FRAME
 
 
-def test_a_zero_length_ends_the_frames() -> None:
-    """No frame is empty: a zero length (zeros where frames should be) stops reading, whatever follows."""
+def test_zero_lengths_are_empty_frames_passed_over_by_the_run() -> None:
+    """A zero length is an empty frame; a run of them (zeros where frames should be) costs one step."""
     found, skipped = decoded(FRAMES[0] + frame(b"") + FRAMES[1] + b"\x00" * 100_000)
-    assert skipped == {MALFORMED_FRAME: 1}
-    assert len(found) == PER_FRAME
+    assert skipped == {EMPTY_FRAME: 100_001}
+    assert len(found) == 2 * PER_FRAME
 
 
 def test_an_empty_object_has_no_frames() -> None:

@@ -17,7 +17,7 @@ from urllib.parse import quote, quote_plus, urlencode
 import orjson
 
 from cwotlp.deadline import Deadline
-from cwotlp.delivery.http import Counters, HttpClient, Response, RetryPolicy, post_with_retries
+from cwotlp.delivery.http import Counters, HttpClient, Response, RetryPolicy, location_host, post_with_retries
 from cwotlp.errors import DeliveryError, redact
 from cwotlp.secret import Destination, OAuth2
 
@@ -142,6 +142,8 @@ class ClientCredentials:
         body = _json_object(response)
         if response.status != 200:
             raise self._refusal(response, body)
+        if not response.complete:
+            raise AuthError(f"{self._what} answered HTTP 200 but its answer did not arrive whole")
         token = body.get("access_token") if body is not None else None
         if not isinstance(token, str) or not token:
             raise AuthError(f"{self._what} answered HTTP 200 without an access_token")
@@ -160,7 +162,10 @@ class ClientCredentials:
     def _refusal(self, response: Response, body: dict[str, Any] | None) -> AuthError:
         status = response.status
         if 300 <= status < 400:
-            return AuthError(f"{self._what} answered HTTP {status}, a redirect, which is not followed")
+            target = location_host(response.header("Location"))
+            return AuthError(
+                f"{self._what} answered HTTP {status}, a redirect{target}, which is not followed"
+            )
         code = body.get("error") if body is not None else None
         if not isinstance(code, str) or not _ERROR_CODE.fullmatch(code):
             return AuthError(f"{self._what} answered HTTP {status}")

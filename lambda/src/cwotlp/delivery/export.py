@@ -21,7 +21,7 @@ import orjson
 from cwotlp import __version__
 from cwotlp.deadline import Deadline
 from cwotlp.delivery.auth import authenticator
-from cwotlp.delivery.http import HttpClient, Response, RetryPolicy, Url, post_with_retries
+from cwotlp.delivery.http import HttpClient, Response, RetryPolicy, Url, location_host, post_with_retries
 from cwotlp.errors import DeliveryError, redact
 from cwotlp.otlp.batch import Batch
 from cwotlp.report import ExportCounters
@@ -69,7 +69,18 @@ class Exporter:
     def _deliver(
         self, batch: Batch, deadline: Deadline, on_accepted: Callable[[Batch], None], *, judge: bool
     ) -> None:
-        outcome = self._attempt(batch, deadline)
+        self._settle(batch, self._attempt(batch, deadline), deadline, on_accepted, judge=judge)
+
+    def _settle(
+        self,
+        batch: Batch,
+        outcome: str,
+        deadline: Deadline,
+        on_accepted: Callable[[Batch], None],
+        *,
+        judge: bool,
+    ) -> None:
+        """Follows up a batch's first answer: recorded, split (413) or narrowed down (400)."""
         if outcome == ACCEPTED:
             self._accepted(batch, on_accepted)
         elif outcome == TOO_LARGE:
@@ -89,39 +100,40 @@ class Exporter:
     ) -> None:
         """Delivers what the collector takes of a refused batch, in record order.
 
-        `judge`: nothing of this batch's neighbourhood was accepted yet, so the collector may be refusing
-        everything; the first split tells, by trying the second half before going deeper.
+        `judge`: nothing near this batch was accepted yet, so the collector may be refusing everything.
+        Its halves are tried, and when both are refused its quarters: a collector that refuses all four
+        refuses everything (seven requests in all), while up to three refused records, wherever they
+        lie, leave a quarter it takes.
         """
         if len(batch.entries) == 1:
-            self.counters.rejected_by_collector += batch.datapoints
-            log.warning(
-                "collector refused a record; it is passed over",
-                extra={"first_record": batch.first_record, "collector_message": self._refusal},
-            )
-            on_accepted(batch)
+            self._pass_over(batch, on_accepted)
             return
         self.counters.splits += 1
-        first, second = batch.split()
-        if self._attempt(first, deadline) == ACCEPTED:
-            self._accepted(first, on_accepted)
-            self._deliver(second, deadline, on_accepted, judge=False)
-            return
+        halves = list(batch.split())
         if not judge:
-            self._narrow(first, deadline, on_accepted, judge=False)
-            self._deliver(second, deadline, on_accepted, judge=False)
+            for half in halves:
+                self._deliver(half, deadline, on_accepted, judge=False)
             return
-        outcome = self._attempt(second, deadline)
-        if outcome == REFUSED:
-            raise DeliveryError(
-                f"{self._what} refused a request with HTTP 400 and both of its halves: it refuses "
-                f"everything, not single records; check the endpoint's path, tenant and format "
-                f"({self._refusal or 'no message'})"
-            )
-        self._narrow(first, deadline, on_accepted, judge=False)
-        if outcome == ACCEPTED:  # recorded after the first half, so that progress stays in order
-            self._accepted(second, on_accepted)
-        else:
-            self._deliver(second, deadline, on_accepted, judge=False)
+        tried = [(half, self._attempt(half, deadline)) for half in halves]
+        if all(outcome == REFUSED for _, outcome in tried):
+            quarters = [piece for half in halves for piece in _halves(half)]
+            tried = [(piece, self._attempt(piece, deadline)) for piece in quarters]
+            if all(outcome == REFUSED for _, outcome in tried):
+                raise DeliveryError(
+                    f"{self._what} refused a request with HTTP 400, and every quarter of it: it refuses "
+                    f"everything, not single records; check the endpoint's path, tenant and format "
+                    f"({self._refusal or 'no message'})"
+                )
+        for piece, outcome in tried:  # recorded in order, whatever order they were answered in
+            self._settle(piece, outcome, deadline, on_accepted, judge=False)
+
+    def _pass_over(self, batch: Batch, on_accepted: Callable[[Batch], None]) -> None:
+        self.counters.rejected_by_collector += batch.datapoints
+        log.warning(
+            "collector refused a record; it is passed over",
+            extra={"first_record": batch.first_record, "collector_message": self._refusal},
+        )
+        on_accepted(batch)
 
     def _accepted(self, batch: Batch, on_accepted: Callable[[Batch], None]) -> None:
         self.counters.datapoints += batch.datapoints
@@ -166,7 +178,7 @@ class Exporter:
     def _failure(self, response: Response) -> str:
         status = response.status
         if 300 <= status < 400:
-            target = _location_host(response.header("Location"))
+            target = location_host(response.header("Location"))
             return (
                 f"{self._what} answered HTTP {status}, a redirect{target}; redirects are not followed: "
                 "set the endpoint to the URL that takes the data"
@@ -279,16 +291,8 @@ def _inflate(body: bytes) -> bytes | None:
         return None
 
 
-def _location_host(location: str | None) -> str:
-    from urllib.parse import urlsplit
-
-    if not location:
-        return ""
-    try:
-        host = urlsplit(location.strip()).hostname
-    except ValueError:
-        return ""
-    return f" to {host}" if host and host.isascii() and host.isprintable() else " on the same host"
+def _halves(batch: Batch) -> tuple[Batch, ...]:
+    return batch.split() if len(batch.entries) > 1 else (batch,)
 
 
 def gzipped(parts: list[bytes]) -> tuple[int, bytes]:

@@ -35,7 +35,7 @@ from cwotlp.errors import ConfigError, DeliveryError
 RETRYABLE_STATUS = frozenset((429, 502, 503, 504))
 RESPONSE_LIMIT = 64 * 1024  # collector and token answers are small; anything beyond is dropped
 MAX_RETRY_AFTER = 24 * 3600.0
-_DIGITS = re.compile(r"[0-9]{1,9}")
+_DIGITS = re.compile(r"[0-9]+")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_VALUE = re.compile(r"[\x20-\x7e\t]*")
 
@@ -150,16 +150,44 @@ class HttpClient:
     def post(
         self, url: Url, body: bytes, headers: Mapping[str, str], *, deadline: Deadline, timeout: float
     ) -> Response:
-        """One attempt. Raises TransportError when no answer came; returns any answer, 3xx included."""
+        """One attempt. Raises TransportError when no answer came; returns any answer, 3xx included.
+
+        Once the status line has arrived the peer has answered: a body that then breaks off, or a
+        deadline that falls while it trickles in, gives an incomplete Response, not an error, so that a
+        request the collector accepted is never taken for a failed one.
+        """
         budget = min(timeout, deadline.remaining())
         if budget <= 0:
             raise TransportError("out of time before the request")
         connection = self._connection(url, budget)
         watchdog = _Watchdog(connection, budget)
         try:
+            answer = self._exchange(connection, url, body, headers, watchdog, budget)
+            try:
+                response = _read(answer)
+            except (OSError, http.client.HTTPException, ValueError):
+                response = _incomplete(answer)
+        finally:
+            watchdog.cancel()
+        if watchdog.fired or not response.complete or answer.will_close:
+            connection.close()
+            return response if response.complete and not watchdog.fired else _incomplete(answer, response)
+        self._idle[(url.scheme, url.host, url.port)] = connection
+        return response
+
+    @staticmethod
+    def _exchange(
+        connection: http.client.HTTPConnection,
+        url: Url,
+        body: bytes,
+        headers: Mapping[str, str],
+        watchdog: _Watchdog,
+        budget: float,
+    ) -> http.client.HTTPResponse:
+        """Sends the request and reads the status line and headers; TransportError when they do not come."""
+        try:
             connection.request("POST", url.target, body=body, headers=dict(headers))
-            answer = connection.getresponse()
-            response = _read(answer)
+            return connection.getresponse()
         except ssl.SSLCertVerificationError as error:
             connection.close()
             reason = error.verify_message or "certificate not trusted"
@@ -169,16 +197,6 @@ class HttpClient:
             if watchdog.fired:
                 raise TransportError(f"no complete answer within {budget:.1f} s") from None
             raise TransportError(_describe(error)) from None
-        finally:
-            watchdog.cancel()
-        if watchdog.fired:  # the shutdown can look like the end of a body: the answer is cut, not whole
-            connection.close()
-            raise TransportError(f"no complete answer within {budget:.1f} s")
-        if response.complete and not answer.will_close:
-            self._idle[(url.scheme, url.host, url.port)] = connection
-        else:
-            connection.close()
-        return response
 
     def close(self) -> None:
         for connection in self._idle.values():
@@ -209,6 +227,17 @@ class HttpClient:
         return self._tls
 
 
+def location_host(location: str | None) -> str:
+    """ " to <host>" for a redirect's Location, never its path or query (which may carry a key)."""
+    if not location:
+        return ""
+    try:
+        host = urlsplit(location.strip()).hostname
+    except ValueError:
+        return ""
+    return f" to {host}" if host and host.isascii() and host.isprintable() else " on the same host"
+
+
 def _default_ca_file() -> str | None:
     try:
         import certifi
@@ -228,6 +257,12 @@ def _usable(connection: http.client.HTTPConnection) -> bool:
     except (OSError, ValueError):
         return False
     return not readable
+
+
+def _incomplete(answer: http.client.HTTPResponse, read: Response | None = None) -> Response:
+    """The answer as far as it came: its status and headers, and the body read before it broke off."""
+    headers = {name.lower(): value for name, value in answer.getheaders()}
+    return Response(answer.status, headers, read.body if read is not None else b"", complete=False)
 
 
 def _read(answer: http.client.HTTPResponse) -> Response:
@@ -281,8 +316,8 @@ def retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if _DIGITS.fullmatch(value):
-        return min(float(value), MAX_RETRY_AFTER)
+    if _DIGITS.fullmatch(value):  # as many digits as a peer sends: a long number is a long wait
+        return MAX_RETRY_AFTER if len(value) > 9 else min(float(value), MAX_RETRY_AFTER)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):

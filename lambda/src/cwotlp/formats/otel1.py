@@ -1,8 +1,10 @@
 """The `opentelemetry1.0` stream format: length-prefixed ExportMetricsServiceRequest messages.
 
-Each message (a frame) is preceded by its length as an unsigned varint. A length of 0 or of more than
-MAX_FRAME_BYTES means the bytes are not frames (zeros, say): reading stops there. A frame longer than
-the bytes left is a truncated object: the complete frames before it are kept and the rest is counted.
+Each message (a frame) is preceded by its length as an unsigned varint. A length of 0 is an empty frame,
+counted and passed over (a run of zero bytes in one step, so that a gigabyte of zeros costs little); a
+length of more than MAX_FRAME_BYTES means the bytes are not frames: reading stops there. A frame longer
+than the bytes left is a truncated object: the complete frames before it are kept and the rest is
+counted.
 A newline where a frame should start is a delimiter Firehose added by mistake (its newline processor
 must be off for this format): it is skipped and counted, when the bytes after it read as a frame and
 the newline read as a frame's length do not, or when it is the object's last byte.
@@ -15,6 +17,7 @@ for (so that every naming applies, and `cwotlp.otlp.convert` checks it like a JS
 from __future__ import annotations
 
 import itertools
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
@@ -31,6 +34,8 @@ MALFORMED_FRAME = "malformed_frame"
 STRAY_DELIMITER = "stray_delimiter"
 EMPTY_FRAME = "empty_frame"
 NOT_A_SUMMARY = "not_a_summary"
+FRAME = "frame"
+_ZEROS = re.compile(rb"\x00+")
 NEWLINE = 0x0A
 MAX_VARINT_BYTES = 5  # a uint32 length
 MAX_FRAME_BYTES = 8 << 20  # a Firehose record is at most 1,000 KiB; a longer length is corrupt
@@ -66,28 +71,33 @@ def frames(source: Iterable[bytes], skipped: Counter[str]) -> Iterator[bytes]:
             step = _next_frame(buffer, position, ended)
             if step is None:
                 break  # more bytes are needed
-            kind, position, payload = step
+            kind, after, payload = step
             if kind == MALFORMED_FRAME:
                 skipped[MALFORMED_FRAME] += 1
                 return
-            if kind == STRAY_DELIMITER:
-                skipped[STRAY_DELIMITER] += 1
-            else:
+            if kind == FRAME:
                 yield payload
+            else:  # a stray delimiter, or a run of empty frames
+                skipped[kind] += after - position
+            position = after
         del buffer[:position]
     if buffer:
         skipped[TRUNCATED_FRAME] += 1
 
 
 def _next_frame(buffer: bytearray, position: int, ended: bool) -> tuple[str, int, bytes] | None:
-    """What starts at position: (kind, position after it, payload), the kind being "frame",
-    STRAY_DELIMITER or MALFORMED_FRAME; None when more bytes are needed."""
+    """What starts at position: (kind, position after it, payload), the kind being FRAME, EMPTY_FRAME
+    (a run of zero lengths), STRAY_DELIMITER or MALFORMED_FRAME; None when more bytes are needed."""
+    if buffer[position] == 0:
+        zeros = _ZEROS.match(buffer, position)
+        assert zeros is not None
+        return EMPTY_FRAME, zeros.end(), b""
     try:
         header = read_varint(buffer, position)
     except ValueError:
         return MALFORMED_FRAME, position, b""
-    if header is not None and not 0 < header[0] <= MAX_FRAME_BYTES:
-        return MALFORMED_FRAME, position, b""  # no frame is empty or that long: the rest is not frames
+    if header is not None and header[0] > MAX_FRAME_BYTES:
+        return MALFORMED_FRAME, position, b""  # no frame is that long: the rest is not frames
     if buffer[position] == NEWLINE:
         stray = _stray_delimiter(buffer, position, ended)
         if stray is None:
@@ -97,7 +107,7 @@ def _next_frame(buffer: bytearray, position: int, ended: bool) -> tuple[str, int
     if header is None or header[1] + header[0] > len(buffer):
         return None
     length, start = header
-    return "frame", start + length, bytes(buffer[start : start + length])
+    return FRAME, start + length, bytes(buffer[start : start + length])
 
 
 def _stray_delimiter(buffer: bytearray, position: int, ended: bool) -> bool | None:
