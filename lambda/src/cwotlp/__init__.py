@@ -1,3 +1,3 @@
 """Forward CloudWatch Metric Streams objects from S3 to an OpenTelemetry (OTLP/HTTP) collector."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -93,13 +93,13 @@ class Conversion:
             extra = [("service.name", naming.service_name), *naming.resource_attributes.items()]
             # A part is at most a quarter of a request, so that a 413 can always be met by splitting.
             forwarder = FrameForwarder(extra, limit // 4, self._forward)
-            parts = self._points(self._counted(forwarder.parts(self.source, self.skipped)))
-            return part_batches(self._resumed(parts), limit, self._resume_from)
+            parts = self._points(forwarder.parts(self.source, self.skipped))
+            return self._counted(part_batches(self._resumed(parts), limit, self._resume_from))
         records = stream_format(self.format).records(self.source, self.skipped, lambda: self.source.truncated)
         if self._forward is not None:
             records = self._kept(records)
-        entries = self._counted(self._converter.entries(records, self.skipped))
-        return batches(self._resumed(entries), limit, self._encoding, self._resume_from)
+        entries = self._converter.entries(records, self.skipped)
+        return self._counted(batches(self._resumed(entries), limit, self._encoding, self._resume_from))
 
     def _kept(self, records: Iterable[Any]) -> Iterator[Any]:
         forward = self._forward
@@ -110,10 +110,11 @@ class Conversion:
             else:
                 self.skipped[DROPPED_BY_RULE] += 1
 
-    def _counted(self, units: Iterable[Any]) -> Iterator[Any]:
-        for unit in units:
-            self.units += 1
-            yield unit
+    def _counted(self, batches: Iterable[Batch]) -> Iterator[Batch]:
+        """The batches; `units` follows the last one made."""
+        for batch in batches:
+            self.units = batch.end_record
+            yield batch
 
     def _points(self, parts: Iterable[tuple[bytes, int]]) -> Iterator[tuple[bytes, int]]:
         for part in parts:
@@ -122,10 +123,14 @@ class Conversion:
 
     def _resumed(self, units: Iterator[Any]) -> Iterator[Any]:
         """The units after the first `resume_from`, which an earlier attempt delivered."""
-        for _ in range(self._resume_from):
-            if next(units, None) is None:
-                return
-        yield from units
+        return self._skipping(units) if self._resume_from else units
+
+    def _skipping(self, units: Iterator[Any]) -> Iterator[Any]:
+        for index, unit in enumerate(units):
+            if index >= self._resume_from:
+                yield unit
+            else:
+                self.units = index + 1
 
 
 def timed(chunks: Iterable[bytes], deadline: Deadline) -> Iterator[bytes]:

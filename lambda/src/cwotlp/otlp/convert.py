@@ -53,11 +53,15 @@ class TagSource(Protocol):
 # A metric's pieces: its header (summary schemes), its datapoint attributes, namespace, name, and
 # (prometheus) the gauge header of each statistic.
 _Metric = tuple[bytes, bytes, str, str, dict[str, bytes]]
-# A record that passed: resource, metric, datapoint attributes, encoded times, count (rounded), sum,
-# min, max, and all its statistics.
-_Checked = tuple[bytes, _Metric, bytes, bytes, int, float, float, float, dict[str, Any]]
 _EMPTY: dict[str, str] = {}
 _NOTHING = (b"", b"")
+
+
+def _invalid(timestamp: Any) -> str:
+    """Why a record with the right fields is skipped: its timestamp, or else one of its numbers."""
+    if type(timestamp) is not int or not MIN_TIMESTAMP_MS <= timestamp < MAX_TIMESTAMP_MS:
+        return INVALID_TIMESTAMP
+    return INVALID_VALUE
 
 
 def quantile_of(statistic: str) -> float | None:
@@ -99,42 +103,17 @@ class Converter:
         self.oldest_timestamp_ms: int | None = None
 
     def entries(self, records: Iterable[Any], skipped: Counter[str]) -> Iterator[Entry]:
-        """The entries of the records that pass the checks; the others are counted in `skipped`."""
-        if self._scheme.kind == SUMMARY:
-            return self._summaries(records, skipped)
-        return self._gauges(records, skipped)
+        """The entries of the records that pass the checks; the others are counted in `skipped`.
 
-    def _summaries(self, records: Iterable[Any], skipped: Counter[str]) -> Iterator[Entry]:
-        summary, percentiles = self._encoding.summary, self._percentiles
-        for resource, metric, attributes, times, count, total, low, high, value in self._checked(
-            records, skipped
-        ):
-            quantiles = percentiles(value) if len(value) != 4 and count else b""
-            yield resource, metric[0], summary(attributes, times, count, total, low, quantiles, high)
-
-    def _gauges(self, records: Iterable[Any], skipped: Counter[str]) -> Iterator[Entry]:
-        gauge = self._encoding.gauge
-        for resource, metric, attributes, times, count, total, _, _, value in self._checked(records, skipped):
-            gauges = metric[4]
-            for statistic, number in value.items():
-                if type(number) not in _NUMBERS or number - number:
-                    self.statistics_dropped += 1
-                    continue
-                header = gauges.get(statistic) or self._gauge(metric, statistic)
-                yield resource, header, gauge(attributes, times, number)
-            if count:
-                header = gauges.get(AVERAGE) or self._gauge(metric, AVERAGE)
-                yield resource, header, gauge(attributes, times, total / count)
-
-    def _checked(self, records: Iterable[Any], skipped: Counter[str]) -> Iterator[_Checked]:
-        """The records that pass the checks, with their encoded pieces; the others counted by reason.
-
-        Numbers are checked by type and with `x - x`, which is 0 for finite numbers and NaN otherwise.
+        This loop runs once per record of every object, so it is one loop with its lookups bound to
+        locals. Numbers are checked by type and with `x - x`, which is 0 for finite numbers and NaN
+        otherwise.
         """
         places, metrics, dimensions_of = self._places.get, self._metric_pieces.get, self._dimensions.get
         times_of, new_times = self._times.get, self._times_of
-        numbers, dumps, join, tags = _NUMBERS, _dumps, self._separator.join, self._tags
-        by_namespace = self._scheme.resource_by_namespace
+        numbers, dumps, separator, tags = _NUMBERS, _dumps, self._separator, self._tags
+        summary, percentiles, gauges = self._encoding.summary, self._percentiles, self._gauges
+        by_namespace, summaries = self._scheme.resource_by_namespace, self._scheme.kind == SUMMARY
         converted = 0
         try:
             for record in records:
@@ -154,17 +133,16 @@ class Converter:
                     dimensions_key = dumps(dimensions)
                     place = places(place_key) or self._place(place_key)
                     metric = metrics(metric_key) or self._metric_of(metric_key)
-                    dimension_attributes = dimensions_of(dimensions_key)
-                    if dimension_attributes is None:
-                        dimension_attributes = self._dimension_attributes(dimensions_key, dimensions)
+                    attributes = dimensions_of(dimensions_key)
+                    if attributes is None:
+                        attributes = self._dimension_attributes(dimensions_key, dimensions)
                 except (KeyError, TypeError, AttributeError, ValueError, orjson.JSONEncodeError):
                     skipped[NOT_A_METRIC] += 1
                     continue
-                if type(timestamp) is not int or not MIN_TIMESTAMP_MS <= timestamp < MAX_TIMESTAMP_MS:
-                    skipped[INVALID_TIMESTAMP] += 1
-                    continue
                 if (
-                    type(count) not in numbers
+                    type(timestamp) is not int
+                    or not MIN_TIMESTAMP_MS <= timestamp < MAX_TIMESTAMP_MS
+                    or type(count) not in numbers
                     or type(total) not in numbers
                     or type(low) not in numbers
                     or type(high) not in numbers
@@ -173,17 +151,47 @@ class Converter:
                     or high - high
                     or not 0 <= count <= MAX_COUNT
                 ):
-                    skipped[INVALID_VALUE] += 1
+                    skipped[_invalid(timestamp)] += 1
                     continue
-                pieces = [metric[1], dimension_attributes, place[1]]
-                if tags is not None:
-                    pieces.append(self._tag_attributes(place_key, namespace, dimensions_key, dimensions))
-                attributes = join([piece for piece in pieces if piece])
                 converted += 1
+                if metric[1]:  # the metric's own attributes come first, the account and region last
+                    attributes = metric[1] + separator + attributes if attributes else metric[1]
+                if place[1]:
+                    attributes = attributes + separator + place[1] if attributes else place[1]
+                if tags is not None:
+                    attributes = self._tagged(attributes, place_key, namespace, dimensions_key, dimensions)
                 times = times_of(timestamp) or new_times(timestamp)
-                yield place[0], metric, attributes, times, round(count), total, low, high, value
+                count = round(count)
+                if summaries:
+                    quantiles = percentiles(value) if len(value) != 4 and count else b""
+                    yield place[0], metric[0], summary(attributes, times, count, total, low, quantiles, high)
+                else:
+                    yield from gauges(place[0], metric, attributes, times, count, total, value)
         finally:
             self.converted += converted
+
+    def _gauges(
+        self,
+        resource: bytes,
+        metric: _Metric,
+        attributes: bytes,
+        times: bytes,
+        count: int,
+        total: float,
+        value: Any,
+    ) -> list[Entry]:
+        """A record's gauges: one per statistic, and the average."""
+        gauge, gauges, found = self._encoding.gauge, metric[4], []
+        for statistic, number in value.items():
+            if type(number) not in _NUMBERS or number - number:
+                self.statistics_dropped += 1
+                continue
+            header = gauges.get(statistic) or self._gauge(metric, statistic)
+            found.append((resource, header, gauge(attributes, times, number)))
+        if count:
+            header = gauges.get(AVERAGE) or self._gauge(metric, AVERAGE)
+            found.append((resource, header, gauge(attributes, times, total / count)))
+        return found
 
     def _place(self, key: tuple[Any, ...]) -> tuple[bytes, bytes]:
         """The resource header and the account and region attributes. ValueError for what is no place."""
@@ -228,10 +236,16 @@ class Converter:
         self._memo_bytes += 100 + len(key) + len(found)
         return found
 
-    def _tag_attributes(
-        self, place_key: tuple[Any, ...], namespace: str, dimensions_key: bytes, dimensions: dict[str, str]
+    def _tagged(
+        self,
+        attributes: bytes,
+        place_key: tuple[Any, ...],
+        namespace: str,
+        dimensions_key: bytes,
+        dimensions: dict[str, str],
     ) -> bytes:
-        """The selected tags of the resource behind the dimensions, once per series and object."""
+        """The attributes with the selected tags of the resource behind the dimensions, looked up once
+        per series and object."""
         assert self._tags is not None
         key = (place_key[1] or "", place_key[2] or "", namespace, dimensions_key)
         found = self._tag_memo.get(key)
@@ -245,7 +259,7 @@ class Converter:
                 tags
             )
             self._memo_bytes += 200 + len(dimensions_key) + len(found)
-        return found
+        return attributes + self._separator + found if attributes and found else attributes or found
 
     def _metric(self, name: str, unit: str, kind: str) -> bytes:
         header = self._metrics.get((name, unit, kind))
