@@ -29,6 +29,7 @@ def settings(work: Path) -> Settings:
     version = QUICKSTART.runtime.removeprefix("python")
     python = workspace.find_python(version)
     if python is None:
+        print(f"no python{version} here: the packages are built for this interpreter's version instead")
         python, version = sys.executable, f"{sys.version_info.major}.{sys.version_info.minor}"
     cli_config = workspace.write_cli_config(work / "terraformrc", workspace.REPO / ".tfcli" / "plugin-cache")
     return Settings(work, cli_config, workspace.host_architecture(), f"python{version}", python)
