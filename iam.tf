@@ -76,7 +76,7 @@ locals {
           Resource = var.lambda_failure_queue.kms_key_arn
         },
       ],
-      !local.resource_tags.enabled ? [] : [
+      local.resource_tags.enabled ? [
         {
           # GetResources has no resource-level permissions: it takes "*" only.
           Sid      = "ReadResourceTags"
@@ -84,15 +84,15 @@ locals {
           Action   = "tag:GetResources"
           Resource = "*"
         },
-      ],
-      !local.resource_tags.enabled || local.resource_tags.linked_account_role_name == null ? [] : [
+      ] : [],
+      local.resource_tags.enabled && local.resource_tags.linked_account_role_name != null ? [
         {
           Sid      = "ReadResourceTagsInLinkedAccounts"
           Effect   = "Allow"
           Action   = "sts:AssumeRole"
           Resource = "arn:${local.partition}:iam::*:role/${coalesce(local.resource_tags.linked_account_role_name, "-")}"
         },
-      ],
+      ] : [],
       var.lambda_vpc_config == null ? [] : [
         {
           # What AWSLambdaVPCAccessExecutionRole grants for the function's network interfaces; these
