@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv test lint test-python test-terraform demo bench package clean
+.PHONY: venv test lint test-python test-terraform test-deploy demo bench package clean
 
 venv: $(VENV)/.installed
 
@@ -12,8 +12,8 @@ $(VENV)/.installed: requirements-dev.txt lambda/pyproject.toml local/pyproject.t
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt -e ./lambda -e ./local
 	touch $@
 
-## test: lint, the Python tests, the Terraform checks and the end-to-end demo
-test: lint test-python test-terraform demo
+## test: lint, the Python tests, the Terraform checks, the deploy test and the end-to-end demo
+test: lint test-python test-terraform test-deploy demo
 
 lint: venv
 	$(VENV)/bin/ruff check lambda local tests bench tools
@@ -28,6 +28,10 @@ test-python: venv
 test-terraform: venv
 	bash scripts/terraform-check.sh
 	bash scripts/terraform-check-v6.sh
+
+## test-deploy: the examples applied with the real provider against moto, checked, run, upgraded and destroyed
+test-deploy: venv
+	PYTHONPATH=tests $(PY) -m deploy
 
 ## demo: the whole pipeline on this machine, on built-in defaults
 demo: venv

@@ -1,26 +1,36 @@
-# The forwarder's least-privilege role: the Lambda may only read what it forwards. The roles of the
-# metric stream and Firehose are in modules/regional-stream.
+# The forwarder's least-privilege role: the Lambda may only read what it forwards and write its progress
+# markers. The roles of the metric stream and Firehose are in modules/regional-stream.
 
 locals {
   lambda_kms_keys = compact([var.secret_kms_key_arn, var.s3_kms_key_arn])
+  resource_tags   = var.lambda_resource_tags
 
   lambda_policy = {
     Version = "2012-10-17"
     Statement = concat(
       [
         {
-          Sid      = "ReadAndTagDeliveredObjects"
+          Sid      = "ReadDeliveredObjects"
           Effect   = "Allow"
-          Action   = ["s3:GetObject", "s3:GetObjectTagging", "s3:PutObjectTagging"]
+          Action   = "s3:GetObject"
           Resource = "${local.bucket_arn}/${local.metrics_prefix}*"
         },
         {
-          # The replay command lists delivered objects.
-          Sid       = "ListDeliveredObjects"
-          Effect    = "Allow"
-          Action    = "s3:ListBucket"
-          Resource  = local.bucket_arn
-          Condition = { StringLike = { "s3:prefix" = [local.metrics_prefix, "${local.metrics_prefix}*"] } }
+          Sid      = "ReadAndWriteProgressMarkers"
+          Effect   = "Allow"
+          Action   = ["s3:GetObject", "s3:PutObject"]
+          Resource = "${local.bucket_arn}/${local.progress_prefix}*"
+        },
+        {
+          # The replay command lists delivered objects. Listing is also what lets S3 answer the GET of a
+          # marker that does not exist yet with 404 rather than 403 (S3 checks the key as s3:prefix).
+          Sid      = "ListDeliveredObjectsAndMarkers"
+          Effect   = "Allow"
+          Action   = "s3:ListBucket"
+          Resource = local.bucket_arn
+          Condition = { StringLike = { "s3:prefix" = [
+            local.metrics_prefix, "${local.metrics_prefix}*", local.progress_prefix, "${local.progress_prefix}*",
+          ] } }
         },
         {
           Sid      = "ReadTheCollectorSecret"
@@ -49,6 +59,15 @@ locals {
           Resource = local.lambda_kms_keys
         },
       ],
+      var.s3_kms_key_arn == null ? [] : [
+        {
+          # Progress markers are written under the bucket's default encryption.
+          Sid      = "EncryptProgressMarkers"
+          Effect   = "Allow"
+          Action   = "kms:GenerateDataKey"
+          Resource = var.s3_kms_key_arn
+        },
+      ],
       var.lambda_failure_queue.kms_key_arn == null ? [] : [
         {
           Sid      = "EncryptFailedInvocations"
@@ -57,13 +76,45 @@ locals {
           Resource = var.lambda_failure_queue.kms_key_arn
         },
       ],
+      local.resource_tags.enabled ? [
+        {
+          # GetResources has no resource-level permissions: it takes "*" only.
+          Sid      = "ReadResourceTags"
+          Effect   = "Allow"
+          Action   = "tag:GetResources"
+          Resource = "*"
+        },
+      ] : [],
+      local.resource_tags.enabled && local.resource_tags.linked_account_role_name != null ? [
+        {
+          Sid      = "ReadResourceTagsInLinkedAccounts"
+          Effect   = "Allow"
+          Action   = "sts:AssumeRole"
+          Resource = "arn:${local.partition}:iam::*:role/${coalesce(local.resource_tags.linked_account_role_name, "-")}"
+        },
+      ] : [],
+      var.lambda_vpc_config == null ? [] : [
+        {
+          # What AWSLambdaVPCAccessExecutionRole grants for the function's network interfaces; these
+          # EC2 actions are granted on "*" there too, as Lambda creates and describes the interfaces.
+          Sid    = "ManageNetworkInterfacesInTheVpc"
+          Effect = "Allow"
+          Action = [
+            "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
+            "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
+          ]
+          Resource = "*"
+        },
+      ],
     )
   }
 }
 
 resource "aws_iam_role" "lambda" {
-  name        = local.names.role_lambda
-  description = "Lets the ${var.name} forwarder read delivered objects and its secret"
+  name                 = local.names.role_lambda
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_role_permissions_boundary
+  description          = "Lets the ${var.name} forwarder read delivered objects and its secret"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [

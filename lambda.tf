@@ -1,30 +1,6 @@
 # The forwarder: the cwotlp package from lambda/, its log group, on-failure queue and S3 trigger.
 
 locals {
-  lambda_python_version = trimprefix(var.lambda_runtime, "python")
-
-  # The package is built during apply, so its hash is not known at plan. source_code_hash is instead
-  # a digest of everything the build reads; since hashicorp/aws 5.51 it is a plain trigger that the
-  # provider never overwrites with the deployed CodeSha256 (also in v6), so there is no perpetual diff.
-  lambda_source_files = sort([
-    for f in fileset("${path.module}/lambda/src", "cwotlp/**") : f
-    if !strcontains(f, "__pycache__") && !endswith(f, ".pyc")
-  ])
-  lambda_build_digest = sha256(join("\n", concat(
-    [for f in local.lambda_source_files : "${f}:${filesha256("${path.module}/lambda/src/${f}")}"],
-    [
-      "requirements.txt:${filesha256("${path.module}/lambda/requirements.txt")}",
-      "build.py:${filesha256("${path.module}/lambda/build.py")}",
-      "arch:${var.lambda_architecture}",
-      "runtime:${var.lambda_runtime}",
-    ],
-  )))
-
-  build_package = var.lambda_package_path == null
-  # The build digest in the file name makes a changed package a changed filename as well.
-  lambda_package_path     = local.build_package ? "${path.module}/build/cwotlp-${var.lambda_architecture}-${local.lambda_python_version}-${substr(local.lambda_build_digest, 0, 16)}.zip" : var.lambda_package_path
-  lambda_source_code_hash = local.build_package ? base64encode(local.lambda_build_digest) : filebase64sha256(var.lambda_package_path)
-
   # Every key here is read by the forwarder's config (lambda/src/cwotlp/environment.json lists them).
   lambda_environment = {
     CWOTLP_SECRET_ARN              = local.secret_arn
@@ -39,18 +15,21 @@ locals {
     CWOTLP_NAMING                  = var.lambda_naming
     CWOTLP_OTLP_ENCODING           = var.lambda_otlp_encoding
     CWOTLP_RULES                   = jsonencode(var.lambda_metric_rules)
+    CWOTLP_STREAM_FORMAT           = var.metric_stream_output_format
+    CWOTLP_PROGRESS_PREFIX         = local.progress_prefix
+    # Empty leaves the choice to the naming.
+    CWOTLP_ACCOUNT_REGION_ATTRIBUTES = (
+      var.lambda_account_region_attributes == null ? "" : tostring(var.lambda_account_region_attributes)
+    )
+    # An empty list switches the enrichment off.
+    CWOTLP_RESOURCE_TAGS = jsonencode(var.lambda_resource_tags.enabled ? var.lambda_resource_tags.tag_keys : [])
+    CWOTLP_RESOURCE_TAGS_ROLE_NAME = (
+      var.lambda_resource_tags.linked_account_role_name == null ? "" : var.lambda_resource_tags.linked_account_role_name
+    )
+    CWOTLP_RESOURCE_TAGS_TTL_SECONDS = tostring(var.lambda_resource_tags.cache_ttl_seconds)
   }
-}
-
-# Builds the deployment package during apply (plan needs no build tools), again whenever an input of the build changes.
-resource "terraform_data" "package" {
-  count = local.build_package ? 1 : 0
-
-  triggers_replace = [local.lambda_build_digest, local.lambda_package_path]
-
-  provisioner "local-exec" {
-    command = "python3 \"${path.module}/lambda/build.py\" --output \"${local.lambda_package_path}\" --arch ${var.lambda_architecture} --python-version ${local.lambda_python_version}"
-  }
+  # Lambda allows 4 KB for the names and values of all environment variables together.
+  lambda_environment_bytes = length(join("", [for name, value in local.lambda_environment : "${name}${value}"]))
 }
 
 resource "aws_cloudwatch_log_group" "lambda" {
@@ -73,7 +52,7 @@ resource "aws_sqs_queue" "failures" {
 
 resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_116:Failed asynchronous invocations go to an on-failure destination (aws_lambda_function_event_invoke_config.this), which records more than a dead-letter queue.
-  #checkov:skip=CKV_AWS_117:The forwarder needs S3, Secrets Manager, SQS and the collector; a VPC would add NAT or endpoints without protecting anything here.
+  #checkov:skip=CKV_AWS_117:A VPC is optional (lambda_vpc_config): the forwarder only reads S3 and Secrets Manager and calls the collector, and a VPC needs NAT or endpoints for that.
   #checkov:skip=CKV_AWS_173:The environment holds settings and the secret's ARN, no secrets; the AWS managed key encrypts it at rest.
   #checkov:skip=CKV_AWS_272:The package is built from this repository at apply time; code signing would need a signing profile of the user's.
   #checkov:skip=CKV_AWS_115:Reserved concurrency is optional (lambda_reserved_concurrency) because it takes capacity away from the account's other functions.
@@ -95,6 +74,15 @@ resource "aws_lambda_function" "this" {
     variables = local.lambda_environment
   }
 
+  dynamic "vpc_config" {
+    for_each = var.lambda_vpc_config == null ? [] : [var.lambda_vpc_config]
+
+    content {
+      subnet_ids         = vpc_config.value.subnet_ids
+      security_group_ids = vpc_config.value.security_group_ids
+    }
+  }
+
   logging_config {
     log_format            = "JSON"
     log_group             = aws_cloudwatch_log_group.lambda.name
@@ -103,6 +91,13 @@ resource "aws_lambda_function" "this" {
   }
 
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = local.lambda_environment_bytes <= 4096
+      error_message = "The forwarder's environment variables exceed Lambda's 4 KB: shorten lambda_metric_rules, lambda_resource_tags.tag_keys or lambda_resource_attributes."
+    }
+  }
 
   depends_on = [terraform_data.package, aws_iam_role_policy.lambda]
 }

@@ -20,9 +20,16 @@ locals {
   # is notified for metrics/, which holds them all.
   metrics_prefix = "metrics/"
   errors_prefix  = "errors/"
+  # The forwarder keeps each object's delivery progress and lease in a small marker object,
+  # progress/<object key>, written with S3 conditional writes.
+  progress_prefix = "progress/"
 
   account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
 }
 
 # Used for the confused-deputy condition of the alarm topic's policy and for the S3 invoke permission.
 data "aws_caller_identity" "current" {}
+
+# The ARN partition (aws, aws-cn, aws-us-gov) of the role names the forwarder may assume.
+data "aws_partition" "current" {}

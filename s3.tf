@@ -94,6 +94,20 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
+  # A progress marker is of no use once its object has expired.
+  rule {
+    id     = "expire-progress-markers"
+    status = "Enabled"
+
+    filter {
+      prefix = local.progress_prefix
+    }
+
+    expiration {
+      days = var.s3_lifecycle.metrics_expiration_days
+    }
+  }
+
   rule {
     id     = "expire-errors"
     status = "Enabled"

@@ -25,4 +25,13 @@ resource "aws_secretsmanager_secret_version" "this" {
   # Null fields are left out, so the forwarder sees either OAuth2 settings or static headers.
   secret_string_wo         = jsonencode({ for key, value in var.secret_value : key => value if value != null })
   secret_string_wo_version = var.secret_value_version
+
+  lifecycle {
+    # A check here rather than on the variable: a missing secret_value has no source location, so a
+    # failed variable validation would point at "line 0" instead of at this module.
+    precondition {
+      condition     = var.secret_value != null
+      error_message = "secret_value is required when create_secret is true: pass { endpoint, token_url, client_id, client_secret } or { endpoint, headers }, or set create_secret = false and secret_arn."
+    }
+  }
 }

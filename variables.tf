@@ -1,4 +1,22 @@
 ################################################################################
+# Rules that several validations share
+################################################################################
+
+# Each rule is written once and referred to by the validations (Terraform >= 1.9 lets a validation
+# refer to locals). The root module and modules/regional-stream hold the same locals, and
+# tests/module/test_shared_variables.py fails when the two copies differ.
+locals {
+  kms_key_arn_pattern = "^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$"
+  kms_key_arn_example = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-..."
+  # The retention periods CloudWatch Logs accepts, in days.
+  log_retention_days = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
+  # IAM role paths: "/" or "/a/b/", at most 512 characters of printable ASCII.
+  iam_role_path_pattern = "^/([!-~]*/)?$"
+  # Customer or AWS managed IAM policies, which permissions boundaries are.
+  iam_policy_arn_pattern = "^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/.+$"
+}
+
+################################################################################
 # General
 ################################################################################
 
@@ -9,8 +27,11 @@ variable "name" {
 
   validation {
     # 32 keeps the longest derived names inside their limits: the bucket prefix (37), IAM roles and the Lambda (64).
-    condition     = length(var.name) >= 1 && length(var.name) <= 32 && can(regex("^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$", var.name)) && !strcontains(var.name, "--")
-    error_message = "name must be 1 to 32 characters of lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen (it prefixes an S3 bucket name), for example \"cwotlp-prod\"."
+    condition = (
+      length(var.name) >= 1 && length(var.name) <= 32 &&
+      can(regex("^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$", var.name)) && !strcontains(var.name, "--")
+    )
+    error_message = "name must be 1 to 32 characters of lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen, for example \"cwotlp-prod\"."
   }
 }
 
@@ -19,6 +40,29 @@ variable "tags" {
   type        = map(string)
   default     = {}
   nullable    = false
+}
+
+variable "iam_role_path" {
+  description = "Path of every IAM role the module creates, such as \"/cwotlp/\" where an organisation groups roles by path."
+  type        = string
+  default     = "/"
+  nullable    = false
+
+  validation {
+    condition     = length(var.iam_role_path) <= 512 && can(regex(local.iam_role_path_pattern, var.iam_role_path))
+    error_message = "iam_role_path must start and end with \"/\" and hold at most 512 printable ASCII characters, for example \"/\" or \"/observability/\"."
+  }
+}
+
+variable "iam_role_permissions_boundary" {
+  description = "ARN of the IAM policy set as the permissions boundary of every IAM role the module creates. Null sets none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.iam_role_permissions_boundary == null || can(regex(local.iam_policy_arn_pattern, var.iam_role_permissions_boundary))
+    error_message = "iam_role_permissions_boundary must be the ARN of an IAM policy such as \"arn:aws:iam::111122223333:policy/boundary\", or null for none."
+  }
 }
 
 ################################################################################
@@ -54,8 +98,8 @@ variable "s3_kms_key_arn" {
   default     = null
 
   validation {
-    condition     = var.s3_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.s3_kms_key_arn))
-    error_message = "s3_kms_key_arn must be a KMS key ARN such as \"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-...\" (not an alias), or null for SSE-S3."
+    condition     = var.s3_kms_key_arn == null || can(regex(local.kms_key_arn_pattern, var.s3_kms_key_arn))
+    error_message = "s3_kms_key_arn must be a KMS key ARN such as \"${local.kms_key_arn_example}\" (not an alias), or null for SSE-S3."
   }
 }
 
@@ -98,24 +142,30 @@ variable "firehose_buffering" {
   nullable = false
 
   validation {
-    condition     = var.firehose_buffering.size_mb >= 1 && var.firehose_buffering.size_mb <= 128 && floor(var.firehose_buffering.size_mb) == var.firehose_buffering.size_mb
+    condition = (
+      var.firehose_buffering.size_mb >= 1 && var.firehose_buffering.size_mb <= 128 &&
+      floor(var.firehose_buffering.size_mb) == var.firehose_buffering.size_mb
+    )
     error_message = "firehose_buffering.size_mb must be a whole number from 1 to 128 (the Firehose limits for an S3 destination)."
   }
 
   validation {
-    condition     = var.firehose_buffering.interval_seconds >= 0 && var.firehose_buffering.interval_seconds <= 900 && floor(var.firehose_buffering.interval_seconds) == var.firehose_buffering.interval_seconds
+    condition = (
+      var.firehose_buffering.interval_seconds >= 0 && var.firehose_buffering.interval_seconds <= 900 &&
+      floor(var.firehose_buffering.interval_seconds) == var.firehose_buffering.interval_seconds
+    )
     error_message = "firehose_buffering.interval_seconds must be a whole number from 0 to 900 (the Firehose limits); 60 is a good value."
   }
 }
 
 variable "firehose_kms_key_arn" {
-  description = "ARN of a customer managed KMS key for Firehose server-side encryption. Null uses an AWS owned key."
+  description = "ARN of a customer managed KMS key, in the metric stream's region, for Firehose server-side encryption. Null uses an AWS owned key."
   type        = string
   default     = null
 
   validation {
-    condition     = var.firehose_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.firehose_kms_key_arn))
-    error_message = "firehose_kms_key_arn must be a KMS key ARN such as \"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-...\" (not an alias), or null for an AWS owned key."
+    condition     = var.firehose_kms_key_arn == null || can(regex(local.kms_key_arn_pattern, var.firehose_kms_key_arn))
+    error_message = "firehose_kms_key_arn must be a KMS key ARN such as \"${local.kms_key_arn_example}\" (not an alias), or null for an AWS owned key."
   }
 }
 
@@ -126,8 +176,8 @@ variable "firehose_log_retention_days" {
   nullable    = false
 
   validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.firehose_log_retention_days)
-    error_message = "firehose_log_retention_days must be one of the values CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+    condition     = contains(local.log_retention_days, var.firehose_log_retention_days)
+    error_message = "firehose_log_retention_days must be one of the values CloudWatch Logs accepts: ${join(", ", local.log_retention_days)}."
   }
 }
 
@@ -151,13 +201,18 @@ variable "metric_stream_namespaces" {
 
   validation {
     condition = alltrue([
-      for f in var.metric_stream_namespaces : length(f.namespace) >= 1 && length(f.namespace) <= 255 && length(f.metric_names) <= 999 && alltrue([for m in f.metric_names : length(m) >= 1 && length(m) <= 255])
+      for f in var.metric_stream_namespaces :
+      length(f.namespace) >= 1 && length(f.namespace) <= 255 &&
+      length(f.metric_names) <= 999 && alltrue([for m in f.metric_names : length(m) >= 1 && length(m) <= 255])
     ])
     error_message = "Each metric_stream_namespaces entry needs a namespace of 1 to 255 characters (such as \"AWS/EC2\") and at most 999 metric_names of 1 to 255 characters each."
   }
 
   validation {
-    condition     = length(distinct([for f in var.metric_stream_namespaces : f.namespace])) == length(var.metric_stream_namespaces)
+    condition = (
+      length(distinct([for f in var.metric_stream_namespaces : f.namespace])) ==
+      length(var.metric_stream_namespaces)
+    )
     error_message = "Each namespace may appear only once in metric_stream_namespaces: merge the metric_names of repeated entries."
   }
 
@@ -183,13 +238,18 @@ variable "metric_stream_exclude_namespaces" {
 
   validation {
     condition = alltrue([
-      for f in var.metric_stream_exclude_namespaces : length(f.namespace) >= 1 && length(f.namespace) <= 255 && length(f.metric_names) <= 999 && alltrue([for m in f.metric_names : length(m) >= 1 && length(m) <= 255])
+      for f in var.metric_stream_exclude_namespaces :
+      length(f.namespace) >= 1 && length(f.namespace) <= 255 &&
+      length(f.metric_names) <= 999 && alltrue([for m in f.metric_names : length(m) >= 1 && length(m) <= 255])
     ])
     error_message = "Each metric_stream_exclude_namespaces entry needs a namespace of 1 to 255 characters (such as \"AWS/Usage\") and at most 999 metric_names of 1 to 255 characters each."
   }
 
   validation {
-    condition     = length(distinct([for f in var.metric_stream_exclude_namespaces : f.namespace])) == length(var.metric_stream_exclude_namespaces)
+    condition = (
+      length(distinct([for f in var.metric_stream_exclude_namespaces : f.namespace])) ==
+      length(var.metric_stream_exclude_namespaces)
+    )
     error_message = "Each namespace may appear only once in metric_stream_exclude_namespaces: merge the metric_names of repeated entries."
   }
 }
@@ -208,7 +268,9 @@ variable "metric_stream_statistics" {
 
   validation {
     condition = alltrue([
-      for s in var.metric_stream_statistics : length(s.additional_statistics) >= 1 && length(s.additional_statistics) <= 20 && length(s.metrics) >= 1 && length(s.metrics) <= 100
+      for s in var.metric_stream_statistics :
+      length(s.additional_statistics) >= 1 && length(s.additional_statistics) <= 20 &&
+      length(s.metrics) >= 1 && length(s.metrics) <= 100
     ])
     error_message = "Each metric_stream_statistics entry needs 1 to 20 additional_statistics and 1 to 100 metrics (the metric stream limits); split larger lists into several entries."
   }
@@ -269,13 +331,13 @@ variable "secret_arn" {
 }
 
 variable "secret_kms_key_arn" {
-  description = "ARN of the KMS key that encrypts the secret: used for the created secret, or the key of the existing secret_arn. The Lambda may decrypt with it. Null uses the AWS managed key."
+  description = "ARN of the KMS key that encrypts the secret (the created one, or the existing secret_arn), which the Lambda may decrypt with. Null uses the AWS managed key."
   type        = string
   default     = null
 
   validation {
-    condition     = var.secret_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.secret_kms_key_arn))
-    error_message = "secret_kms_key_arn must be a KMS key ARN such as \"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-...\" (not an alias), or null for the AWS managed key."
+    condition     = var.secret_kms_key_arn == null || can(regex(local.kms_key_arn_pattern, var.secret_kms_key_arn))
+    error_message = "secret_kms_key_arn must be a KMS key ARN such as \"${local.kms_key_arn_example}\" (not an alias), or null for the AWS managed key."
   }
 }
 
@@ -295,11 +357,6 @@ variable "secret_value" {
   ephemeral = true
 
   validation {
-    condition     = !var.create_secret || var.secret_value != null
-    error_message = "secret_value is required when create_secret is true: pass { endpoint, token_url, client_id, client_secret } or { endpoint, headers }, or set create_secret = false and secret_arn."
-  }
-
-  validation {
     condition     = var.secret_value == null ? true : can(regex("^https?://", var.secret_value.endpoint))
     error_message = "secret_value.endpoint must be the collector's OTLP/HTTP base URL starting with https:// (or http:// for a collector in a private network)."
   }
@@ -307,8 +364,13 @@ variable "secret_value" {
   validation {
     # Terraform evaluates both sides of || and &&, so the null case needs a conditional.
     condition = var.secret_value == null ? true : (
-      (var.secret_value.token_url != null && var.secret_value.client_id != null && var.secret_value.client_secret != null && var.secret_value.headers == null) ||
-      (var.secret_value.token_url == null && var.secret_value.client_id == null && var.secret_value.client_secret == null && var.secret_value.audience == null && var.secret_value.scope == null)
+      (
+        var.secret_value.token_url != null && var.secret_value.client_id != null &&
+        var.secret_value.client_secret != null && var.secret_value.headers == null
+        ) || (
+        var.secret_value.token_url == null && var.secret_value.client_id == null &&
+        var.secret_value.client_secret == null && var.secret_value.audience == null && var.secret_value.scope == null
+      )
     )
     error_message = "secret_value needs either all of token_url, client_id and client_secret (OAuth2 client credentials, with optional audience and scope) or only headers (static headers), not a mix of both."
   }
@@ -333,7 +395,12 @@ variable "secret_recovery_window_days" {
   nullable    = false
 
   validation {
-    condition     = var.secret_recovery_window_days == 0 || (var.secret_recovery_window_days >= 7 && var.secret_recovery_window_days <= 30 && floor(var.secret_recovery_window_days) == var.secret_recovery_window_days)
+    condition = (
+      var.secret_recovery_window_days == 0 || (
+        var.secret_recovery_window_days >= 7 && var.secret_recovery_window_days <= 30 &&
+        floor(var.secret_recovery_window_days) == var.secret_recovery_window_days
+      )
+    )
     error_message = "secret_recovery_window_days must be 0 (delete at once) or a whole number from 7 to 30."
   }
 }
@@ -373,7 +440,10 @@ variable "lambda_memory_size" {
   nullable    = false
 
   validation {
-    condition     = var.lambda_memory_size >= 128 && var.lambda_memory_size <= 10240 && floor(var.lambda_memory_size) == var.lambda_memory_size
+    condition = (
+      var.lambda_memory_size >= 128 && var.lambda_memory_size <= 10240 &&
+      floor(var.lambda_memory_size) == var.lambda_memory_size
+    )
     error_message = "lambda_memory_size must be a whole number of MB from 128 to 10240; 512 suits Firehose objects of a few MB."
   }
 }
@@ -396,8 +466,36 @@ variable "lambda_reserved_concurrency" {
   default     = null
 
   validation {
-    condition     = var.lambda_reserved_concurrency == null || try(var.lambda_reserved_concurrency >= 1 && floor(var.lambda_reserved_concurrency) == var.lambda_reserved_concurrency, false)
+    condition = (
+      var.lambda_reserved_concurrency == null ||
+      try(var.lambda_reserved_concurrency >= 1 && floor(var.lambda_reserved_concurrency) == var.lambda_reserved_concurrency, false)
+    )
     error_message = "lambda_reserved_concurrency must be a whole number from 1 up, or null for no reservation (0 would stop the forwarder)."
+  }
+}
+
+variable "lambda_vpc_config" {
+  description = "Subnets and security groups to run the forwarder in a VPC, which must then reach S3, Secrets Manager, STS and the collector (docs/deployment.md). Null runs it outside any VPC."
+  type = object({
+    subnet_ids         = list(string)
+    security_group_ids = list(string)
+  })
+  default = null
+
+  validation {
+    condition = var.lambda_vpc_config == null ? true : (
+      length(var.lambda_vpc_config.subnet_ids) >= 1 && length(var.lambda_vpc_config.subnet_ids) <= 16 &&
+      alltrue([for id in var.lambda_vpc_config.subnet_ids : can(regex("^subnet-([0-9a-f]{8}|[0-9a-f]{17})$", id))])
+    )
+    error_message = "lambda_vpc_config.subnet_ids must list 1 to 16 subnet IDs such as \"subnet-0123456789abcdef0\", ideally in several availability zones."
+  }
+
+  validation {
+    condition = var.lambda_vpc_config == null ? true : (
+      length(var.lambda_vpc_config.security_group_ids) >= 1 && length(var.lambda_vpc_config.security_group_ids) <= 5 &&
+      alltrue([for id in var.lambda_vpc_config.security_group_ids : can(regex("^sg-([0-9a-f]{8}|[0-9a-f]{17})$", id))])
+    )
+    error_message = "lambda_vpc_config.security_group_ids must list 1 to 5 security group IDs such as \"sg-0123456789abcdef0\" that allow outbound HTTPS."
   }
 }
 
@@ -408,8 +506,8 @@ variable "lambda_log_retention_days" {
   nullable    = false
 
   validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.lambda_log_retention_days)
-    error_message = "lambda_log_retention_days must be one of the values CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+    condition     = contains(local.log_retention_days, var.lambda_log_retention_days)
+    error_message = "lambda_log_retention_days must be one of the values CloudWatch Logs accepts: ${join(", ", local.log_retention_days)}."
   }
 }
 
@@ -444,7 +542,9 @@ variable "lambda_resource_attributes" {
   nullable    = false
 
   validation {
-    condition     = alltrue([for k in keys(var.lambda_resource_attributes) : length(trimspace(k)) > 0 && !startswith(k, "cloud.") && k != "service.name"])
+    condition = alltrue([
+      for k in keys(var.lambda_resource_attributes) : length(trimspace(k)) > 0 && !startswith(k, "cloud.") && k != "service.name"
+    ])
     error_message = "lambda_resource_attributes keys must be non-empty and must not set cloud.* or service.name (the forwarder sets those; use lambda_service_name for service.name)."
   }
 }
@@ -457,15 +557,21 @@ variable "lambda_dimension_attributes" {
 }
 
 variable "lambda_naming" {
-  description = "Metric names the forwarder gives records of the json output format: \"cloudwatch\" (amazonaws.com/<namespace>/<metric>) or \"otel\" (the names of the OpenTelemetry Collector's awsfirehosereceiver)."
+  description = "How the forwarder names metrics: \"cloudwatch\" (amazonaws.com/<namespace>/<metric>), \"otel\" (the OpenTelemetry Collector's awsfirehosereceiver), \"native\" (the shape of CloudWatch's OpenTelemetry 1.0 output) or \"prometheus\" (a gauge per statistic, YACE-compatible names and labels)."
   type        = string
   default     = "cloudwatch"
   nullable    = false
 
   validation {
-    condition     = contains(["cloudwatch", "otel"], var.lambda_naming)
-    error_message = "lambda_naming must be \"cloudwatch\" or \"otel\"."
+    condition     = contains(["cloudwatch", "otel", "native", "prometheus"], var.lambda_naming)
+    error_message = "lambda_naming must be \"cloudwatch\", \"otel\", \"native\" or \"prometheus\"."
   }
+}
+
+variable "lambda_account_region_attributes" {
+  description = "Whether every datapoint also carries its account and region as attributes. Null keeps the default of lambda_naming, which is on for \"prometheus\" only."
+  type        = bool
+  default     = null
 }
 
 variable "lambda_otlp_encoding" {
@@ -481,7 +587,7 @@ variable "lambda_otlp_encoding" {
 }
 
 variable "lambda_metric_rules" {
-  description = "Drop and keep rules the forwarder applies to each record before conversion, where the metric stream's filters (namespaces and metric names) are too coarse. namespace and metric_name are case-sensitive globs (*, ?, [...]); dimensions maps dimension names to value globs, and a record must have every named dimension to match. A rule matches when all its fields match. A record is dropped when any drop rule matches it, or when keep rules exist and none matches it. Dropped records are counted in the log as dropped_by_rule."
+  description = "Drop and keep rules the forwarder applies to each record before conversion, where the metric stream's filters are too coarse: globs on namespace, metric_name and dimension values (docs/deployment.md). A record is dropped when a drop rule matches it, or when keep rules exist and none matches it."
   type = list(object({
     action      = string
     namespace   = optional(string, "*")
@@ -498,7 +604,8 @@ variable "lambda_metric_rules" {
 
   validation {
     condition = alltrue([
-      for r in var.lambda_metric_rules : length(r.namespace) > 0 && length(r.metric_name) > 0 && alltrue([for k, v in r.dimensions : length(k) > 0 && length(v) > 0])
+      for r in var.lambda_metric_rules :
+      length(r.namespace) > 0 && length(r.metric_name) > 0 && alltrue([for k, v in r.dimensions : length(k) > 0 && length(v) > 0])
     ])
     error_message = "lambda_metric_rules globs must not be empty: leave namespace or metric_name out (or use \"*\") to match any, and give each dimension a non-empty name and value glob."
   }
@@ -507,6 +614,47 @@ variable "lambda_metric_rules" {
     # The rules travel in CWOTLP_RULES, and Lambda allows 4 KB for all environment variables together.
     condition     = length(jsonencode(var.lambda_metric_rules)) <= 3072
     error_message = "lambda_metric_rules must fit in 3072 characters of JSON (Lambda allows 4 KB of environment variables in all): merge rules with globs, such as metric_name = \"*Bytes\", or narrow the stream with metric_stream_namespaces instead."
+  }
+}
+
+variable "lambda_resource_tags" {
+  description = "Adds the tags tag_keys of each metric's AWS resource as attributes, read with the Resource Groups Tagging API (in linked accounts through the role linked_account_role_name) and cached for cache_ttl_seconds. Off by default."
+  type = object({
+    enabled                  = optional(bool, false)
+    tag_keys                 = optional(list(string), [])
+    linked_account_role_name = optional(string)
+    cache_ttl_seconds        = optional(number, 900)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = !var.lambda_resource_tags.enabled || length(var.lambda_resource_tags.tag_keys) > 0
+    error_message = "lambda_resource_tags.enabled = true needs at least one tag key in tag_keys, for example [\"team\", \"environment\"]."
+  }
+
+  validation {
+    condition = (
+      length(var.lambda_resource_tags.tag_keys) <= 20 &&
+      alltrue([for key in var.lambda_resource_tags.tag_keys : length(key) >= 1 && length(key) <= 128])
+    )
+    error_message = "lambda_resource_tags.tag_keys may hold up to 20 tag keys of 1 to 128 characters each (the AWS limit of a tag key)."
+  }
+
+  validation {
+    condition = (
+      var.lambda_resource_tags.linked_account_role_name == null ||
+      can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.lambda_resource_tags.linked_account_role_name))
+    )
+    error_message = "lambda_resource_tags.linked_account_role_name must be an IAM role name (1 to 64 letters, digits and +=,.@_-), the same in every linked account, or null."
+  }
+
+  validation {
+    condition = (
+      var.lambda_resource_tags.cache_ttl_seconds >= 60 && var.lambda_resource_tags.cache_ttl_seconds <= 86400 &&
+      floor(var.lambda_resource_tags.cache_ttl_seconds) == var.lambda_resource_tags.cache_ttl_seconds
+    )
+    error_message = "lambda_resource_tags.cache_ttl_seconds must be a whole number from 60 to 86400; tag changes reach the metrics after at most this long."
   }
 }
 
@@ -522,22 +670,35 @@ variable "lambda_exporter" {
   nullable = false
 
   validation {
-    condition     = var.lambda_exporter.max_request_bytes >= 65536 && var.lambda_exporter.max_request_bytes <= 67108864 && floor(var.lambda_exporter.max_request_bytes) == var.lambda_exporter.max_request_bytes
+    condition = (
+      var.lambda_exporter.max_request_bytes >= 65536 && var.lambda_exporter.max_request_bytes <= 67108864 &&
+      floor(var.lambda_exporter.max_request_bytes) == var.lambda_exporter.max_request_bytes
+    )
     error_message = "lambda_exporter.max_request_bytes must be a whole number from 65536 to 67108864 (64 KiB to 64 MiB); match your collector's request size limit."
   }
 
   validation {
-    condition     = var.lambda_exporter.max_retries >= 0 && var.lambda_exporter.max_retries <= 10 && floor(var.lambda_exporter.max_retries) == var.lambda_exporter.max_retries
+    condition = (
+      var.lambda_exporter.max_retries >= 0 && var.lambda_exporter.max_retries <= 10 &&
+      floor(var.lambda_exporter.max_retries) == var.lambda_exporter.max_retries
+    )
     error_message = "lambda_exporter.max_retries must be a whole number from 0 to 10; Lambda's own async retries come on top."
   }
 
   validation {
-    condition     = var.lambda_exporter.request_timeout_seconds >= 1 && var.lambda_exporter.request_timeout_seconds <= 300 && var.lambda_exporter.request_timeout_seconds < var.lambda_timeout
+    condition = (
+      var.lambda_exporter.request_timeout_seconds >= 1 &&
+      var.lambda_exporter.request_timeout_seconds <= 300 &&
+      var.lambda_exporter.request_timeout_seconds < var.lambda_timeout
+    )
     error_message = "lambda_exporter.request_timeout_seconds must be from 1 to 300 and below lambda_timeout (leave room for retries), for example 15."
   }
 
   validation {
-    condition     = var.lambda_exporter.secret_ttl_seconds >= 0 && var.lambda_exporter.secret_ttl_seconds <= 86400 && floor(var.lambda_exporter.secret_ttl_seconds) == var.lambda_exporter.secret_ttl_seconds
+    condition = (
+      var.lambda_exporter.secret_ttl_seconds >= 0 && var.lambda_exporter.secret_ttl_seconds <= 86400 &&
+      floor(var.lambda_exporter.secret_ttl_seconds) == var.lambda_exporter.secret_ttl_seconds
+    )
     error_message = "lambda_exporter.secret_ttl_seconds must be a whole number from 0 to 86400; rotated credentials take effect after at most this long."
   }
 }
@@ -557,7 +718,11 @@ variable "lambda_async_invoke" {
   }
 
   validation {
-    condition     = var.lambda_async_invoke.maximum_event_age_in_seconds >= 60 && var.lambda_async_invoke.maximum_event_age_in_seconds <= 21600 && floor(var.lambda_async_invoke.maximum_event_age_in_seconds) == var.lambda_async_invoke.maximum_event_age_in_seconds
+    condition = (
+      var.lambda_async_invoke.maximum_event_age_in_seconds >= 60 &&
+      var.lambda_async_invoke.maximum_event_age_in_seconds <= 21600 &&
+      floor(var.lambda_async_invoke.maximum_event_age_in_seconds) == var.lambda_async_invoke.maximum_event_age_in_seconds
+    )
     error_message = "lambda_async_invoke.maximum_event_age_in_seconds must be a whole number from 60 to 21600 (six hours, the Lambda limits)."
   }
 }
@@ -572,13 +737,20 @@ variable "lambda_failure_queue" {
   nullable = false
 
   validation {
-    condition     = var.lambda_failure_queue.message_retention_seconds >= 60 && var.lambda_failure_queue.message_retention_seconds <= 1209600 && floor(var.lambda_failure_queue.message_retention_seconds) == var.lambda_failure_queue.message_retention_seconds
+    condition = (
+      var.lambda_failure_queue.message_retention_seconds >= 60 &&
+      var.lambda_failure_queue.message_retention_seconds <= 1209600 &&
+      floor(var.lambda_failure_queue.message_retention_seconds) == var.lambda_failure_queue.message_retention_seconds
+    )
     error_message = "lambda_failure_queue.message_retention_seconds must be a whole number from 60 to 1209600 (14 days, the SQS maximum and the default)."
   }
 
   validation {
-    condition     = var.lambda_failure_queue.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.lambda_failure_queue.kms_key_arn))
-    error_message = "lambda_failure_queue.kms_key_arn must be a KMS key ARN such as \"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-...\" (not an alias), or null for SQS managed encryption."
+    condition = (
+      var.lambda_failure_queue.kms_key_arn == null ||
+      can(regex(local.kms_key_arn_pattern, var.lambda_failure_queue.kms_key_arn))
+    )
+    error_message = "lambda_failure_queue.kms_key_arn must be a KMS key ARN such as \"${local.kms_key_arn_example}\" (not an alias), or null for SQS managed encryption."
   }
 }
 
@@ -598,7 +770,7 @@ variable "lambda_package_path" {
 ################################################################################
 
 variable "monitoring" {
-  description = "CloudWatch alarms and a dashboard for the pipeline itself. Alarms watch the forwarder's Errors and Throttles, the on-failure queue's depth and oldest message, Firehose's DeliveryToS3.Success and DataFreshness, and the metric stream's PublishErrorRate; they notify sns_topic_arn, or a topic created with create_sns_topic (encrypted with sns_kms_key_arn when given, a customer managed key whose policy lets cloudwatch.amazonaws.com use it), or nobody. Thresholds: counts per five minutes, ages in seconds. enabled = false creates none of it."
+  description = "CloudWatch alarms on every stage of the pipeline and a dashboard, notifying sns_topic_arn, a created topic (create_sns_topic) or nobody; thresholds are counts per five minutes and ages in seconds. docs/deployment.md describes each alarm."
   type = object({
     enabled                                = optional(bool, true)
     create_dashboard                       = optional(bool, true)
@@ -616,7 +788,10 @@ variable "monitoring" {
   nullable = false
 
   validation {
-    condition     = var.monitoring.sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.monitoring.sns_topic_arn))
+    condition = (
+      var.monitoring.sns_topic_arn == null ||
+      can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.monitoring.sns_topic_arn))
+    )
     error_message = "monitoring.sns_topic_arn must be the ARN of a standard SNS topic in the module's region, such as \"arn:aws:sns:eu-west-1:111122223333:alerts\"."
   }
 
@@ -626,24 +801,36 @@ variable "monitoring" {
   }
 
   validation {
-    condition     = var.monitoring.sns_kms_key_arn == null || (var.monitoring.create_sns_topic && can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.monitoring.sns_kms_key_arn)))
-    error_message = "monitoring.sns_kms_key_arn must be a KMS key ARN such as \"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-...\" (not alias/aws/sns, which CloudWatch alarms cannot use), and only goes with create_sns_topic = true."
+    condition = (
+      var.monitoring.sns_kms_key_arn == null ||
+      (var.monitoring.create_sns_topic && can(regex(local.kms_key_arn_pattern, var.monitoring.sns_kms_key_arn)))
+    )
+    error_message = "monitoring.sns_kms_key_arn must be a KMS key ARN such as \"${local.kms_key_arn_example}\" (not alias/aws/sns, which CloudWatch alarms cannot use), and only goes with create_sns_topic = true."
   }
 
   validation {
     condition = alltrue([
-      for n in [var.monitoring.lambda_errors_threshold, var.monitoring.lambda_throttles_threshold, var.monitoring.failure_queue_messages_threshold] : n >= 1 && floor(n) == n
+      for n in [
+        var.monitoring.lambda_errors_threshold, var.monitoring.lambda_throttles_threshold,
+        var.monitoring.failure_queue_messages_threshold,
+      ] : n >= 1 && floor(n) == n
     ])
     error_message = "monitoring.lambda_errors_threshold, lambda_throttles_threshold and failure_queue_messages_threshold must be whole numbers from 1 up (1 alarms on the first one)."
   }
 
   validation {
-    condition     = var.monitoring.failure_queue_age_seconds >= 60 && var.monitoring.failure_queue_age_seconds < var.lambda_failure_queue.message_retention_seconds
+    condition = (
+      var.monitoring.failure_queue_age_seconds >= 60 &&
+      var.monitoring.failure_queue_age_seconds < var.lambda_failure_queue.message_retention_seconds
+    )
     error_message = "monitoring.failure_queue_age_seconds must be at least 60 and below lambda_failure_queue.message_retention_seconds, so the alarm fires before failed events expire unreplayed."
   }
 
   validation {
-    condition     = var.monitoring.firehose_freshness_seconds > var.firehose_buffering.interval_seconds && var.monitoring.firehose_freshness_seconds <= 86400
+    condition = (
+      var.monitoring.firehose_freshness_seconds > var.firehose_buffering.interval_seconds &&
+      var.monitoring.firehose_freshness_seconds <= 86400
+    )
     error_message = "monitoring.firehose_freshness_seconds must exceed firehose_buffering.interval_seconds (records wait that long by design) and be at most 86400 (Firehose keeps undelivered records for a day)."
   }
 

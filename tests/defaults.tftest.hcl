@@ -104,6 +104,14 @@ run "bucket_is_private_encrypted_and_expiring" {
     error_message = "Delivered objects must expire after 3 days and incomplete uploads be aborted after 1 day."
   }
   assert {
+    condition = {
+      for r in aws_s3_bucket_lifecycle_configuration.this[0].rule : r.id => r
+      }["expire-progress-markers"].filter[0].prefix == "progress/" && {
+      for r in aws_s3_bucket_lifecycle_configuration.this[0].rule : r.id => r
+    }["expire-progress-markers"].expiration[0].days == 3
+    error_message = "Progress markers must expire with their objects, after the days of metrics/."
+  }
+  assert {
     condition = (
       one(aws_s3_bucket_notification.this.lambda_function).filter_prefix == "metrics/" &&
       one(aws_s3_bucket_notification.this.lambda_function).events == toset(["s3:ObjectCreated:*"]) &&
@@ -264,6 +272,26 @@ run "lambda_environment_matches_what_cwotlp_reads" {
     error_message = "By default records keep CloudWatch names, requests are JSON and no rule applies."
   }
   assert {
+    condition = (
+      aws_lambda_function.this.environment[0].variables["CWOTLP_STREAM_FORMAT"] == "json" &&
+      aws_lambda_function.this.environment[0].variables["CWOTLP_PROGRESS_PREFIX"] == "progress/" &&
+      aws_lambda_function.this.environment[0].variables["CWOTLP_ACCOUNT_REGION_ATTRIBUTES"] == ""
+    )
+    error_message = "The forwarder is told the stream's format and the markers' prefix; an empty CWOTLP_ACCOUNT_REGION_ATTRIBUTES leaves the choice to the naming."
+  }
+  assert {
+    condition = (
+      aws_lambda_function.this.environment[0].variables["CWOTLP_RESOURCE_TAGS"] == "[]" &&
+      aws_lambda_function.this.environment[0].variables["CWOTLP_RESOURCE_TAGS_ROLE_NAME"] == "" &&
+      aws_lambda_function.this.environment[0].variables["CWOTLP_RESOURCE_TAGS_TTL_SECONDS"] == "900"
+    )
+    error_message = "Resource-tag enrichment is off by default: no tag keys and no role."
+  }
+  assert {
+    condition     = local.lambda_environment_bytes < 1024
+    error_message = "The default environment must stay well inside Lambda's 4 KB."
+  }
+  assert {
     condition     = alltrue([for v in values(aws_lambda_function.this.environment[0].variables) : !strcontains(v, "client-secret")])
     error_message = "No credential may reach the Lambda environment."
   }
@@ -273,30 +301,44 @@ run "lambda_settings_reach_the_environment" {
   command = plan
 
   variables {
-    lambda_log_level            = "WARNING"
-    lambda_service_name         = "cloudwatch"
-    lambda_resource_attributes  = { environment = "staging", team = "platform" }
-    lambda_dimension_attributes = true
-    lambda_exporter             = { max_retries = 3, request_timeout_seconds = 10 }
-    lambda_naming               = "otel"
-    lambda_otlp_encoding        = "protobuf"
-    lambda_metric_rules         = [{ action = "drop", namespace = "AWS/Usage" }]
+    lambda_log_level                 = "WARNING"
+    lambda_service_name              = "cloudwatch"
+    lambda_resource_attributes       = { environment = "staging", team = "platform" }
+    lambda_dimension_attributes      = true
+    lambda_exporter                  = { max_retries = 3, request_timeout_seconds = 10 }
+    lambda_naming                    = "otel"
+    lambda_otlp_encoding             = "protobuf"
+    lambda_metric_rules              = [{ action = "drop", namespace = "AWS/Usage" }]
+    metric_stream_output_format      = "opentelemetry1.0"
+    lambda_account_region_attributes = false
+    lambda_resource_tags = {
+      enabled                  = true
+      tag_keys                 = ["team", "cost-center"]
+      linked_account_role_name = "cwotlp-tag-reader"
+      cache_ttl_seconds        = 3600
+    }
   }
 
   assert {
     condition = aws_lambda_function.this.environment[0].variables == tomap({
-      CWOTLP_SECRET_ARN              = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:cwotlp/collector-AbCdEf"
-      CWOTLP_SECRET_TTL_SECONDS      = "300"
-      CWOTLP_SERVICE_NAME            = "cloudwatch"
-      CWOTLP_RESOURCE_ATTRIBUTES     = "{\"environment\":\"staging\",\"team\":\"platform\"}"
-      CWOTLP_DIMENSION_ATTRIBUTES    = "true"
-      CWOTLP_MAX_REQUEST_BYTES       = "3145728"
-      CWOTLP_MAX_RETRIES             = "3"
-      CWOTLP_REQUEST_TIMEOUT_SECONDS = "10"
-      CWOTLP_LOG_LEVEL               = "WARNING"
-      CWOTLP_NAMING                  = "otel"
-      CWOTLP_OTLP_ENCODING           = "protobuf"
-      CWOTLP_RULES                   = "[{\"action\":\"drop\",\"dimensions\":{},\"metric_name\":\"*\",\"namespace\":\"AWS/Usage\"}]"
+      CWOTLP_SECRET_ARN                = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:cwotlp/collector-AbCdEf"
+      CWOTLP_SECRET_TTL_SECONDS        = "300"
+      CWOTLP_SERVICE_NAME              = "cloudwatch"
+      CWOTLP_RESOURCE_ATTRIBUTES       = "{\"environment\":\"staging\",\"team\":\"platform\"}"
+      CWOTLP_DIMENSION_ATTRIBUTES      = "true"
+      CWOTLP_MAX_REQUEST_BYTES         = "3145728"
+      CWOTLP_MAX_RETRIES               = "3"
+      CWOTLP_REQUEST_TIMEOUT_SECONDS   = "10"
+      CWOTLP_LOG_LEVEL                 = "WARNING"
+      CWOTLP_NAMING                    = "otel"
+      CWOTLP_OTLP_ENCODING             = "protobuf"
+      CWOTLP_RULES                     = "[{\"action\":\"drop\",\"dimensions\":{},\"metric_name\":\"*\",\"namespace\":\"AWS/Usage\"}]"
+      CWOTLP_STREAM_FORMAT             = "opentelemetry1.0"
+      CWOTLP_PROGRESS_PREFIX           = "progress/"
+      CWOTLP_ACCOUNT_REGION_ATTRIBUTES = "false"
+      CWOTLP_RESOURCE_TAGS             = "[\"team\",\"cost-center\"]"
+      CWOTLP_RESOURCE_TAGS_ROLE_NAME   = "cwotlp-tag-reader"
+      CWOTLP_RESOURCE_TAGS_TTL_SECONDS = "3600"
     })
     error_message = "The inputs must reach the environment as the forwarder reads them."
   }
@@ -329,5 +371,56 @@ run "metric_rules_reach_the_environment_as_the_forwarder_reads_them" {
       keys(rule) == ["action", "dimensions", "metric_name", "namespace"]
     ])
     error_message = "Each rule must carry exactly the fields the forwarder accepts."
+  }
+}
+
+run "tag_keys_are_sent_only_when_enrichment_is_on" {
+  command = plan
+
+  variables {
+    lambda_resource_tags             = { tag_keys = ["team"] }
+    lambda_account_region_attributes = true
+  }
+
+  assert {
+    condition = (
+      aws_lambda_function.this.environment[0].variables["CWOTLP_RESOURCE_TAGS"] == "[]" &&
+      aws_lambda_function.this.environment[0].variables["CWOTLP_ACCOUNT_REGION_ATTRIBUTES"] == "true"
+    )
+    error_message = "Tag keys without enabled = true must not switch enrichment on; true reaches the environment as \"true\"."
+  }
+}
+
+run "environment_larger_than_lambda_allows_is_refused" {
+  command = plan
+
+  variables {
+    # Each input passes its own validation; together they exceed Lambda's 4 KB.
+    lambda_metric_rules        = [for i in range(30) : { action = "drop", namespace = "Custom/Namespace-${i}" }]
+    lambda_resource_attributes = { for i in range(40) : "attribute.${i}" => "a value of thirty characters." }
+  }
+
+  expect_failures = [aws_lambda_function.this]
+}
+
+run "lifecycle_days_follow_the_inputs" {
+  command = plan
+
+  variables {
+    s3_lifecycle = { metrics_expiration_days = 7, errors_expiration_days = 30, abort_incomplete_multipart_upload_days = 2 }
+  }
+
+  assert {
+    condition = {
+      for r in aws_s3_bucket_lifecycle_configuration.this[0].rule : r.id => (
+        length(r.expiration) > 0 ? r.expiration[0].days : r.abort_incomplete_multipart_upload[0].days_after_initiation
+      )
+      } == {
+      expire-metrics           = 7
+      expire-progress-markers  = 7
+      expire-errors            = 30
+      abort-incomplete-uploads = 2
+    }
+    error_message = "Objects and their progress markers expire together; errors and uploads after their own days."
   }
 }

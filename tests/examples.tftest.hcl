@@ -58,8 +58,11 @@ run "complete" {
   }
 
   variables {
-    secret_arn  = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:otlp/collector-AbCdEf"
-    kms_key_arn = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    secret_arn               = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:otlp/collector-AbCdEf"
+    kms_key_arn              = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    permissions_boundary_arn = "arn:aws:iam::111122223333:policy/workload-boundary"
+    subnet_ids               = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
+    security_group_ids       = ["sg-0123456789abcdef0"]
   }
 
   assert {
@@ -69,6 +72,26 @@ run "complete" {
   assert {
     condition     = output.sns_topic_arn == "arn:aws:sns:eu-west-1:111122223333:cwotlp-complete-alarms" && output.cloudwatch_dashboard_name == "cwotlp-complete"
     error_message = "The complete example must alarm to a created topic and create the dashboard."
+  }
+}
+
+run "complete_outside_a_vpc" {
+  command = plan
+
+  module {
+    source = "./examples/complete"
+  }
+
+  variables {
+    secret_arn  = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:otlp/collector-AbCdEf"
+    kms_key_arn = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+  }
+
+  # The module's handling of each option is asserted in iam.tftest.hcl; make test-deploy applies the
+  # complete example with them.
+  assert {
+    condition     = output.secret_arn == "arn:aws:secretsmanager:eu-west-1:111122223333:secret:otlp/collector-AbCdEf"
+    error_message = "Subnets, security groups and the boundary are optional: the example plans without them."
   }
 }
 

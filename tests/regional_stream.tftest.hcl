@@ -285,6 +285,40 @@ run "keys_tags_and_names" {
   }
 }
 
+run "roles_take_the_path_and_the_permissions_boundary" {
+  command = plan
+
+  module {
+    source = "./modules/regional-stream"
+  }
+
+  variables {
+    iam_role_path                 = "/observability/cwotlp/"
+    iam_role_permissions_boundary = "arn:aws:iam::111122223333:policy/workload-boundary"
+  }
+
+  assert {
+    condition = alltrue([
+      for role in [aws_iam_role.firehose, aws_iam_role.metric_stream] :
+      role.path == "/observability/cwotlp/" && role.permissions_boundary == "arn:aws:iam::111122223333:policy/workload-boundary"
+    ])
+    error_message = "Both roles must take the path and the boundary."
+  }
+}
+
+run "roles_sit_at_the_root_path_without_a_boundary_by_default" {
+  command = plan
+
+  module {
+    source = "./modules/regional-stream"
+  }
+
+  assert {
+    condition     = aws_iam_role.firehose.path == "/" && aws_iam_role.metric_stream.path == "/" && aws_iam_role.firehose.permissions_boundary == null && aws_iam_role.metric_stream.permissions_boundary == null
+    error_message = "Roles sit at the root path with no boundary by default."
+  }
+}
+
 # Each validation of the submodule rejects a wrong value at plan.
 
 run "bucket_arn_must_be_a_bucket_arn" {
@@ -524,4 +558,32 @@ run "metric_stream_output_format_known" {
   }
 
   expect_failures = [var.metric_stream_output_format]
+}
+
+run "iam_role_path_starts_and_ends_with_a_slash" {
+  command = plan
+
+  module {
+    source = "./modules/regional-stream"
+  }
+
+  variables {
+    iam_role_path = "observability/"
+  }
+
+  expect_failures = [var.iam_role_path]
+}
+
+run "iam_role_permissions_boundary_is_a_policy_arn" {
+  command = plan
+
+  module {
+    source = "./modules/regional-stream"
+  }
+
+  variables {
+    iam_role_permissions_boundary = "workload-boundary"
+  }
+
+  expect_failures = [var.iam_role_permissions_boundary]
 }

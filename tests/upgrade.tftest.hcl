@@ -1,5 +1,5 @@
 # Upgrading a deployment from before the root module called modules/regional-stream keeps its metric
-# stream, Firehose and roles: the moved blocks in metric_stream.tf carry them into module.stream. Without
+# stream, Firehose and roles: the moved blocks in moved.tf carry them into module.stream. Without
 # them, the plan would create new ones, whose ARNs it cannot know; with them, the ARNs are those in the state.
 
 # Computed values of resources to be created stay unknown at plan (no override_during = plan).

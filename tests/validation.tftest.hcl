@@ -302,6 +302,8 @@ run "secret_kms_key_arn_must_be_a_key_arn" {
   expect_failures = [var.secret_kms_key_arn]
 }
 
+# Checked by a precondition of the secret's version, so that the error points at the module's code
+# instead of at the "line 0" of a variable the caller left out.
 run "secret_value_is_required_with_create_secret" {
   command = plan
 
@@ -309,7 +311,7 @@ run "secret_value_is_required_with_create_secret" {
     secret_value = null
   }
 
-  expect_failures = [var.secret_value]
+  expect_failures = [aws_secretsmanager_secret_version.this]
 }
 
 run "secret_value_endpoint_must_be_a_url" {
@@ -557,7 +559,7 @@ run "lambda_naming_known" {
   command = plan
 
   variables {
-    lambda_naming = "prometheus"
+    lambda_naming = "yace"
   }
 
   expect_failures = [var.lambda_naming]
@@ -682,4 +684,137 @@ run "monitoring_publish_errors_threshold_not_negative" {
   }
 
   expect_failures = [var.monitoring]
+}
+
+run "lambda_naming_accepts_every_scheme" {
+  command = plan
+
+  variables {
+    lambda_naming = "prometheus"
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["CWOTLP_NAMING"] == "prometheus"
+    error_message = "prometheus is a naming the forwarder knows."
+  }
+}
+
+run "lambda_resource_tags_enabled_needs_tag_keys" {
+  command = plan
+
+  variables {
+    lambda_resource_tags = { enabled = true }
+  }
+
+  expect_failures = [var.lambda_resource_tags]
+}
+
+run "lambda_resource_tags_tag_keys_within_limits" {
+  command = plan
+
+  variables {
+    lambda_resource_tags = { enabled = true, tag_keys = ["team", ""] }
+  }
+
+  expect_failures = [var.lambda_resource_tags]
+}
+
+run "lambda_resource_tags_tag_keys_at_most_128_characters" {
+  command = plan
+
+  variables {
+    lambda_resource_tags = { enabled = true, tag_keys = [join("", [for i in range(129) : "k"])] }
+  }
+
+  expect_failures = [var.lambda_resource_tags]
+}
+
+run "lambda_resource_tags_role_name_is_a_role_name" {
+  command = plan
+
+  variables {
+    lambda_resource_tags = { enabled = true, tag_keys = ["team"], linked_account_role_name = "role/tag-reader" }
+  }
+
+  expect_failures = [var.lambda_resource_tags]
+}
+
+run "lambda_resource_tags_cache_ttl_within_limits" {
+  command = plan
+
+  variables {
+    lambda_resource_tags = { enabled = true, tag_keys = ["team"], cache_ttl_seconds = 30 }
+  }
+
+  expect_failures = [var.lambda_resource_tags]
+}
+
+run "lambda_vpc_config_needs_subnets" {
+  command = plan
+
+  variables {
+    lambda_vpc_config = { subnet_ids = [], security_group_ids = ["sg-0123456789abcdef0"] }
+  }
+
+  expect_failures = [var.lambda_vpc_config]
+}
+
+run "lambda_vpc_config_subnet_ids_are_subnet_ids" {
+  command = plan
+
+  variables {
+    lambda_vpc_config = { subnet_ids = ["sg-0123456789abcdef0"], security_group_ids = ["sg-0123456789abcdef0"] }
+  }
+
+  expect_failures = [var.lambda_vpc_config]
+}
+
+run "lambda_vpc_config_needs_security_groups" {
+  command = plan
+
+  variables {
+    lambda_vpc_config = { subnet_ids = ["subnet-0123456789abcdef0"], security_group_ids = [] }
+  }
+
+  expect_failures = [var.lambda_vpc_config]
+}
+
+run "lambda_vpc_config_security_group_ids_are_security_group_ids" {
+  command = plan
+
+  variables {
+    lambda_vpc_config = { subnet_ids = ["subnet-0123456789abcdef0"], security_group_ids = ["subnet-0123456789abcdef0"] }
+  }
+
+  expect_failures = [var.lambda_vpc_config]
+}
+
+run "iam_role_path_starts_and_ends_with_a_slash" {
+  command = plan
+
+  variables {
+    iam_role_path = "/observability"
+  }
+
+  expect_failures = [var.iam_role_path]
+}
+
+run "iam_role_path_has_no_spaces" {
+  command = plan
+
+  variables {
+    iam_role_path = "/my roles/"
+  }
+
+  expect_failures = [var.iam_role_path]
+}
+
+run "iam_role_permissions_boundary_is_a_policy_arn" {
+  command = plan
+
+  variables {
+    iam_role_permissions_boundary = "arn:aws:iam::111122223333:role/boundary"
+  }
+
+  expect_failures = [var.iam_role_permissions_boundary]
 }

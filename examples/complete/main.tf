@@ -1,11 +1,16 @@
-# Every option of the module: an existing secret, customer managed keys, exclude filters,
-# percentiles, linked accounts, the OpenTelemetry output format, drop/keep rules and tuned Lambda settings.
+# Every option of the module: an existing secret, customer managed keys, exclude filters, percentiles,
+# linked accounts, the OpenTelemetry output format, drop/keep rules, resource-tag enrichment, a VPC,
+# IAM role path and permissions boundary, and tuned Lambda settings.
 
 module "cloudwatch_otlp" {
   source = "../.."
 
   name = "cwotlp-complete"
   tags = { project = "observability", owner = "platform" }
+
+  # IAM: every role under one path, each limited by the organisation's permissions boundary.
+  iam_role_path                 = "/observability/"
+  iam_role_permissions_boundary = var.permissions_boundary_arn
 
   # S3
   s3_kms_key_arn = var.kms_key_arn
@@ -60,6 +65,20 @@ module "cloudwatch_otlp" {
   lambda_dimension_attributes = true
   lambda_naming               = "otel"
   lambda_otlp_encoding        = "protobuf"
+  # Account and region as datapoint attributes, and two tags of each metric's resource, read in the
+  # linked accounts through a role of this name that each of them provides.
+  lambda_account_region_attributes = true
+  lambda_resource_tags = {
+    enabled                  = true
+    tag_keys                 = ["team", "environment"]
+    linked_account_role_name = "cwotlp-tag-reader"
+    cache_ttl_seconds        = 1800
+  }
+  # In private subnets, when they are given; docs/deployment.md lists what the VPC must reach.
+  lambda_vpc_config = length(var.subnet_ids) == 0 ? null : {
+    subnet_ids         = var.subnet_ids
+    security_group_ids = var.security_group_ids
+  }
   # Forward nothing of the test stages and no per-volume EBS operation counts.
   lambda_metric_rules = [
     { action = "drop", dimensions = { Stage = "test*" } },

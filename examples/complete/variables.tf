@@ -19,3 +19,21 @@ variable "lambda_package_path" {
   type        = string
   default     = null
 }
+
+variable "permissions_boundary_arn" {
+  description = "ARN of the IAM policy that bounds every role the module creates; null for none."
+  type        = string
+  default     = null
+}
+
+variable "subnet_ids" {
+  description = "Private subnets to run the forwarder in; empty runs it outside any VPC."
+  type        = list(string)
+  default     = []
+}
+
+variable "security_group_ids" {
+  description = "Security groups of the forwarder in those subnets (outbound HTTPS); needed with subnet_ids."
+  type        = list(string)
+  default     = []
+}

@@ -205,8 +205,10 @@ resource "aws_cloudwatch_metric_stream" "this" {
 }
 
 resource "aws_iam_role" "metric_stream" {
-  name        = local.names.role_stream
-  description = "Lets the ${var.name} CloudWatch metric stream${local.location} put records to its Firehose"
+  name                 = local.names.role_stream
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_role_permissions_boundary
+  description          = "Lets the ${var.name} CloudWatch metric stream${local.location} put records to its Firehose"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
@@ -229,8 +231,10 @@ resource "aws_iam_role_policy" "metric_stream" {
 }
 
 resource "aws_iam_role" "firehose" {
-  name        = local.names.role_firehose
-  description = "Lets the ${var.name} Firehose${local.location} write objects and its error log"
+  name                 = local.names.role_firehose
+  path                 = var.iam_role_path
+  permissions_boundary = var.iam_role_permissions_boundary
+  description          = "Lets the ${var.name} Firehose${local.location} write objects and its error log"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [

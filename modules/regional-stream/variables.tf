@@ -1,4 +1,22 @@
 ################################################################################
+# Rules that several validations share
+################################################################################
+
+# Each rule is written once and referred to by the validations (Terraform >= 1.9 lets a validation
+# refer to locals). The root module and modules/regional-stream hold the same locals, and
+# tests/module/test_shared_variables.py fails when the two copies differ.
+locals {
+  kms_key_arn_pattern = "^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$"
+  kms_key_arn_example = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-..."
+  # The retention periods CloudWatch Logs accepts, in days.
+  log_retention_days = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
+  # IAM role paths: "/" or "/a/b/", at most 512 characters of printable ASCII.
+  iam_role_path_pattern = "^/([!-~]*/)?$"
+  # Customer or AWS managed IAM policies, which permissions boundaries are.
+  iam_policy_arn_pattern = "^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/.+$"
+}
+
+################################################################################
 # General
 ################################################################################
 
@@ -9,7 +27,10 @@ variable "name" {
 
   validation {
     # 32 keeps the IAM role names (name, region and suffix) within 64 characters.
-    condition     = length(var.name) >= 1 && length(var.name) <= 32 && can(regex("^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$", var.name)) && !strcontains(var.name, "--")
+    condition = (
+      length(var.name) >= 1 && length(var.name) <= 32 &&
+      can(regex("^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$", var.name)) && !strcontains(var.name, "--")
+    )
     error_message = "name must be 1 to 32 characters of lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen, for example \"cwotlp-prod\"."
   }
 }
@@ -26,6 +47,29 @@ variable "tags" {
   type        = map(string)
   default     = {}
   nullable    = false
+}
+
+variable "iam_role_path" {
+  description = "Path of every IAM role the module creates, such as \"/cwotlp/\" where an organisation groups roles by path."
+  type        = string
+  default     = "/"
+  nullable    = false
+
+  validation {
+    condition     = length(var.iam_role_path) <= 512 && can(regex(local.iam_role_path_pattern, var.iam_role_path))
+    error_message = "iam_role_path must start and end with \"/\" and hold at most 512 printable ASCII characters, for example \"/\" or \"/observability/\"."
+  }
+}
+
+variable "iam_role_permissions_boundary" {
+  description = "ARN of the IAM policy set as the permissions boundary of every IAM role the module creates. Null sets none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.iam_role_permissions_boundary == null || can(regex(local.iam_policy_arn_pattern, var.iam_role_permissions_boundary))
+    error_message = "iam_role_permissions_boundary must be the ARN of an IAM policy such as \"arn:aws:iam::111122223333:policy/boundary\", or null for none."
+  }
 }
 
 ################################################################################
@@ -49,8 +93,8 @@ variable "s3_kms_key_arn" {
   default     = null
 
   validation {
-    condition     = var.s3_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.s3_kms_key_arn))
-    error_message = "s3_kms_key_arn must be a KMS key ARN such as \"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-...\" (not an alias): pass the root module's s3_kms_key_arn output."
+    condition     = var.s3_kms_key_arn == null || can(regex(local.kms_key_arn_pattern, var.s3_kms_key_arn))
+    error_message = "s3_kms_key_arn must be a KMS key ARN such as \"${local.kms_key_arn_example}\" (not an alias), or null for SSE-S3."
   }
 }
 
@@ -68,24 +112,30 @@ variable "firehose_buffering" {
   nullable = false
 
   validation {
-    condition     = var.firehose_buffering.size_mb >= 1 && var.firehose_buffering.size_mb <= 128 && floor(var.firehose_buffering.size_mb) == var.firehose_buffering.size_mb
+    condition = (
+      var.firehose_buffering.size_mb >= 1 && var.firehose_buffering.size_mb <= 128 &&
+      floor(var.firehose_buffering.size_mb) == var.firehose_buffering.size_mb
+    )
     error_message = "firehose_buffering.size_mb must be a whole number from 1 to 128 (the Firehose limits for an S3 destination)."
   }
 
   validation {
-    condition     = var.firehose_buffering.interval_seconds >= 0 && var.firehose_buffering.interval_seconds <= 900 && floor(var.firehose_buffering.interval_seconds) == var.firehose_buffering.interval_seconds
+    condition = (
+      var.firehose_buffering.interval_seconds >= 0 && var.firehose_buffering.interval_seconds <= 900 &&
+      floor(var.firehose_buffering.interval_seconds) == var.firehose_buffering.interval_seconds
+    )
     error_message = "firehose_buffering.interval_seconds must be a whole number from 0 to 900 (the Firehose limits); 60 is a good value."
   }
 }
 
 variable "firehose_kms_key_arn" {
-  description = "ARN of a customer managed KMS key in this region for Firehose server-side encryption. Null uses an AWS owned key."
+  description = "ARN of a customer managed KMS key, in the metric stream's region, for Firehose server-side encryption. Null uses an AWS owned key."
   type        = string
   default     = null
 
   validation {
-    condition     = var.firehose_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.firehose_kms_key_arn))
-    error_message = "firehose_kms_key_arn must be a KMS key ARN such as \"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-...\" (not an alias), or null for an AWS owned key."
+    condition     = var.firehose_kms_key_arn == null || can(regex(local.kms_key_arn_pattern, var.firehose_kms_key_arn))
+    error_message = "firehose_kms_key_arn must be a KMS key ARN such as \"${local.kms_key_arn_example}\" (not an alias), or null for an AWS owned key."
   }
 }
 
@@ -96,8 +146,8 @@ variable "firehose_log_retention_days" {
   nullable    = false
 
   validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.firehose_log_retention_days)
-    error_message = "firehose_log_retention_days must be one of the values CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+    condition     = contains(local.log_retention_days, var.firehose_log_retention_days)
+    error_message = "firehose_log_retention_days must be one of the values CloudWatch Logs accepts: ${join(", ", local.log_retention_days)}."
   }
 }
 
@@ -121,13 +171,18 @@ variable "metric_stream_namespaces" {
 
   validation {
     condition = alltrue([
-      for f in var.metric_stream_namespaces : length(f.namespace) >= 1 && length(f.namespace) <= 255 && length(f.metric_names) <= 999 && alltrue([for m in f.metric_names : length(m) >= 1 && length(m) <= 255])
+      for f in var.metric_stream_namespaces :
+      length(f.namespace) >= 1 && length(f.namespace) <= 255 &&
+      length(f.metric_names) <= 999 && alltrue([for m in f.metric_names : length(m) >= 1 && length(m) <= 255])
     ])
     error_message = "Each metric_stream_namespaces entry needs a namespace of 1 to 255 characters (such as \"AWS/EC2\") and at most 999 metric_names of 1 to 255 characters each."
   }
 
   validation {
-    condition     = length(distinct([for f in var.metric_stream_namespaces : f.namespace])) == length(var.metric_stream_namespaces)
+    condition = (
+      length(distinct([for f in var.metric_stream_namespaces : f.namespace])) ==
+      length(var.metric_stream_namespaces)
+    )
     error_message = "Each namespace may appear only once in metric_stream_namespaces: merge the metric_names of repeated entries."
   }
 
@@ -153,13 +208,18 @@ variable "metric_stream_exclude_namespaces" {
 
   validation {
     condition = alltrue([
-      for f in var.metric_stream_exclude_namespaces : length(f.namespace) >= 1 && length(f.namespace) <= 255 && length(f.metric_names) <= 999 && alltrue([for m in f.metric_names : length(m) >= 1 && length(m) <= 255])
+      for f in var.metric_stream_exclude_namespaces :
+      length(f.namespace) >= 1 && length(f.namespace) <= 255 &&
+      length(f.metric_names) <= 999 && alltrue([for m in f.metric_names : length(m) >= 1 && length(m) <= 255])
     ])
     error_message = "Each metric_stream_exclude_namespaces entry needs a namespace of 1 to 255 characters (such as \"AWS/Usage\") and at most 999 metric_names of 1 to 255 characters each."
   }
 
   validation {
-    condition     = length(distinct([for f in var.metric_stream_exclude_namespaces : f.namespace])) == length(var.metric_stream_exclude_namespaces)
+    condition = (
+      length(distinct([for f in var.metric_stream_exclude_namespaces : f.namespace])) ==
+      length(var.metric_stream_exclude_namespaces)
+    )
     error_message = "Each namespace may appear only once in metric_stream_exclude_namespaces: merge the metric_names of repeated entries."
   }
 }
@@ -178,7 +238,9 @@ variable "metric_stream_statistics" {
 
   validation {
     condition = alltrue([
-      for s in var.metric_stream_statistics : length(s.additional_statistics) >= 1 && length(s.additional_statistics) <= 20 && length(s.metrics) >= 1 && length(s.metrics) <= 100
+      for s in var.metric_stream_statistics :
+      length(s.additional_statistics) >= 1 && length(s.additional_statistics) <= 20 &&
+      length(s.metrics) >= 1 && length(s.metrics) <= 100
     ])
     error_message = "Each metric_stream_statistics entry needs 1 to 20 additional_statistics and 1 to 100 metrics (the metric stream limits); split larger lists into several entries."
   }

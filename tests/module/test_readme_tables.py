@@ -1,244 +1,130 @@
-"""The READMEs' inputs and outputs tables say exactly what variables.tf and outputs.tf declare, for the
-root module and for each submodule.
+"""The READMEs' Inputs and Outputs tables say exactly what variables.tf and outputs.tf declare, for the root
+module and each submodule, and every input and output is typed and described briefly.
 
-After changing either file, regenerate the tables with:
-
-    python tests/test_readme_tables.py --write
+After changing either file, regenerate the tables with `python scripts/readme-tables.py --write`.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
+import hcl2
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# Each module directory whose README holds the tables: the root module and the submodules.
-MODULES = [ROOT, *sorted(path.parent for path in (ROOT / "modules").glob("*/variables.tf"))]
-
-_OPENERS = "([{"
-_CLOSERS = ")]}"
-_BLOCK_HEADER = re.compile(r'^(variable|output)\s+"([^"]+)"\s*\{', re.MULTILINE)
-_ATTRIBUTE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(.*)$", re.DOTALL)
 
 
-@dataclass(frozen=True)
-class Block:
-    """A top-level variable or output block: its name and its attributes as expression text."""
-
-    kind: str
-    name: str
-    attributes: dict[str, str]
-
-
-def _strip_comments(text: str) -> str:
-    """Drop #, // and /* */ comments, leaving string literals alone."""
-    out: list[str] = []
-    i = 0
-    in_string = False
-    while i < len(text):
-        char = text[i]
-        if in_string:
-            out.append(char)
-            if char == "\\":
-                out.append(text[i + 1])
-                i += 1
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-            out.append(char)
-        elif char == "#" or text.startswith("//", i):
-            while i < len(text) and text[i] != "\n":
-                i += 1
-            continue
-        elif text.startswith("/*", i):
-            i = text.index("*/", i) + 2
-            continue
-        elif text.startswith("<<", i) and re.match(r"<<-?[A-Z]+\n", text[i:]):
-            raise ValueError("heredocs are not supported here: write descriptions as one quoted string")
-        else:
-            out.append(char)
-        i += 1
-    return "".join(out)
+def _load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("readme_tables", ROOT / "scripts" / "readme-tables.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-def _scan(text: str, start: int = 0) -> list[tuple[int, str, int]]:
-    """(index, character, bracket depth after it) for every character outside string literals."""
-    result: list[tuple[int, str, int]] = []
-    depth = 0
-    in_string = False
-    i = start
-    while i < len(text):
-        char = text[i]
-        if in_string:
-            if char == "\\":
-                i += 1
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        else:
-            if char in _OPENERS:
-                depth += 1
-            elif char in _CLOSERS:
-                depth -= 1
-            result.append((i, char, depth))
-        i += 1
-    return result
+tables = _load_script()
+MODULES = tables.modules()
+IDS = [str(module.relative_to(ROOT)) if module != ROOT else "root" for module in MODULES]
+# A sentence ends with . ! or ? followed by a space and an upper-case letter, a quote or a parenthesis.
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"(])")
 
 
-def _body(text: str, open_brace: int) -> str:
-    """The text between the brace at open_brace and its matching closing brace."""
-    for index, char, depth in _scan(text, open_brace):
-        if char == "}" and depth == 0:
-            return text[open_brace + 1 : index]
-    raise ValueError("unbalanced braces")
+@pytest.mark.parametrize("module", MODULES, ids=IDS)
+@pytest.mark.parametrize("kind", list(tables.MARKERS))
+def test_readme_table_matches_terraform(kind: str, module: Path) -> None:
+    actual = tables.region((module / "README.md").read_text(encoding="utf-8"), kind)
+    assert actual == tables.render(kind, module), (
+        "README table is stale: run `python scripts/readme-tables.py --write`"
+    )
 
 
-def _statements(body: str) -> list[str]:
-    """Split a block body into its top-level statements (attributes and nested blocks)."""
-    cuts = [index for index, char, depth in _scan(body) if char == "\n" and depth == 0]
-    pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
-    return [piece.strip() for piece in pieces if piece.strip()]
+@pytest.mark.parametrize("module", MODULES, ids=IDS)
+def test_every_variable_is_typed_and_described_in_at_most_two_sentences(module: Path) -> None:
+    for name, body in tables.blocks(module / "variables.tf", "variable"):
+        assert "type" in body, f"variable {name} has no type"
+        description = tables.string(body["description"])
+        assert description, f"variable {name} has no description"
+        sentences = SENTENCE_END.split(description)
+        assert len(sentences) <= 2, f"variable {name}: say it in one or two sentences, not {len(sentences)}"
 
 
-def _blocks(text: str, kind: str) -> list[Block]:
-    text = _strip_comments(text)
-    blocks: list[Block] = []
-    for header in _BLOCK_HEADER.finditer(text):
-        if header.group(1) != kind:
-            continue
-        attributes = {}
-        for statement in _statements(_body(text, header.end() - 1)):
-            match = _ATTRIBUTE.match(statement)
-            if match:
-                attributes[match.group(1)] = match.group(2).strip()
-        blocks.append(Block(kind, header.group(2), attributes))
-    return blocks
+@pytest.mark.parametrize("module", MODULES, ids=IDS)
+def test_every_output_is_described(module: Path) -> None:
+    for name, body in tables.blocks(module / "outputs.tf", "output"):
+        assert tables.string(body["description"]), f"output {name} has no description"
 
 
-def _file_blocks(path: Path, kind: str) -> list[Block]:
-    return _blocks(path.read_text(encoding="utf-8"), kind)
-
-
-def _one_line(expression: str) -> str:
-    """An expression on one line: object attributes and list items separated by commas."""
-    # terraform fmt aligns the "=" of neighbouring lines; one space is enough on one line.
-    parts = [re.sub(r"\s+=\s+", " = ", line.strip()) for line in expression.splitlines() if line.strip()]
-    joined = parts[0]
-    for part in parts[1:]:
-        if joined[-1] in _OPENERS or joined.endswith(",") or part[0] in _CLOSERS:
-            joined += " " + part
-        else:
-            joined += ", " + part
-    return re.sub(r",\s*([)\]}])", r" \1", joined)
-
-
-def _string_value(literal: str) -> str:
-    if not (literal.startswith('"') and literal.endswith('"')):
-        raise ValueError(f"expected one quoted string, got {literal!r}")
-    return literal[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def _code(text: str) -> str:
-    return f"`{_cell(text)}`"
-
-
-def inputs_table(path: Path = ROOT / "variables.tf") -> str:
-    rows = ["| Name | Type and description | Default |", "|------|----------------------|---------|"]
-    for block in _file_blocks(path, "variable"):
-        description = _string_value(block.attributes["description"])
-        type_ = _one_line(block.attributes["type"])
-        default = (
-            _code(_one_line(block.attributes["default"])) if "default" in block.attributes else "required"
-        )
-        rows.append(f"| {_code(block.name)} | {_code(type_)}<br>{_cell(description)} | {default} |")
-    return "\n".join(rows)
-
-
-def outputs_table(path: Path = ROOT / "outputs.tf") -> str:
-    rows = ["| Name | Description |", "|------|-------------|"]
-    for block in _file_blocks(path, "output"):
-        rows.append(f"| {_code(block.name)} | {_cell(_string_value(block.attributes['description']))} |")
-    return "\n".join(rows)
-
-
-MARKERS = {
-    "inputs": ("<!-- BEGIN_INPUTS -->", "<!-- END_INPUTS -->"),
-    "outputs": ("<!-- BEGIN_OUTPUTS -->", "<!-- END_OUTPUTS -->"),
+SAMPLE = r"""
+variable "required" {
+  description = "Has no \"default\" | so it is required."
+  type        = string
 }
 
+variable "nested" {
+  description = "Maps <namespace> to names."
+  type = list(object({
+    namespace    = string # why
+    metric_names = optional(list(string), [])
+  }))
+  default  = [{ namespace = "AWS/EC2" }]
+  nullable = false
 
-def render(kind: str, module: Path) -> str:
-    if kind == "inputs":
-        return inputs_table(module / "variables.tf")
-    return outputs_table(module / "outputs.tf")
+  validation {
+    condition     = length(var.nested) > 0
+    error_message = "x"
+  }
+}
 
+variable "attributes" {
+  description = "Attributes."
+  type        = map(string)
+  default     = { environment = "production", enabled = "true" }
+}
 
-def _region(text: str, begin: str, end: str) -> str:
-    start = text.index(begin) + len(begin)
-    return text[start : text.index(end, start)]
-
-
-def write_tables() -> None:
-    """Replace only what lies between each pair of markers, in every module's README."""
-    for module in MODULES:
-        readme = module / "README.md"
-        text = readme.read_text(encoding="utf-8")
-        for kind, (begin, end) in MARKERS.items():
-            old = f"{begin}{_region(text, begin, end)}{end}"
-            text = text.replace(old, f"{begin}\n{render(kind, module)}\n{end}")
-        readme.write_text(text, encoding="utf-8")
-
-
-@pytest.mark.parametrize("module", MODULES, ids=lambda m: str(m.relative_to(ROOT)) or "root")
-@pytest.mark.parametrize("kind", list(MARKERS))
-def test_readme_table_matches_terraform(kind: str, module: Path) -> None:
-    actual = _region((module / "README.md").read_text(encoding="utf-8"), *MARKERS[kind]).strip()
-    assert actual == render(kind, module), (
-        "README table is stale: run `python tests/test_readme_tables.py --write`"
-    )
+variable "flag" {
+  description = "A flag."
+  type        = bool
+  default     = null
+}
+"""
 
 
-@pytest.mark.parametrize("module", MODULES, ids=lambda m: str(m.relative_to(ROOT)) or "root")
-def test_every_variable_is_typed_and_described(module: Path) -> None:
-    for block in _file_blocks(module / "variables.tf", "variable"):
-        assert "type" in block.attributes, f"variable {block.name} has no type"
-        assert _string_value(block.attributes["description"]), f"variable {block.name} has no description"
+def test_inputs_table_renders_types_defaults_and_required(tmp_path: Path) -> None:
+    variables_tf = tmp_path / "variables.tf"
+    variables_tf.write_text(SAMPLE, encoding="utf-8")
+    assert tables.inputs_table(variables_tf).splitlines()[2:] == [
+        '| `required` | Has no "default" \\| so it is required. | `string` | n/a | yes |',
+        "| `nested` | Maps &lt;namespace&gt; to names. "
+        "| `list(object({ namespace = string, metric_names = optional(list(string), []) }))` "
+        '| `[{ namespace = "AWS/EC2" }]` | no |',
+        "| `attributes` | Attributes. | `map(string)` "
+        '| `{ environment = "production", enabled = "true" }` | no |',
+        "| `flag` | A flag. | `bool` | `null` | no |",
+    ]
 
 
-@pytest.mark.parametrize("module", MODULES, ids=lambda m: str(m.relative_to(ROOT)) or "root")
-def test_every_output_is_described(module: Path) -> None:
-    for block in _file_blocks(module / "outputs.tf", "output"):
-        assert _string_value(block.attributes["description"]), f"output {block.name} has no description"
+def test_write_replaces_only_the_tables(tmp_path: Path) -> None:
+    (tmp_path / "variables.tf").write_text(SAMPLE, encoding="utf-8")
+    (tmp_path / "outputs.tf").write_text('output "o" {\n  description = "An output."\n  value = 1\n}\n')
+    readme = "# Title\n\n<!-- BEGIN_INPUTS -->\nold\n<!-- END_INPUTS -->\n\nProse.\n\n"
+    readme += "<!-- BEGIN_OUTPUTS -->\n<!-- END_OUTPUTS -->\ntail\n"
+    text = tables.with_tables(readme, tmp_path)
+    assert text.startswith("# Title\n\n<!-- BEGIN_INPUTS -->\n| Name | Description | Type | Default |")
+    assert "\n<!-- END_INPUTS -->\n\nProse.\n\n<!-- BEGIN_OUTPUTS -->\n| Name | Description |" in text
+    assert text.endswith("| `o` | An output. |\n<!-- END_OUTPUTS -->\ntail\n")
+    assert "old" not in text
+    assert tables.with_tables(text, tmp_path) == text
 
 
-def test_parser_reads_nested_types_and_defaults() -> None:
-    source = (
-        '# comment\nvariable "v" {\n  description = "A \\"quoted\\" | pipe"\n'
-        "  type = object({\n    a = optional(number, 5) # why\n    b = optional(list(string), [])\n  })\n"
-        '  default = {}\n\n  validation {\n    condition = true\n    error_message = "x"\n  }\n}\n'
-    )
-    (block,) = _blocks(source, "variable")
-    assert block.name == "v"
-    assert _string_value(block.attributes["description"]) == 'A "quoted" | pipe'
-    assert (
-        _one_line(block.attributes["type"])
-        == "object({ a = optional(number, 5), b = optional(list(string), []) })"
-    )
-    assert block.attributes["default"] == "{}"
-    assert "condition" not in block.attributes
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["--write"]:
-        sys.exit("usage: python tests/test_readme_tables.py --write")
-    write_tables()
+def test_hcl2_reads_what_the_tables_need() -> None:
+    # The script relies on python-hcl2 returning string literals with their quotes and types as ${...}.
+    source = 'variable "v" {\n  description = "A \\"q\\""\n  type = map(string)\n}\n'
+    (variable,) = hcl2.loads(source)["variable"]
+    body = variable['"v"']
+    assert tables.string(body["description"]) == 'A "q"'
+    assert tables.expression(body["type"]) == "map(string)"

@@ -1,0 +1,97 @@
+"""Terraform in one example directory, as a user runs it: init, apply, plan, show and destroy, each bounded
+in time, with its output in a log file that is shown when a command fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .processes import ProcessError, run
+
+COMMAND_TIMEOUT_SECONDS = 300.0
+# What the user's environment may not leak into the test: credentials, profiles, other endpoints.
+DROPPED_PREFIXES = ("AWS_", "TF_", "CHECKPOINT_")
+
+
+def clean_environment(cli_config: Path, variables: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(DROPPED_PREFIXES)}
+    env |= {"TF_CLI_CONFIG_FILE": str(cli_config), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
+    env |= {"CHECKPOINT_DISABLE": "1", "AWS_EC2_METADATA_DISABLED": "true"}
+    return env | {f"TF_VAR_{name}": value for name, value in variables.items()}
+
+
+@dataclass
+class Terraform:
+    directory: Path
+    env: dict[str, str]
+    log: Path
+
+    def __call__(self, *args: str, ok: Iterable[int] = (0,), stdout: Path | None = None) -> int:
+        status = run(
+            ["terraform", *args, "-no-color"],
+            cwd=self.directory,
+            env=self.env,
+            log=self.log,
+            timeout=COMMAND_TIMEOUT_SECONDS,
+            stdout=stdout,
+        )
+        if status not in tuple(ok):
+            raise ProcessError(f"terraform {args[0]} in {self.directory} exited {status}:\n{self.tail()}")
+        return status
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def init(self) -> None:
+        self("init", "-input=false")
+
+    def apply(self, plan: str | None = None) -> None:
+        self("apply", "-input=false", *([plan] if plan else ["-auto-approve"]))
+
+    def plan(self, out: str) -> bool:
+        """Plans into the file `out`; True when it holds changes."""
+        return self("plan", "-input=false", "-detailed-exitcode", f"-out={out}", ok=(0, 2)) == 2
+
+    def show(self, path: str | None = None) -> tuple[dict[str, Any], bytes]:
+        """`terraform show -json` of a saved plan, or of the state when path is None: parsed, and as is."""
+        output = self.directory / f"show-{path or 'state'}.json"
+        self("show", "-json", *([path] if path else []), stdout=output)
+        text = output.read_bytes()
+        document: dict[str, Any] = json.loads(text)
+        return document, text
+
+    def destroy(self) -> None:
+        self("destroy", "-input=false", "-auto-approve")
+
+
+def resources(state: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every resource of `terraform show -json` of a state, in every module."""
+    stack = [state.get("values", {}).get("root_module", {})]
+    while stack:
+        module = stack.pop()
+        yield from module.get("resources", [])
+        stack.extend(module.get("child_modules", []))
+
+
+def resource(state: dict[str, Any], address_suffix: str) -> dict[str, Any]:
+    (found,) = [r for r in resources(state) if r["address"].endswith(address_suffix)]
+    return found
+
+
+def plan_file_texts(plan_file: Path) -> Iterator[bytes]:
+    """The bytes of a saved plan: the file itself and every member of the zip archive it is."""
+    yield plan_file.read_bytes()
+    with zipfile.ZipFile(plan_file) as archive:
+        for name in archive.namelist():
+            yield archive.read(name)
+
+
+def leaked(values: Iterable[str], texts: Iterable[bytes]) -> list[str]:
+    """Which of the values appear in any of the texts (returned by position, never the value itself)."""
+    blobs = list(texts)
+    return [f"value {index}" for index, value in enumerate(values) if any(value.encode() in b for b in blobs)]

@@ -1,0 +1,207 @@
+"""The deploy test's own parts, checked quickly: the moto server's additions (through boto3, over its TLS),
+the upgrade plan's judgement, the search for a secret in a saved plan, and the rules the expected
+datapoints are computed with. `make test-deploy` runs the deploy test itself."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from deploy import processes
+from deploy.aws import Aws
+from deploy.forwarder import kept_by_rules
+from deploy.lanes import upgrade_summary
+from deploy.terraform import leaked, plan_file_texts
+from deploy.workspace import ENDPOINT_SERVICES, provider_block
+
+ACCOUNT = "123456789012"
+TLS_ONLY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": ["arn:aws:s3:::tls-only-bucket", "arn:aws:s3:::tls-only-bucket/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aws]:
+    work = tmp_path_factory.mktemp("moto")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    command = [sys.executable, "-m", "deploy.moto_server", "--tls-dir", str(work / "tls")]
+    server, line = processes.start_server(
+        command, env=env, cwd=work, log=work / "moto.log", ready="ready", timeout=60
+    )
+    try:
+        _, endpoint, ca_bundle = line.split()
+        yield Aws(endpoint, Path(ca_bundle), "eu-west-1")
+    finally:
+        processes.stop(server)
+
+
+def test_metric_streams_are_kept_listed_tagged_and_deleted(aws: Aws) -> None:
+    cloudwatch = aws.client("cloudwatch")
+    arn = cloudwatch.put_metric_stream(
+        Name="stream",
+        FirehoseArn=f"arn:aws:firehose:eu-west-1:{ACCOUNT}:deliverystream/stream",
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/stream",
+        OutputFormat="opentelemetry1.0",
+        ExcludeFilters=[{"Namespace": "AWS/Usage"}],
+        StatisticsConfigurations=[
+            {
+                "IncludeMetrics": [{"Namespace": "AWS/EC2", "MetricName": "CPU"}],
+                "AdditionalStatistics": ["p99"],
+            }
+        ],
+        Tags=[{"Key": "team", "Value": "observability"}],
+    )["Arn"]
+    stream = cloudwatch.get_metric_stream(Name="stream")
+    assert (stream["Arn"], stream["OutputFormat"], stream["State"]) == (arn, "opentelemetry1.0", "running")
+    assert stream["ExcludeFilters"] == [{"Namespace": "AWS/Usage"}]
+    assert stream["StatisticsConfigurations"][0]["AdditionalStatistics"] == ["p99"]
+    assert [s["Name"] for s in cloudwatch.list_metric_streams()["Entries"]] == ["stream"]
+    assert cloudwatch.list_tags_for_resource(ResourceARN=arn)["Tags"] == [
+        {"Key": "team", "Value": "observability"}
+    ]
+    cloudwatch.delete_metric_stream(Name="stream")
+    with pytest.raises(ClientError) as missing:
+        cloudwatch.get_metric_stream(Name="stream")
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert cloudwatch.list_metric_streams()["Entries"] == []
+
+
+def _package() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
+    return buffer.getvalue()
+
+
+def test_lambda_answers_with_the_logging_config_it_was_given(aws: Aws) -> None:
+    trust = {
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ]
+    }
+    role = aws.client("iam").create_role(RoleName="fn", AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+        "Arn"
+    ]
+    awslambda = aws.client("lambda")
+    logging = {
+        "LogFormat": "JSON",
+        "LogGroup": "/aws/lambda/fn",
+        "ApplicationLogLevel": "INFO",
+        "SystemLogLevel": "WARN",
+    }
+    awslambda.create_function(
+        FunctionName="fn",
+        Runtime="python3.13",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": _package()},
+        LoggingConfig=logging,
+    )
+    assert awslambda.get_function(FunctionName="fn")["Configuration"]["LoggingConfig"] == logging
+    awslambda.update_function_configuration(
+        FunctionName="fn", LoggingConfig={**logging, "ApplicationLogLevel": "DEBUG"}
+    )
+    configuration = awslambda.get_function_configuration(FunctionName="fn")
+    assert configuration["LoggingConfig"]["ApplicationLogLevel"] == "DEBUG"
+
+
+def test_a_tls_only_bucket_policy_lets_requests_over_tls_through(aws: Aws) -> None:
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="tls-only-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_bucket_policy(Bucket="tls-only-bucket", Policy=json.dumps(TLS_ONLY))
+    s3.put_object(Bucket="tls-only-bucket", Key="metrics/object", Body=b"data")
+    assert s3.get_object(Bucket="tls-only-bucket", Key="metrics/object")["Body"].read() == b"data"
+    # A statement without a condition still denies, as moto decides it.
+    deny_all = {
+        **TLS_ONLY,
+        "Statement": [{k: v for k, v in TLS_ONLY["Statement"][0].items() if k != "Condition"}],
+    }
+    s3.put_bucket_policy(Bucket="tls-only-bucket", Policy=json.dumps(deny_all))
+    with pytest.raises(ClientError) as denied:
+        s3.get_object(Bucket="tls-only-bucket", Key="metrics/object")
+    assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def _change(address: str, type_: str, actions: list[str], previous: str | None = None) -> dict[str, object]:
+    change: dict[str, object] = {"address": address, "type": type_, "change": {"actions": actions}}
+    return change | ({"previous_address": previous} if previous else {})
+
+
+def test_upgrade_summary_allows_updates_and_flags_replacements_of_kept_resources() -> None:
+    plan = {
+        "resource_changes": [
+            _change("module.m.aws_lambda_function.this", "aws_lambda_function", ["update"]),
+            _change("module.m.terraform_data.package[0]", "terraform_data", ["delete", "create"]),
+            _change("module.m.aws_s3_bucket.this[0]", "aws_s3_bucket", ["no-op"]),
+            _change(
+                "module.m.module.s.aws_iam_role.firehose",
+                "aws_iam_role",
+                ["no-op"],
+                "module.m.aws_iam_role.firehose",
+            ),
+        ]
+    }
+    counts, lines, forbidden = upgrade_summary(plan)
+    assert counts == {"update": 1, "replace": 1, "no-op": 2, "move": 1}
+    assert forbidden == []
+    assert (
+        lines[-1]
+        == "no-op    module.m.module.s.aws_iam_role.firehose (moved from module.m.aws_iam_role.firehose)"
+    )
+    plan["resource_changes"].append(
+        _change("module.m.aws_s3_bucket.other", "aws_s3_bucket", ["create", "delete"])
+    )
+    plan["resource_changes"].append(
+        _change("module.m.aws_cloudwatch_metric_stream.this", "aws_cloudwatch_metric_stream", ["delete"])
+    )
+    assert upgrade_summary(plan)[2] == [
+        "module.m.aws_s3_bucket.other",
+        "module.m.aws_cloudwatch_metric_stream.this",
+    ]
+
+
+def test_secret_search_reads_inside_the_compressed_plan(tmp_path: Path) -> None:
+    plan = tmp_path / "first.tfplan"
+    with zipfile.ZipFile(plan, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("tfplan", b"prefix " * 50 + b"cs-the-secret" + b" suffix" * 50)
+    assert b"cs-the-secret" not in plan.read_bytes()  # compressed: a plain search of the file would miss it
+    assert leaked(["cs-the-secret", "absent"], plan_file_texts(plan)) == ["value 0"]
+
+
+def test_records_are_kept_unless_a_drop_rule_matches() -> None:
+    rules = [
+        {"action": "drop", "namespace": "*", "metric_name": "*", "dimensions": {"Stage": "test*"}},
+        {"action": "drop", "namespace": "AWS/EBS", "metric_name": "Volume*Ops", "dimensions": {}},
+    ]
+    kept = kept_by_rules(rules)
+    assert kept({"namespace": "AWS/EBS", "metric_name": "VolumeReadBytes", "dimensions": {}})
+    assert not kept({"namespace": "AWS/EBS", "metric_name": "VolumeReadOps", "dimensions": {}})
+    assert not kept({"namespace": "AWS/Lambda", "metric_name": "Errors", "dimensions": {"Stage": "test-2"}})
+    assert kept({"namespace": "AWS/Lambda", "metric_name": "Errors", "dimensions": {"Stage": "prod"}})
+
+
+def test_provider_block_points_every_service_at_moto() -> None:
+    block = provider_block("https://127.0.0.1:1234", Path("/tmp/ca.pem"), alias="eu")
+    assert 'alias                       = "eu"' in block
+    assert 'custom_ca_bundle            = "/tmp/ca.pem"' in block
+    for service in ENDPOINT_SERVICES:
+        assert '"https://127.0.0.1:1234"' in block.split(f"    {service} ", 1)[1].splitlines()[0]
