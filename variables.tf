@@ -342,7 +342,7 @@ variable "secret_kms_key_arn" {
 }
 
 variable "secret_value" {
-  description = "Collector endpoint and credentials written to the created secret: endpoint plus either OAuth2 client credentials (token_url, client_id, client_secret, optional audience and scope) or static headers. Ephemeral: it never enters the plan or the state."
+  description = "Collector endpoint and credentials written to the created secret: endpoint plus OAuth2 client credentials (token_url, client_id, client_secret, optional audience and scope), static headers, or both. Ephemeral: it never enters the plan or the state."
   type = object({
     endpoint      = string
     token_url     = optional(string)
@@ -351,14 +351,18 @@ variable "secret_value" {
     audience      = optional(string)
     scope         = optional(string)
     headers       = optional(map(string))
+    allow_http    = optional(bool)
   })
   default   = null
   sensitive = true
   ephemeral = true
 
   validation {
-    condition     = var.secret_value == null ? true : can(regex("^https?://", var.secret_value.endpoint))
-    error_message = "secret_value.endpoint must be the collector's OTLP/HTTP base URL starting with https:// (or http:// for a collector in a private network)."
+    condition = var.secret_value == null ? true : (
+      can(regex("^https://", var.secret_value.endpoint)) ||
+      (can(regex("^http://", var.secret_value.endpoint)) && try(var.secret_value.allow_http, null) == true)
+    )
+    error_message = "secret_value.endpoint must be the collector's OTLP/HTTP URL starting with https://; a plain http:// URL sends credentials unencrypted and needs allow_http = true (for a collector on a trusted network)."
   }
 
   validation {
@@ -366,13 +370,14 @@ variable "secret_value" {
     condition = var.secret_value == null ? true : (
       (
         var.secret_value.token_url != null && var.secret_value.client_id != null &&
-        var.secret_value.client_secret != null && var.secret_value.headers == null
+        var.secret_value.client_secret != null
         ) || (
         var.secret_value.token_url == null && var.secret_value.client_id == null &&
-        var.secret_value.client_secret == null && var.secret_value.audience == null && var.secret_value.scope == null
+        var.secret_value.client_secret == null && var.secret_value.audience == null &&
+        var.secret_value.scope == null && var.secret_value.headers != null
       )
     )
-    error_message = "secret_value needs either all of token_url, client_id and client_secret (OAuth2 client credentials, with optional audience and scope) or only headers (static headers), not a mix of both."
+    error_message = "secret_value needs all of token_url, client_id and client_secret (OAuth2 client credentials, with optional audience and scope, and optional extra headers such as a tenant), or headers alone (an API key)."
   }
 }
 

@@ -93,7 +93,7 @@ run "existing_bucket_is_used_and_nothing_is_created" {
   variables {
     create_bucket = false
     bucket_arn    = "arn:aws:s3:::my-metrics-bucket"
-    secret_value  = { endpoint = "https://otlp.example.com" }
+    secret_value  = { endpoint = "https://otlp.example.com", headers = { "X-Api-Key" = "test" } }
   }
 
   assert {
@@ -122,7 +122,7 @@ run "kms_keys_encrypt_bucket_and_queue" {
     s3_kms_key_arn       = "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-00000000000a"
     firehose_kms_key_arn = "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-00000000000d"
     lambda_failure_queue = { kms_key_arn = "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-00000000000c" }
-    secret_value         = { endpoint = "https://otlp.example.com" }
+    secret_value         = { endpoint = "https://otlp.example.com", headers = { "X-Api-Key" = "test" } }
   }
 
   assert {
@@ -145,7 +145,7 @@ run "prebuilt_package_skips_the_build" {
   variables {
     # Any existing file does here: the plan only hashes it.
     lambda_package_path = "lambda/requirements.txt"
-    secret_value        = { endpoint = "https://otlp.example.com" }
+    secret_value        = { endpoint = "https://otlp.example.com", headers = { "X-Api-Key" = "test" } }
   }
 
   assert {

@@ -16,7 +16,7 @@ mock_provider "aws" {
 }
 
 variables {
-  secret_value = { endpoint = "https://otlp.example.com" }
+  secret_value = { endpoint = "https://otlp.example.com", headers = { "X-Api-Key" = "test" } }
 }
 
 run "alarms_watch_every_stage_on_defaults" {

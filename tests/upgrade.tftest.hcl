@@ -10,7 +10,7 @@ mock_provider "aws" {
 }
 
 variables {
-  secret_value = { endpoint = "https://otlp.example.com" }
+  secret_value = { endpoint = "https://otlp.example.com", headers = { "X-Api-Key" = "test" } }
 }
 
 run "state_before_the_submodule" {

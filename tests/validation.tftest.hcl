@@ -324,14 +324,50 @@ run "secret_value_endpoint_must_be_a_url" {
   expect_failures = [var.secret_value]
 }
 
-run "secret_value_is_oauth2_or_headers" {
+run "secret_value_headers_alone_need_no_oauth2_parts" {
   command = plan
 
   variables {
-    secret_value = { endpoint = "https://otlp.example.com", token_url = "https://auth.example.com/token", client_id = "id", client_secret = "s", headers = { a = "b" } }
+    secret_value = { endpoint = "https://otlp.example.com", audience = "otlp", headers = { "x-api-key" = "k" } }
   }
 
   expect_failures = [var.secret_value]
+}
+
+run "secret_value_oauth2_with_extra_headers_is_accepted" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "https://otlp.example.com", token_url = "https://auth.example.com/token", client_id = "id", client_secret = "s", headers = { "X-Scope-OrgID" = "platform" } }
+  }
+
+  assert {
+    condition     = length(aws_secretsmanager_secret_version.this) == 1
+    error_message = "The secret should be written."
+  }
+}
+
+run "secret_value_plain_http_needs_allow_http" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "http://collector.internal:4318", headers = { "x-api-key" = "k" } }
+  }
+
+  expect_failures = [var.secret_value]
+}
+
+run "secret_value_plain_http_with_allow_http_is_accepted" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "http://collector.internal:4318", headers = { "x-api-key" = "k" }, allow_http = true }
+  }
+
+  assert {
+    condition     = length(aws_secretsmanager_secret_version.this) == 1
+    error_message = "The secret should be written."
+  }
 }
 
 run "secret_value_oauth2_needs_all_three" {
