@@ -53,7 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cwotlp", description=__doc__.split("\n\n")[0] if __doc__ else None)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    _convert_command(commands)
+    _send_command(commands)
+    _replay_command(commands)
+    return parser
 
+
+def _convert_command(commands: Any) -> None:
     convert = commands.add_parser(
         "convert", help="write the OTLP requests for FILEs, as the Lambda sends them"
     )
@@ -69,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     convert.set_defaults(run=_convert)
 
+
+def _send_command(commands: Any) -> None:
     send = commands.add_parser("send", help="send FILEs to an OTLP/HTTP collector")
     _conversion_options(send)
     send.add_argument("--endpoint", required=True, help="collector URL (a bare address gets /v1/metrics)")
@@ -96,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--timeout", type=float, default=300.0, help="seconds for the whole run (default 300)")
     send.set_defaults(run=_send)
 
+
+def _replay_command(commands: Any) -> None:
     replay = commands.add_parser(
         "replay", help="deliver S3 objects again: by bucket and prefix, time window, or the on-failure queue"
     )
@@ -134,7 +144,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     _naming_options(replay)
     replay.set_defaults(run=_replay)
-    return parser
 
 
 def _timestamp(text: str) -> datetime:

@@ -57,6 +57,23 @@ _EMPTY: dict[str, str] = {}
 _NOTHING = (b"", b"")
 
 
+def _valid(timestamp: Any, count: Any, total: Any, low: Any, high: Any, numbers: Any = _NUMBERS) -> bool:
+    """Whether a record's timestamp and numbers can be sent: checked by type and with `x - x`, which is 0
+    for finite numbers and NaN otherwise."""
+    return not (
+        type(timestamp) is not int
+        or not MIN_TIMESTAMP_MS <= timestamp < MAX_TIMESTAMP_MS
+        or type(count) not in numbers
+        or type(total) not in numbers
+        or type(low) not in numbers
+        or type(high) not in numbers
+        or total - total
+        or low - low
+        or high - high
+        or not 0 <= count <= MAX_COUNT
+    )
+
+
 def _invalid(timestamp: Any) -> str:
     """Why a record with the right fields is skipped: its timestamp, or else one of its numbers."""
     if type(timestamp) is not int or not MIN_TIMESTAMP_MS <= timestamp < MAX_TIMESTAMP_MS:
@@ -106,12 +123,11 @@ class Converter:
         """The entries of the records that pass the checks; the others are counted in `skipped`.
 
         This loop runs once per record of every object, so it is one loop with its lookups bound to
-        locals. Numbers are checked by type and with `x - x`, which is 0 for finite numbers and NaN
-        otherwise.
+        locals.
         """
         places, metrics, dimensions_of = self._places.get, self._metric_pieces.get, self._dimensions.get
         times_of, new_times = self._times.get, self._times_of
-        numbers, dumps, separator, tags = _NUMBERS, _dumps, self._separator, self._tags
+        valid, dumps, separator, tags = _valid, _dumps, self._separator, self._tags
         summary, percentiles, gauges = self._encoding.summary, self._percentiles, self._gauges
         by_namespace, summaries = self._scheme.resource_by_namespace, self._scheme.kind == SUMMARY
         converted = 0
@@ -139,18 +155,7 @@ class Converter:
                 except (KeyError, TypeError, AttributeError, ValueError, orjson.JSONEncodeError):
                     skipped[NOT_A_METRIC] += 1
                     continue
-                if (
-                    type(timestamp) is not int
-                    or not MIN_TIMESTAMP_MS <= timestamp < MAX_TIMESTAMP_MS
-                    or type(count) not in numbers
-                    or type(total) not in numbers
-                    or type(low) not in numbers
-                    or type(high) not in numbers
-                    or total - total
-                    or low - low
-                    or high - high
-                    or not 0 <= count <= MAX_COUNT
-                ):
+                if not valid(timestamp, count, total, low, high):
                     skipped[_invalid(timestamp)] += 1
                     continue
                 converted += 1
