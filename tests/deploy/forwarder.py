@@ -22,7 +22,8 @@ from typing import Any
 
 from cwotlp_local import generator
 from cwotlp_local.collector import Collector
-from cwotlp_local.demo import s3_event
+from cwotlp_local.events import S3Object, s3_put_event
+from cwotlp_local.otel1 import otel1_object
 from cwotlp_local.token_server import TokenServer
 
 from .aws import CREDENTIALS, Aws
@@ -89,7 +90,7 @@ def runtime_libraries(dest: Path) -> Path:
 def firehose_object(records: list[dict[str, Any]], output_format: str) -> bytes:
     if output_format == "json":
         return generator.firehose_object(records)
-    return generator.otel1_object(records)
+    return otel1_object(records)
 
 
 def put_object(
@@ -100,9 +101,7 @@ def put_object(
     key = generator.firehose_key(stream, now)
     body = firehose_object(records, output_format)
     etag = aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body)["ETag"].strip('"')
-    event = s3_event(bucket, key, len(body), etag, now)
-    event["Records"][0]["awsRegion"] = aws.region
-    return event
+    return s3_put_event([S3Object(bucket, key, len(body), etag, now)], aws.region)
 
 
 def handler_environment(function: dict[str, Any], aws: Aws, work: Path, ca_bundle: Path) -> dict[str, str]:
