@@ -25,9 +25,13 @@ from typing import Any
 
 from measure import BENCH_DIR
 
+from cwotlp_local.names import ModuleNames
+
 BUCKET = "cwotlp-bench-metrics"
 SECRET_NAME = "cwotlp-bench/collector"
 MAX_REQUEST_BYTES = 3 * 1024 * 1024  # the module's default
+REGION = "us-east-1"
+NAMES = ModuleNames(name="cwotlp-bench", region=REGION)
 SERVER_START_SECONDS = 20.0
 CHILD_TIMEOUT_SECONDS = 300.0
 
@@ -73,7 +77,7 @@ def _accepts(port: int) -> bool:
 def cold_starts(object_path: Path, runs: int) -> list[ColdStart]:
     """`runs` cold starts, each a fresh interpreter delivering the object twice (cold, then warm)."""
     from cwotlp_local.collector import Collector
-    from cwotlp_local.demo import check_environment
+    from cwotlp_local.environment import check_environment
     from cwotlp_local.token_server import TokenServer
 
     to_clear = check_environment(os.environ)  # refuses an AWS endpoint that is not on this machine
@@ -100,37 +104,41 @@ class _Aws:
 
         self.moto_url = moto_url
         session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
         )
         self.s3 = session.client("s3", endpoint_url=moto_url)
         self.s3.create_bucket(Bucket=BUCKET)
         secrets_manager = session.client("secretsmanager", endpoint_url=moto_url)
-        created = secrets_manager.create_secret(
-            Name="cwotlp-bench/collector", SecretString=json.dumps(secret)
-        )
+        created = secrets_manager.create_secret(Name=SECRET_NAME, SecretString=json.dumps(secret))
         self.secret_arn: str = created["ARN"]
 
     def lambda_environment(self, work: Path, ca_bundle: Path) -> dict[str, str]:
-        from cwotlp_local.demo import lambda_environment
+        """What the function's environment holds (AWS's part pointed at moto), with the module's defaults."""
+        from cwotlp_local.environment import ForwarderSettings, aws_environment
 
-        environment = lambda_environment(self.moto_url, self.secret_arn, work, MAX_REQUEST_BYTES, ca_bundle)
-        return {**environment, "CWOTLP_STREAM_FORMAT": "json", "NO_PROXY": "127.0.0.1,localhost"}
+        settings = ForwarderSettings(
+            max_request_bytes=MAX_REQUEST_BYTES, max_retries=5, request_timeout_seconds=15
+        )
+        return {
+            **aws_environment(REGION, self.moto_url, work),
+            **settings.environment(NAMES.function_name, self.secret_arn, ca_bundle),
+            "CWOTLP_STREAM_FORMAT": "json",
+            "NO_PROXY": "127.0.0.1,localhost",
+        }
 
     def put(self, key: str, data: bytes) -> dict[str, Any]:
         """Uploads an object; the S3 event that announces it."""
-        from cwotlp_local.demo import s3_event
+        from cwotlp_local.events import S3Object, s3_put_event
 
         etag = self.s3.put_object(Bucket=BUCKET, Key=key, Body=data)["ETag"].strip('"')
-        return s3_event(BUCKET, key, len(data), etag, dt.datetime.now(dt.UTC))
+        return s3_put_event([S3Object(BUCKET, key, len(data), etag, dt.datetime.now(dt.UTC))], REGION)
 
 
 def _cold_start(aws: _Aws, object_path: Path, work: Path, environment: dict[str, str], run: int) -> ColdStart:
-    from cwotlp_local.demo import FUNCTION_ARN
-
     data = object_path.read_bytes()
     events = [aws.put(f"metrics/bench/run-{run}-{name}.gz", data) for name in ("cold", "warm")]
     run_path, marks_path = work / "run.json", work / "marks.json"
-    run_path.write_text(json.dumps({"function_arn": FUNCTION_ARN, "events": events}))
+    run_path.write_text(json.dumps({"function_arn": NAMES.function_arn, "events": events}))
     child = [sys.executable, str(BENCH_DIR / "coldstart_child.py"), str(run_path), str(marks_path)]
     spawned = time.monotonic()
     finished = subprocess.run(child, env=environment, capture_output=True, timeout=CHILD_TIMEOUT_SECONDS)
