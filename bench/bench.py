@@ -10,7 +10,8 @@ the naive converter (bench/naive.py) and the parse-only floor (bench/floor.py), 
 repetitions (A B C A B C ...), so that the machine's load falls on all of them alike. Ratios are taken
 pair by pair within a repetition. Each figure is min / median / max, printed beside its target and
 never asserted. A forwarder option that the installed cwotlp does not have (exit status 2) gives the
-row "not supported by this cwotlp".
+row "not supported by this cwotlp". The Lambda cost (bench/cost.py) is the forwarder's CPU time per
+million datapoints on the largest JSON object, and what it makes in GB-seconds at the default memory.
 
   python bench/bench.py [--sizes 5,32,128] [--repetitions N] [--seed S]
 """
@@ -18,6 +19,7 @@ row "not supported by this cwotlp".
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -38,6 +40,7 @@ SIZES_MIB = (5, 32, 128)
 REPETITIONS = {5: 5, 32: 5, 128: 3}
 COMPRESSIONS = {5: ("gzip", "plain"), 32: ("gzip", "plain"), 128: ("gzip",)}
 IMPORT_RUNS = 7
+COST_RUNS = 3
 COLD_STARTS = 3
 COLD_START_MIB = 5  # the module's default Firehose buffer
 MEMORY_TARGET_MIB = 64.0
@@ -180,6 +183,29 @@ def print_import_time() -> None:
     print(f"  {spread(times, '.0f')} ms   target <= {IMPORT_TARGET_MS:g} ms: median {verdict}")
 
 
+def print_cost(mib: int, seed: int) -> None:
+    from cost import DEFAULT_MEMORY_MB, MB_PER_VCPU
+
+    from cwotlp_local.realistic import cached_object
+
+    path = cached_object(DATA_DIR, mib << 20, seed=seed, compress=True)
+    command = [sys.executable, str(BENCH_DIR / "cost.py"), str(path), str(COST_RUNS)]
+    finished = subprocess.run(command, capture_output=True, check=True, timeout=1800, cwd=BENCH_DIR)
+    measured = json.loads(finished.stdout)
+    cpu = measured["cpu_seconds_per_million"]
+    gb_seconds = [seconds * MB_PER_VCPU / 1024 for seconds in cpu]
+    wall = [seconds * MB_PER_VCPU / DEFAULT_MEMORY_MB for seconds in cpu]
+    vcpu = f"{DEFAULT_MEMORY_MB} MB ({DEFAULT_MEMORY_MB / MB_PER_VCPU:.2f} vCPU)"
+    print(f"\nLambda cost: the forwarder's work on the {mib} MiB gzip JSON object, {COST_RUNS} runs")
+    print("  (in process: gunzip, parse, convert, encode, gzip every request; no network; module defaults)")
+    for label, values, form in (
+        ("CPU-seconds per million datapoints", cpu, ".2f"),
+        (f"seconds per million datapoints at {vcpu}", wall, ".1f"),
+        (f"GB-seconds per million datapoints (any memory to {MB_PER_VCPU} MB)", gb_seconds, ".1f"),
+    ):
+        print(f"  {label:<62} {spread(values, form)}   (no target)")
+
+
 def print_cold_start(seed: int) -> None:
     from coldstart import cold_starts
 
@@ -227,6 +253,7 @@ def main() -> None:
                 results[(mib, output_format)] = measured
     print_wire(results, args.seed)
     print_import_time()
+    print_cost(max(sizes), args.seed)
     print_cold_start(args.seed)
     print(f"\n(the bench took {time.monotonic() - started:.0f} s)")
 

@@ -29,6 +29,7 @@ def test_the_bench_runs_every_part_on_a_small_object() -> None:
         "1 MiB OpenTelemetry 1.0, gzip",
         "bytes on the wire",
         "handler import",
+        "Lambda cost",
         "cold start",
     ):
         assert heading in output, heading
@@ -37,3 +38,4 @@ def test_the_bench_runs_every_part_on_a_small_object() -> None:
     assert sum(label.startswith("cwotlp convert") for label in labels) == 7, labels
     assert all(int(rate.replace(",", "")) > 0 for _, rate in measured)
     assert re.search(r"fresh interpreter to the first object delivered\s+[\d.]+ / ", output)
+    assert re.search(r"GB-seconds per million datapoints .*\s+[\d.]+ / [\d.]+ / [\d.]+", output)
