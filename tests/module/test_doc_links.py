@@ -52,12 +52,14 @@ def test_the_readme_and_docs_are_found() -> None:
 
 @pytest.mark.parametrize("path", markdown_files(), ids=lambda path: path.relative_to(ROOT).as_posix())
 def test_relative_links_resolve(path: Path) -> None:
-    broken = []
-    for target in links(path):
-        file_part, _, fragment = target.partition("#")
-        destination = (path.parent / file_part).resolve() if file_part else path
-        if not destination.exists():
-            broken.append(target)
-        elif fragment and destination.suffix == ".md" and fragment not in anchors(destination):
-            broken.append(target)
+    broken = [target for target in links(path) if not resolves(path, target)]
     assert not broken, f"{path.relative_to(ROOT)}: broken links {broken}"
+
+
+def resolves(path: Path, target: str) -> bool:
+    """Whether a link in `path` names a file that exists and, with an #anchor, a heading of it."""
+    file_part, _, fragment = target.partition("#")
+    destination = (path.parent / file_part).resolve() if file_part else path
+    if not destination.exists():
+        return False
+    return not fragment or destination.suffix != ".md" or fragment in anchors(destination)
