@@ -83,11 +83,15 @@ def forwarder_settings(monkeypatch: pytest.MonkeyPatch, authority: Authority) ->
 
 @pytest.fixture
 def logging_state() -> Iterator[None]:
-    """The forwarder configures loggers once per runtime; every test starts from and returns to the
-    same state."""
+    """The forwarder configures loggers once per runtime; every test starts from Lambda's state (with
+    JSON logs the runtime's handler on the root logger writes every record, so the forwarder's logger has
+    none of its own and propagates, which is also how caplog sees its records), whatever tests ran before
+    in this process, and the state before is restored after."""
     names = ("cwotlp", "botocore")
     saved = {name: logging.getLogger(name) for name in names}
     state = {name: (log.level, list(log.handlers), log.propagate) for name, log in saved.items()}
+    forwarder = saved["cwotlp"]
+    forwarder.handlers[:], forwarder.propagate = [], True
     yield
     for name, log in saved.items():
         log.level, log.handlers[:], log.propagate = state[name]
