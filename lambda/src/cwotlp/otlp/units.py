@@ -28,16 +28,10 @@ _BASE = {
     "Count": "{Count}",
     "None": "1",
 }
-_PER_SECOND: tuple[str, ...] = (
-    "Bytes",
-    "Kilobytes",
-    "Megabytes",
-    "Gigabytes",
-    "Terabytes",
-    "Bits",
-    "Kilobits",
-)
-_PER_SECOND += ("Megabits", "Gigabits", "Terabits", "Count")
+# Every base unit but Seconds, Microseconds, Milliseconds, Percent and None has an `X/Second` form.
+_PER_SECOND = [
+    unit for unit in _BASE if unit not in ("Seconds", "Microseconds", "Milliseconds", "Percent", "None")
+]
 
 TO_UCUM: dict[str, str] = {**_BASE, **{f"{unit}/Second": f"{_BASE[unit]}/s" for unit in _PER_SECOND}}
 FROM_UCUM: dict[str, str] = {ucum: unit for unit, ucum in TO_UCUM.items()} | {"NoneTranslated": "None"}
