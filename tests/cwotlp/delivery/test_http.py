@@ -290,6 +290,34 @@ def test_a_trickling_answer_is_cut_at_the_deadline() -> None:
     assert len(response.body) < 1_000_000
 
 
+def test_the_deadline_holds_when_the_name_lookup_outlasts_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow resolver (a first nameserver timing out) uses the whole budget before any socket exists;
+    the request must still end at its deadline, not run on for as long as a trickling peer likes."""
+    resolve = socket.getaddrinfo
+
+    def slow_resolver(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(1.2)
+        return resolve(*args, **kwargs)
+
+    with ScriptedServer([trickle]) as server:
+        monkeypatch.setattr(socket, "getaddrinfo", slow_resolver)
+        url = Url.parse(f"http://localhost:{server.url.port}/v1/metrics", "endpoint", allow_http=True)
+        outcome: list[BaseException | object] = []
+
+        def post() -> None:
+            try:
+                outcome.append(HttpClient().post(url, b"", {}, deadline=Deadline.after(60), timeout=1.0))
+            except BaseException as error:  # handed to the test thread
+                outcome.append(error)
+
+        worker = threading.Thread(target=post, daemon=True)
+        worker.start()
+        worker.join(timeout=1.2 + 4.0)  # the resolver's 1.2 s, then the deadline has long passed
+        assert outcome, "the request outlived its deadline: the trickle held it"
+    assert isinstance(outcome[0], TransportError), outcome
+    assert "within 1.0 s" in str(outcome[0]) and outcome[0].retryable
+
+
 def test_a_status_line_that_trickles_is_no_answer() -> None:
     def slow_status(connection: socket.socket, stop: threading.Event) -> bool:
         with contextlib.suppress(OSError):

@@ -186,6 +186,12 @@ class HttpClient:
     ) -> http.client.HTTPResponse:
         """Sends the request and reads the status line and headers; TransportError when they do not come."""
         try:
+            if connection.sock is None:
+                # Connected here, not inside request(): a watchdog that fired while the name was being
+                # resolved found no socket to shut, and nothing else would bound the exchange after it.
+                connection.connect()
+                if watchdog.fired:
+                    raise TimeoutError
             connection.request("POST", url.target, body=body, headers=dict(headers))
             return connection.getresponse()
         except ssl.SSLCertVerificationError as error:
