@@ -89,6 +89,36 @@ def test_a_401_echoing_the_bearer_token_is_redacted(world: World) -> None:
     assert world.leaks("") == []
 
 
+@pytest.mark.parametrize("encoding", ["json", "protobuf"])
+def test_a_partial_success_echoing_the_bearer_token_is_redacted(
+    world: World, monkeypatch: pytest.MonkeyPatch, encoding: str
+) -> None:
+    """The request is accepted; the collector's message quotes the Authorization header it got."""
+    monkeypatch.setenv("CWOTLP_OTLP_ENCODING", encoding)
+
+    def echo(request: Request, _points: object) -> Reply:
+        message = f"token {request.headers.get('authorization', '')} lacks the scope metrics:write"
+        if encoding == "protobuf":
+            from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+                ExportMetricsServiceResponse,
+            )
+
+            answer = ExportMetricsServiceResponse()
+            answer.partial_success.rejected_data_points = 1
+            answer.partial_success.error_message = message
+            return Reply(200, (("Content-Type", "application/x-protobuf"),), answer.SerializeToString())
+        body = orjson.dumps({"partialSuccess": {"rejectedDataPoints": "1", "errorMessage": message}})
+        return Reply(200, (("Content-Type", "application/json"),), body)
+
+    world.receiver.hostile = echo
+    outcome = world.invoke(world.put("metrics/echo-partial", json_object(SEQS)))
+    assert outcome.error is None, outcome.error
+    assert outcome.line["rejected_datapoints"] >= 1
+    messages = [getattr(r, "collector_message", "") for r in world.caplog.records]
+    assert any("lacks the scope" in message and "Bearer ***" in message for message in messages)
+    assert world.issuer.issued and world.leaks("") == []
+
+
 def test_a_401_echoing_a_static_authorization_header_is_redacted(world: World) -> None:
     world.use_static_headers({"Authorization": f"ApiKey {API_KEY}"})
     world.receiver.hostile = _echo_authorization

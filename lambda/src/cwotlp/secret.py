@@ -41,6 +41,11 @@ class OAuth2:
         pair = f"{quote_plus(self.client_id)}:{quote_plus(self.client_secret)}"
         return base64.b64encode(pair.encode()).decode()
 
+    def secrets(self) -> set[str]:
+        """The client secret in every form a peer might echo it: as it is, form-encoded, in Basic."""
+        secret = self.client_secret
+        return {secret, quote(secret, safe=""), quote_plus(secret), self.basic_credentials()}
+
 
 @dataclass(frozen=True)
 class Destination:
@@ -58,10 +63,7 @@ class Destination:
                 found.add(url.query)
                 found.update(value for _, value in parse_qsl(url.query) if len(value) > 3)
         if self.oauth2 is not None:
-            secret = self.oauth2.client_secret
-            found.update(
-                (secret, quote(secret, safe=""), quote_plus(secret), self.oauth2.basic_credentials())
-            )
+            found.update(self.oauth2.secrets())
         return {value for value in found if value}
 
     @classmethod

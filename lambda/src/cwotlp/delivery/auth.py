@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, quote_plus, urlencode
+from urllib.parse import urlencode
 
 import orjson
 
@@ -110,9 +110,9 @@ class ClientCredentials:
             return self._request_token(deadline)
 
     def secrets(self) -> set[str]:
-        """The current token, to keep out of messages."""
+        """The current token and credentials (after a reload, the new ones), to keep out of messages."""
         cached = _tokens.get(self._key)
-        return {cached[0]} if cached else set()
+        return {*self._oauth2.secrets(), *self._extra.values(), *((cached[0],) if cached else ())}
 
     def _request_token(self, deadline: Deadline) -> tuple[str, float]:
         oauth2 = self._oauth2
@@ -172,9 +172,7 @@ class ClientCredentials:
         description = body.get("error_description") if body is not None else None
         text = f"{self._what} answered HTTP {status}: {code}"
         if isinstance(description, str) and description:
-            secret = self._oauth2.client_secret
-            secrets = {secret, quote(secret, safe=""), quote_plus(secret), self._oauth2.basic_credentials()}
-            text += f" ({redact(description, secrets | set(self._extra.values()))})"
+            text += f" ({redact(description, self.secrets())})"
         return AuthError(text, invalid_client=code == "invalid_client")
 
 

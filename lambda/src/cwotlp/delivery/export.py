@@ -196,7 +196,10 @@ class Exporter:
 
     def _excerpt(self, response: Response) -> str:
         """The start of an answer's body, with every credential removed."""
-        text = response.body[:4096].decode("utf-8", "replace")
+        return self._redact(response.body[:4096].decode("utf-8", "replace"))
+
+    def _redact(self, text: str) -> str:
+        """The text without any credential: the secret's, and the authenticator's current ones."""
         return redact(text, self._secrets | self._auth.secrets())
 
     def _note_partial_success(self, response: Response, content_type: str) -> None:
@@ -210,7 +213,7 @@ class Exporter:
             self.counters.rejected_datapoints += rejected
             log.warning(
                 "collector rejected part of a request",
-                extra={"rejected_datapoints": rejected, "collector_message": redact(message, self._secrets)},
+                extra={"rejected_datapoints": rejected, "collector_message": self._redact(message)},
             )
 
 
