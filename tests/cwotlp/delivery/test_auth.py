@@ -8,6 +8,7 @@ import base64
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
 
@@ -87,10 +88,8 @@ def test_a_token_is_fetched_with_basic_client_authentication(tokens: TokenServer
     assert request.form == {"grant_type": "client_credentials", "audience": "otlp", "scope": "metrics"}
     # The token and the client credentials in each form a peer might echo (the tenant header too).
     assert {bearer(headers), "a"} <= auth.secrets()
-    assert {
-        tokens.client_secret,
-        base64.b64encode(f"{tokens.client_id}:{tokens.client_secret}".encode()).decode(),
-    } <= auth.secrets()
+    basic = base64.b64encode(f"forwarder:{quote_plus(CLIENT_SECRET)}".encode()).decode()
+    assert {CLIENT_SECRET, quote_plus(CLIENT_SECRET), basic} <= auth.secrets()
 
 
 def test_tokens_are_cached_per_client_across_instances(tokens: TokenServer) -> None:
