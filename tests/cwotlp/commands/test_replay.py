@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -247,3 +250,39 @@ def test_aws_errors_and_bad_options_exit_2(aws: Aws, capsys: pytest.CaptureFixtu
 def test_unusable_failure_records_say_why(body: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         parse_failure_record(body)
+
+
+def test_the_deployed_functions_settings_are_used(
+    aws: Aws, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`replay --function`, as docs/operations.md runs it: the function's naming and secret win."""
+    role = boto3.client("iam").create_role(RoleName="forwarder", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("handler.py", "")
+    variables = {
+        "CWOTLP_SECRET_ARN": os.environ["CWOTLP_SECRET_ARN"],
+        "CWOTLP_NAMING": "prometheus",
+        "CWOTLP_STREAM_FORMAT": "json",
+        "AWS_LAMBDA_LOG_FORMAT": "JSON",  # not a forwarder setting: left out
+    }
+    boto3.client("lambda").create_function(
+        FunctionName="cwotlp-forwarder",
+        Runtime="python3.13",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": package.getvalue()},
+        Environment={"Variables": variables},
+    )
+    monkeypatch.setenv("CWOTLP_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:stale")
+    aws.put("metrics/2026/11/24/21/stream-1.gz")
+    status, summary, _ = replay(capsys, "--function", "cwotlp-forwarder", "--bucket", BUCKET)
+    assert (status, summary["delivered"]) == (0, 1)
+    names = {name for _, name, _ in aws.collector.datapoints()}
+    assert names and all(name.startswith("aws_") for name in names)  # prometheus names, as deployed
+
+
+def test_an_unknown_function_exits_2(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = replay(capsys, "--function", "no-such-function", "--bucket", BUCKET)
+    assert status == 2
+    assert "cannot read the configuration of function no-such-function" in err

@@ -91,6 +91,12 @@ def _replay_command(commands: Any) -> argparse.ArgumentParser:
         "--until", type=_timestamp, help="only objects last modified before this ISO 8601 time"
     )
     replay.add_argument(
+        "--function",
+        metavar="NAME",
+        help="use the CWOTLP_* settings of this deployed forwarder (lambda:GetFunctionConfiguration) "
+        "instead of the environment's; options given here still override them",
+    )
+    replay.add_argument(
         "--secret-arn", help="secret with the endpoint and credentials (default $CWOTLP_SECRET_ARN)"
     )
     replay.add_argument(
