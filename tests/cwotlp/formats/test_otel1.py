@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import math
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -162,6 +163,29 @@ def test_an_impossible_length_stops_the_object() -> None:
     assert len(found) == 1 and skipped == {MALFORMED_FRAME: 1}
     found, skipped = payloads(FRAMES[0] + b"\xff\xff\xff\xff\xff\x01" + FRAMES[1])  # six-byte length
     assert len(found) == 1 and skipped == {MALFORMED_FRAME: 1}
+
+
+def test_a_newline_before_an_impossible_length_buffers_nothing_more() -> None:
+    """Telling a stray delimiter from a frame of ten bytes looks at what follows the newline; when that is
+    a length no frame can have, the reader must not wait for it (which would buffer the whole rest)."""
+    import tracemalloc
+
+    rest_mib = 32
+
+    def chunks() -> Iterator[bytes]:
+        yield FRAMES[0] + b"\n" + varint(2**31)
+        for _ in range(rest_mib):
+            yield bytes(1 << 20)  # made one at a time: only the reader can hold them
+
+    skipped: Counter[str] = Counter()
+    tracemalloc.start()
+    try:
+        found = list(records(chunks(), skipped))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(found) == PER_FRAME
+    assert peak < 8 << 20, f"peak {peak >> 20} MiB: the reader buffered the object's rest"
 
 
 def test_frames_that_are_no_request_are_counted() -> None:

@@ -119,7 +119,12 @@ def _stray_delimiter(buffer: bytearray, position: int, ended: bool) -> bool | No
         return False if ended else None
     if parses(bytes(buffer[position + 1 : position + 11])):
         return False
-    following = read_varint(buffer, position + 1)
+    try:
+        following = read_varint(buffer, position + 1)
+    except ValueError:
+        return False
+    if following is not None and following[0] > MAX_FRAME_BYTES:
+        return False  # no frame follows: waiting for one would buffer the rest of the object
     if following is None or following[1] + following[0] > len(buffer):
         return False if ended else None
     return parses(bytes(buffer[following[1] : following[1] + following[0]]))
