@@ -239,13 +239,38 @@ def test_accounts_and_regions_become_separate_resources() -> None:
     assert [len(rm.scope_metrics[0].metrics) for rm in request.resource_metrics] == [2, 1, 1]
 
 
-def test_the_series_memo_is_bounded_without_changing_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("scheme", ["cloudwatch", "otel", "native", "prometheus"])
+@pytest.mark.parametrize("encoding", ["json", "protobuf"])
+def test_the_memos_are_bounded_without_changing_the_output(
+    monkeypatch: pytest.MonkeyPatch, scheme: str, encoding: str
+) -> None:
     data = b"\n".join(orjson.dumps(r) for r in generate_records(600, seed=3))
-    settings = make_settings(max_request_bytes=50_000)
+    settings = make_settings(max_request_bytes=50_000, naming=Naming(scheme=scheme), encoding=encoding)
     _, unbounded, _ = convert_object(data, settings)
-    monkeypatch.setattr(convert, "MEMO_BYTES", 2000)  # forgets the series every few records
+    monkeypatch.setattr(convert, "MEMO_BYTES", 2000)  # every memo starts over every few records
     _, bounded, _ = convert_object(data, settings)
     assert bounded == unbounded
+
+
+def test_many_distinct_metrics_stay_within_the_memo_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hostile or very wide object: every record a metric of its own. What the converter keeps between
+    records must stay near MEMO_BYTES (here 2 MiB, to keep the test short), not grow with the object."""
+    import tracemalloc
+
+    monkeypatch.setattr(convert, "MEMO_BYTES", 2 << 20)
+    template = next(iter(generate_records(1, seed=1)))
+    records = ({**template, "metric_name": f"Metric{n:06d}"} for n in range(20_000))
+    converter = convert.Converter(Naming(scheme="prometheus"))
+    skipped: Counter[str] = Counter()
+    tracemalloc.start()
+    try:
+        for _ in converter.entries(records, skipped):
+            pass
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert converter.converted == 20_000 and not skipped
+    assert peak < (2 << 20) + (6 << 20), f"peak {peak >> 20} MiB"
 
 
 class Tags:

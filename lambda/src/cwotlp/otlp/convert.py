@@ -208,6 +208,7 @@ class Converter:
         resource = encoding.resource(scheme.resource(stream, namespace, account_id, region), scheme.scope)
         place = encoding.attributes(scheme.place_attributes(account_id, region))
         found = self._places[key] = (resource, place)
+        self._remember(200 + len(resource) + len(place))
         return found
 
     def _metric_of(self, key: tuple[Any, ...]) -> _Metric:
@@ -226,6 +227,7 @@ class Converter:
         attributes = self._encoding.attributes(scheme.metric_attributes(namespace, metric_name))
         found: _Metric = (header, attributes, namespace, metric_name, {})
         self._metric_pieces[key] = found
+        self._remember(300 + len(namespace) + len(metric_name) + len(unit) + len(header) + len(attributes))
         return found
 
     def _dimension_attributes(self, key: bytes, dimensions: Any) -> bytes:
@@ -233,13 +235,26 @@ class Converter:
         if type(dimensions) is not dict or not all(type(v) is str for v in dimensions.values()):
             raise ValueError("dimensions must be an object of strings")
         found = self._encoding.attributes(self._scheme.dimension_attributes(dimensions))
-        if self._memo_bytes > MEMO_BYTES:  # bounded, on objects with very many resources
-            self._dimensions.clear()
-            self._tag_memo.clear()
-            self._memo_bytes = 0
         self._dimensions[bytes(memoryview(key))] = found  # orjson's buffer is larger than its text
-        self._memo_bytes += 100 + len(key) + len(found)
+        self._remember(100 + len(key) + len(found))
         return found
+
+    def _remember(self, size: int) -> None:
+        """Counts what a memo keeps (`size` bytes, roughly); past MEMO_BYTES every memo starts over, so
+        that an object with very many distinct metrics, resources or series stays within its bound."""
+        self._memo_bytes += size
+        if self._memo_bytes > MEMO_BYTES:
+            for memo in (
+                self._places,
+                self._metric_pieces,
+                self._dimensions,
+                self._tag_memo,
+                self._metrics,
+                self._quantiles,
+                self._times,
+            ):
+                memo.clear()
+            self._memo_bytes = 0
 
     def _tagged(
         self,
@@ -263,25 +278,28 @@ class Converter:
             found = self._tag_memo[(*key[:3], bytes(memoryview(dimensions_key)))] = self._encoding.attributes(
                 tags
             )
-            self._memo_bytes += 200 + len(dimensions_key) + len(found)
+            self._remember(200 + len(dimensions_key) + len(found))
         return attributes + self._separator + found if attributes and found else attributes or found
 
     def _metric(self, name: str, unit: str, kind: str) -> bytes:
         header = self._metrics.get((name, unit, kind))
         if header is None:
             header = self._metrics[(name, unit, kind)] = self._encoding.metric(name, unit, kind)
+            self._remember(200 + 2 * len(name) + len(unit))
         return header
 
     def _gauge(self, metric: _Metric, statistic: str) -> bytes:
         """The gauge of one statistic of a metric: `sum` as YACE's Sum, `p99` as p99, and so on."""
         name = self._scheme.gauge(metric[2], metric[3], STATISTICS.get(statistic, statistic))
         header = metric[4][statistic] = self._metric(name, "", GAUGE)
+        self._remember(100 + len(statistic))
         return header
 
     def _times_of(self, timestamp: int) -> bytes:
         start = timestamp if self._scheme.start_time else None
         end = timestamp + PERIOD_MS if self._scheme.start_time else timestamp
         times = self._times[timestamp] = self._encoding.times(start, end)
+        self._remember(150)
         if self.oldest_timestamp_ms is None or timestamp < self.oldest_timestamp_ms:
             self.oldest_timestamp_ms = timestamp
         return times
@@ -314,7 +332,8 @@ class Converter:
         """The quantile of a statistic and the encoded start of its entry, or None if it is no pNN."""
         if statistic not in self._quantiles:
             quantile = quantile_of(statistic)
-            self._quantiles[statistic] = (
-                None if quantile is None else (quantile, self._encoding.quantile_prefix(quantile))
-            )
+            found = None if quantile is None else (quantile, self._encoding.quantile_prefix(quantile))
+            self._quantiles[statistic] = found
+            self._remember(150 + len(statistic))
+            return found
         return self._quantiles[statistic]

@@ -108,6 +108,16 @@ class JsonEncoding:
         return parts
 
 
+def _read_varint(data: bytes, position: int) -> tuple[int, int]:
+    """(value, position after it) of the varint at position, in bytes this module wrote."""
+    value = shift = 0
+    while data[position] & 0x80:
+        value |= (data[position] & 0x7F) << shift
+        position += 1
+        shift += 7
+    return value | data[position] << shift, position + 1
+
+
 def varint(value: int) -> bytes:
     """An unsigned varint, as protobuf writes lengths."""
     out = bytearray()
@@ -140,10 +150,6 @@ class ProtobufEncoding:
     resource_overhead = 12
     empty_size = 0
 
-    def __init__(self) -> None:
-        # Resource header -> (the resource field, the scope field), for render(); few and kept.
-        self._resources: dict[bytes, tuple[bytes, bytes]] = {}
-
     def attribute(self, key: str, value: AttributeValue) -> bytes:
         """A datapoint attribute: the attributes field (7) of SummaryDataPoint and NumberDataPoint."""
         return field(7, _key_value(key, value))
@@ -157,9 +163,7 @@ class ProtobufEncoding:
         scope_field = (
             b"" if scope is None else field(1, field(1, scope[0].encode()) + field(2, scope[1].encode()))
         )
-        header = resource + scope_field
-        self._resources[header] = (resource, scope_field)
-        return header
+        return resource + scope_field  # render() tells them apart by the resource field's length
 
     def metric(self, name: str, unit: str, kind: str = SUMMARY) -> bytes:
         """Metric{name 1, unit 3}; the last byte is the tag of the data field, which render() moves."""
@@ -203,8 +207,9 @@ class ProtobufEncoding:
 
     def render(self, groups: Groups) -> list[bytes]:
         parts = []
-        for resource, metrics in groups.items():
-            resource_field, scope = self._resources[resource]
+        for header, metrics in groups.items():
+            length, start = _read_varint(header, 1)  # the resource field: its tag, then its length
+            resource_field, scope = header[: start + length], header[start + length :]
             metric_fields = b"".join(
                 field(2, metric[:-1] + _tagged(metric[-1], b"".join([field(1, p) for p in datapoints])))
                 for metric, datapoints in metrics.items()
