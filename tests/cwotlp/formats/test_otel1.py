@@ -188,6 +188,30 @@ def test_a_newline_before_an_impossible_length_buffers_nothing_more() -> None:
     assert peak < 8 << 20, f"peak {peak >> 20} MiB: the reader buffered the object's rest"
 
 
+def test_large_resources_are_not_kept_after_the_object() -> None:
+    """The place memo outlives an object (a warm Lambda): resources far larger than CloudWatch's must not
+    stay in it."""
+    import tracemalloc
+
+    def frame_with_large_resource(n: int) -> bytes:
+        request = otel1_request(RECORDS[:2])
+        attribute = request.resource_metrics[0].resource.attributes.add(key="padding")
+        attribute.value.string_value = f"{n:04d}" + "x" * (256 << 10)
+        return frame(request)
+
+    data = b"".join(frame_with_large_resource(n) for n in range(40))  # 10 MiB of distinct resources
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        found, _ = decoded(data, 1 << 20)
+        assert len(found) == 80
+        del found
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 2 << 20, f"{kept >> 20} MiB kept after the object"
+
+
 def test_frames_that_are_no_request_are_counted() -> None:
     garbage = b"\xff" * 30
     empty = frame(ExportMetricsServiceRequest().SerializeToString() + b"\x0a\x00")  # a resource, no data

@@ -39,6 +39,7 @@ _ZEROS = re.compile(rb"\x00+")
 NEWLINE = 0x0A
 MAX_VARINT_BYTES = 5  # a uint32 length
 MAX_FRAME_BYTES = 8 << 20  # a Firehose record is at most 1,000 KiB; a longer length is corrupt
+MAX_REMEMBERED_RESOURCE = 4096  # CloudWatch's resources are a few hundred bytes
 
 
 def read_varint(buffer: bytes | bytearray | memoryview, position: int) -> tuple[int, int] | None:
@@ -211,10 +212,19 @@ def _resource_records(resource_metrics: Any, skipped: Counter[str]) -> Iterator[
                 }
 
 
-@lru_cache(maxsize=4096)
 def _place(resource: bytes) -> tuple[str, str, str]:
     """(stream name, account, region) of a resource, from aws.exporter.arn, cloud.account.id and
-    cloud.region; memoised by the resource's bytes, which repeat in every frame of an account."""
+    cloud.region; memoised by the resource's bytes, which repeat in every frame of an account, unless
+    they are too long to keep (the memo outlives the object, in a warm Lambda)."""
+    return _remembered_place(resource) if len(resource) <= MAX_REMEMBERED_RESOURCE else _place_of(resource)
+
+
+@lru_cache(maxsize=4096)
+def _remembered_place(resource: bytes) -> tuple[str, str, str]:
+    return _place_of(resource)
+
+
+def _place_of(resource: bytes) -> tuple[str, str, str]:
     from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
     attributes = {kv.key: kv.value.string_value for kv in Resource.FromString(resource).attributes}
