@@ -209,8 +209,28 @@ def test_frames_that_cannot_be_walked_are_counted() -> None:
         frame(b"\x0b\x00"),  # wire type 3 (groups) is not used by the metrics messages
         frame(b"\x0a\x05ab"),  # a field longer than its message
         frame(b"\x0a\x03\x0a\x05ab"),  # the same one level down
+        frame(b"\x0a"),  # a frame that ends after a field's tag
+        frame(b"\x0a\x01\x0a"),  # the same one level down
     ]
     empty = frame(b"\x0a\x00")  # a resource with nothing in it
     found, skipped = parts(good + b"".join(bad) + empty + good)
     assert [points for _, points in found] == [4, 4]
     assert skipped == {MALFORMED_FRAME: len(bad), EMPTY_FRAME: 1}
+
+
+def test_unknown_fields_of_a_request_are_passed_over_as_the_records_path_does() -> None:
+    """Valid protobuf that a newer writer might add: a varint field 2 and a length-delimited field 16
+    (two-byte tag) at the top of the request. The official parser accepts them; so must the walk."""
+    body = otel1_request(ONE_PLACE[:4]).SerializeToString()
+    found, skipped = parts(frame(body + b"\x10\x01") + frame(b"\x82\x01\x02ok" + body))
+    assert [points for _, points in found] == [4, 4] and not skipped
+
+
+def test_a_dimension_named_namespace_is_not_counted_as_a_datapoint() -> None:
+    """Container Insights has a `Namespace` dimension (the Kubernetes namespace)."""
+    records = [
+        {**NO_DIMENSIONS, "namespace": "ContainerInsights", "dimensions": {"Namespace": "kube-system"}}
+        for _ in range(10)
+    ]
+    found, _ = parts(frame(otel1_request(records)))
+    assert [points for _, points in found] == [10]

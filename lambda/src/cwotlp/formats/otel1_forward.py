@@ -15,15 +15,19 @@ Its datapoints are counted by their `Namespace` attribute, which CloudWatch give
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from cwotlp.formats.otel1 import EMPTY_FRAME, MALFORMED_FRAME, frames
+from cwotlp.formats.otel1 import EMPTY_FRAME, MALFORMED_FRAME, MAX_REMEMBERED_RESOURCE, frames
 from cwotlp.otlp.encoding import field, varint
 from cwotlp.rules import DROPPED_BY_RULE
 
-NAMESPACE_KEY = b"\x0a\x09Namespace"  # KeyValue.key "Namespace", as a datapoint attribute starts
+# A datapoint's `Namespace` attribute: the attributes field (7) of the datapoint, its length (one or two
+# bytes), then KeyValue.key "Namespace". A dimension named Namespace sits in a key-value list instead,
+# after a field-1 tag, and is not counted.
+DATAPOINT_NAMESPACE = re.compile(rb"\x3a(?:[\x80-\xff][\x00-\x7f]|[\x00-\x7f])\x0a\x09Namespace")
 Part = tuple[bytes, int]  # a ResourceMetrics field and the datapoints it carries
 
 
@@ -86,7 +90,7 @@ class FrameForwarder:
             dropped = self.dropped
             try:
                 found = list(self._frame_parts(payload))
-            except Malformed:
+            except (Malformed, IndexError):  # IndexError: a frame that ends inside a field's tag or length
                 skipped[MALFORMED_FRAME] += 1
                 continue
             if not found and self.dropped == dropped:  # empty before the rules, not emptied by them
@@ -101,14 +105,15 @@ class FrameForwarder:
         group: list[bytes] = []
         size, position, end = 0, 0, len(payload)
         while position < end:
-            tag, length, start = payload[position], payload[position + 1], position + 2
+            if payload[position] != 0x0A:  # not a ResourceMetrics: an unknown field, dropped
+                position = next(fields(payload, position, end))[3]
+                continue
+            length, start = payload[position + 1], position + 2
             if length > 0x7F:
                 length, start = _varint(payload, position + 1, end)
             position = start + length
-            if position > end or tag & 7 != 2:
+            if position > end:
                 raise Malformed("a field runs past the end of its frame")
-            if tag != 0x0A:
-                continue  # not a ResourceMetrics: dropped, as a request holds nothing else
             for piece in self._quick(payload, start, position) or self._split(payload[start:position]):
                 if group and size + len(piece) > self._part_bytes:
                     yield _part(group)
@@ -135,7 +140,7 @@ class FrameForwarder:
         found = self._resources.get(resource)
         if found is None:
             found = field(1, resource + self._missing_attributes(resource))
-            if len(self._resources) < 10_000:
+            if len(self._resources) < 10_000 and len(resource) <= MAX_REMEMBERED_RESOURCE:
                 self._resources[resource] = found
         return found
 
@@ -230,7 +235,7 @@ class FrameForwarder:
 
 def _part(pieces: list[bytes]) -> Part:
     joined = b"".join(pieces)
-    return joined, joined.count(NAMESPACE_KEY)
+    return joined, len(DATAPOINT_NAMESPACE.findall(joined))
 
 
 def _rule_view(point: Any) -> dict[str, Any]:
