@@ -69,3 +69,24 @@ def test_prometheus_names_and_labels_need_no_translation(objects: dict[str, byte
     )
     assert len(accounts) > 1
     assert len(series) == total  # no two datapoints are one series at one time, with no resource to tell
+
+
+@pytest.mark.parametrize("scheme", ["cloudwatch", "otel", "native", "prometheus"])
+def test_a_period_without_observations_reads_the_same_from_both_formats(scheme: str) -> None:
+    """A count of 0 has no quantiles in the 1.0 format (nothing to be the minimum of), while a JSON
+    record still carries min and max of 0."""
+    import orjson
+
+    from conftest import frame
+    from cwotlp_local.generator import generate_records
+    from cwotlp_local.otel1 import otel1_request
+
+    record = next(iter(generate_records(1, seed=2)))
+    record["value"] = {"count": 0.0, "sum": 0.0, "min": 0.0, "max": 0.0}
+    request = otel1_request([record], owner="318204657721")  # the stream's account, as forwarded() has it
+    point = request.resource_metrics[0].scope_metrics[0].metrics[0].summary.data_points[0]
+    del point.quantile_values[:]
+    from_json = flat_points(forwarded(orjson.dumps(record), JSON, scheme))
+    from_otel1 = flat_points(forwarded(frame(request), OTEL1, scheme))
+    assert len(from_json) >= 1
+    assert from_json == from_otel1

@@ -184,21 +184,13 @@ def _resource_records(resource_metrics: Any, skipped: Counter[str]) -> Iterator[
                 continue
             unit = from_ucum(metric.unit)
             for point in metric.summary.data_points:
-                namespace = metric_name = None
-                dimensions: dict[str, str] = {}
-                for attribute in point.attributes:
-                    key = attribute.key
-                    if key == "Dimensions":
-                        values = attribute.value.kvlist_value.values
-                        dimensions = {kv.key: kv.value.string_value for kv in values}
-                    elif key == "Namespace":
-                        namespace = attribute.value.string_value
-                    elif key == "MetricName":
-                        metric_name = attribute.value.string_value
+                namespace, metric_name, dimensions = point_names(point)
                 value: dict[str, Any] = {"count": point.count, "sum": point.sum}
                 for entry in point.quantile_values:
                     quantile = entry.quantile
                     value[statistics.get(quantile) or _statistic(quantile)] = entry.value
+                if not point.count and "min" not in value:  # no observations: no quantiles, as JSON has 0
+                    value["min"] = value["max"] = 0.0
                 yield {
                     "metric_stream_name": stream,
                     "account_id": account_id,
@@ -210,6 +202,21 @@ def _resource_records(resource_metrics: Any, skipped: Counter[str]) -> Iterator[
                     "value": value,
                     "unit": unit,
                 }
+
+
+def point_names(point: Any) -> tuple[str | None, str | None, dict[str, str]]:
+    """A datapoint's Namespace, MetricName and Dimensions attributes (None where one is missing)."""
+    namespace = metric_name = None
+    dimensions: dict[str, str] = {}
+    for attribute in point.attributes:
+        key = attribute.key
+        if key == "Dimensions":
+            dimensions = {kv.key: kv.value.string_value for kv in attribute.value.kvlist_value.values}
+        elif key == "Namespace":
+            namespace = attribute.value.string_value
+        elif key == "MetricName":
+            metric_name = attribute.value.string_value
+    return namespace, metric_name, dimensions
 
 
 def _place(resource: bytes) -> tuple[str, str, str]:

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from cwotlp.formats.otel1 import EMPTY_FRAME, MALFORMED_FRAME, MAX_REMEMBERED_RESOURCE, frames
+from cwotlp.formats.otel1 import EMPTY_FRAME, MALFORMED_FRAME, MAX_REMEMBERED_RESOURCE, frames, point_names
 from cwotlp.otlp.encoding import field, varint
 from cwotlp.rules import DROPPED_BY_RULE
 
@@ -240,12 +240,5 @@ def _part(pieces: list[bytes]) -> Part:
 
 def _rule_view(point: Any) -> dict[str, Any]:
     """What the rules look at in a datapoint: its Namespace, MetricName and Dimensions attributes."""
-    view: dict[str, Any] = {"namespace": "", "metric_name": "", "dimensions": {}}
-    for attribute in point.attributes:
-        if attribute.key == "Namespace":
-            view["namespace"] = attribute.value.string_value
-        elif attribute.key == "MetricName":
-            view["metric_name"] = attribute.value.string_value
-        elif attribute.key == "Dimensions":
-            view["dimensions"] = {kv.key: kv.value.string_value for kv in attribute.value.kvlist_value.values}
-    return view
+    namespace, metric_name, dimensions = point_names(point)
+    return {"namespace": namespace or "", "metric_name": metric_name or "", "dimensions": dimensions}
