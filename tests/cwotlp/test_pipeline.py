@@ -192,6 +192,18 @@ def test_an_object_with_nothing_readable_fails(world: World) -> None:
     assert world.marker("metrics/c.gz")["state"] == "sending"
 
 
+def test_an_invocation_out_of_time_does_not_start_an_object(world: World) -> None:
+    ref = world.put("metrics/late.gz", DATA)
+    calls: list[str] = []
+    world.s3.meta.events.register("before-call.s3.*", lambda model, **_: calls.append(model.name))
+    report = forward_object(world.s3, ref, None, world.settings, Deadline.after(-1), holder="late")  # type: ignore[arg-type]
+    assert (report.status, report.error) == (
+        "failed",
+        "out of time before the object was started; the retry delivers it",
+    )
+    assert calls == [] and world.collector.requests == []
+
+
 def test_aws_errors_are_reported_by_their_code(world: World) -> None:
     report = world.forward(ObjectRef(BUCKET, "metrics/missing.gz"))
     assert (report.status, report.error) == ("failed", "S3 GetObject: NoSuchKey")

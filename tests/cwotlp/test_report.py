@@ -91,11 +91,11 @@ def test_the_log_fields_carry_every_counter_and_only_the_optional_fields_that_sa
         ("delivered", 10, {}, logging.INFO),
         ("delivered", 10, {"not_a_metric": 2}, logging.INFO),
         ("already_delivered", 0, {}, logging.INFO),
-        ("delivered", 0, {"malformed_json": 3}, logging.ERROR),
+        ("delivered", 0, {"dropped_by_rule": 3}, logging.INFO),  # what the rules asked for
         ("failed", 10, {}, logging.ERROR),
     ],
 )
-def test_the_log_line_is_an_error_when_nothing_got_through(
+def test_the_log_line_is_an_error_when_the_object_failed(
     caplog: pytest.LogCaptureFixture, status: str, records: int, skipped: dict[str, int], level: int
 ) -> None:
     report = ObjectReport("b", "k", status=status, records=records)

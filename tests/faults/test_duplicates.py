@@ -116,3 +116,13 @@ def test_an_object_with_ten_tags_is_delivered_and_its_tags_left_alone(world: Wor
     world.receiver.assert_exactly_once(SEQS)
     assert world.s3.get_object_tagging(Bucket=BUCKET, Key=KEY)["TagSet"] == tags
     assert world.marker(KEY)["state"] == "delivered"
+
+
+def test_a_failed_delivery_says_its_progress_was_not_all_recorded(world: World) -> None:
+    writes = iter(range(1000))
+    _deny("PutObject", lambda key: key.startswith("progress/") and next(writes) >= 2)
+    world.receiver.hostile = outage_after(3)
+    outcome = world.invoke(world.put(KEY, json_object(SEQS)))
+    outcome.failed_with("HTTP 500")
+    assert outcome.line["status"] == "failed"
+    assert outcome.line.get("progress_recorded") is False  # its retry may send part of it again

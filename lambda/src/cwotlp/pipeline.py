@@ -166,6 +166,8 @@ def forward_object(
     )
     conversion: Conversion | None = None
     try:
+        if deadline.remaining() <= 0:
+            raise DeliveryError("out of time before the object was started; the retry delivers it")
         progress = store.acquire(deadline)
         if progress.complete:
             report.status = "already_delivered"
@@ -182,11 +184,11 @@ def forward_object(
                 "nothing in the object could be read (see skipped); is it in the stream's format?"
             )
         store.finish()
-        report.progress_recorded = store.recorded
     except Exception as error:
         report.status, report.error = "failed", _reason(error)
         store.release()
     finally:
+        report.progress_recorded = store.recorded
         if conversion is not None:
             report.absorb(conversion)
         if tags is not None:

@@ -101,5 +101,5 @@ class ObjectReport:
 
     def log(self) -> None:
         failed = self.status == "failed"
-        level = logging.ERROR if failed or (self.records == 0 and self.skipped) else logging.INFO
+        level = logging.ERROR if failed else logging.INFO  # an object with nothing readable has failed
         log.log(level, f"object {self.status}", extra={"object": self.log_fields()})
