@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 import socket
@@ -601,3 +602,32 @@ def test_arn_gives_the_dimension_values_of_its_metrics(
     namespace: str, arn: str, expected: dict[str, str] | None
 ) -> None:
     assert dimensions_of(namespace, arn) == expected
+
+
+def test_tags_that_make_one_prometheus_label_give_it_once(aws: boto3.session.Session) -> None:
+    from conftest import decode, make_settings
+    from cwotlp.otlp.naming import Naming
+    from cwotlp.pipeline import Conversion
+
+    aws.client("sqs").create_queue(QueueName="orders", tags={"cost.center": "first", "cost_center": "second"})
+    resource_tags = lookup(RecordingSessions(), keys=("cost.center", "cost_center"))
+    record = {
+        "metric_stream_name": "stream",
+        "account_id": OWN,
+        "region": REGION,
+        "namespace": "AWS/SQS",
+        "metric_name": "NumberOfMessagesSent",
+        "dimensions": {"QueueName": "orders"},
+        "timestamp": 1_767_225_600_000,
+        "value": {"count": 1.0, "sum": 3.0, "min": 3.0, "max": 3.0},
+        "unit": "Count",
+    }
+    settings = make_settings(naming=Naming(scheme="prometheus"))
+    conversion = Conversion([json.dumps(record).encode()], settings, tags=resource_tags)
+    [request] = [decode(batch.body(), settings.encoding) for batch in conversion.batches()]
+    for resource_metrics in request.resource_metrics:
+        for metric in resource_metrics.scope_metrics[0].metrics:
+            labels = [(kv.key, kv.value.string_value) for kv in metric.gauge.data_points[0].attributes]
+            assert [label for label in labels if label[0] == "tag_cost_center"] == [
+                ("tag_cost_center", "first")
+            ]

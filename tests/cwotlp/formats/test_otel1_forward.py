@@ -234,3 +234,21 @@ def test_a_dimension_named_namespace_is_not_counted_as_a_datapoint() -> None:
     ]
     found, _ = parts(frame(otel1_request(records)))
     assert [points for _, points in found] == [10]
+
+
+def test_a_configured_service_name_does_not_repeat_the_key() -> None:
+    naming = Naming(scheme="native", resource_attributes={"service.name": "configured", "team": "core"})
+    settings = make_settings(stream_format="opentelemetry1.0", naming=naming, encoding="protobuf")
+    forwarded, _, passthrough = convert_object(frame(otel1_request(ONE_PLACE[:3])), settings)
+    converted, _, _ = convert_object(
+        frame(otel1_request(ONE_PLACE[:3])), dataclasses.replace(settings, encoding="json")
+    )
+    assert passthrough.passthrough
+    for request in (*forwarded, *converted):
+        keys = [kv.key for kv in request.resource_metrics[0].resource.attributes]
+        assert keys.count("service.name") == 1 and "team" in keys
+    assert resource_of_request(forwarded[0]) == resource_of_request(converted[0])
+
+
+def resource_of_request(request: ExportMetricsServiceRequest) -> dict[str, str]:
+    return {kv.key: kv.value.string_value for kv in request.resource_metrics[0].resource.attributes}

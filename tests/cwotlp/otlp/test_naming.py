@@ -394,3 +394,43 @@ def test_records_without_unit_or_value_are_skipped_as_the_collector_does() -> No
     data = b"\n".join(json.dumps(line).encode() for line in lines_of("multiple_metrics.json"))
     _, _, conversion = convert_object(data, OTEL)
     assert conversion.skipped == {"not_a_metric": 2}
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("encoding", ["json", "protobuf"])
+def test_a_dimension_named_like_another_attribute_does_not_repeat_a_key(scheme: str, encoding: str) -> None:
+    """OTLP keys are once in their list and Prometheus labels once in their series: a dimension that
+    would repeat one is left to the Dimensions attribute (cloudwatch) or the first of its name."""
+    naming = Naming(scheme=scheme, dimension_attributes=True, account_region_attributes=True)
+    dimensions = {
+        "Namespace": "ns",
+        "MetricName": "name",
+        "Dimensions": "dims",
+        "cloud.region": "elsewhere",
+        "Stage.Name": "first",
+        "Stage_Name": "second",
+    }
+    record = {**HAND[0], "dimensions": dimensions}
+    requests, _, conversion = convert_object(
+        orjson.dumps(record), make_settings(naming=naming, encoding=encoding)
+    )
+    points = [
+        point
+        for request in requests
+        for metric in metrics_of(request)
+        for point in getattr(metric, metric.WhichOneof("data")).data_points
+    ]
+    assert points and conversion.records == 1
+    for point in points:
+        keys = [attribute.key for attribute in point.attributes]
+        assert len(keys) == len(set(keys)), keys
+    found = otlp_attributes(points[0].attributes)
+    if scheme == "cloudwatch":
+        assert (found["Namespace"], found["MetricName"], found["cloud.region"]) == (
+            "AWS/EC2",
+            "CPUUtilization",
+            "us-east-1",
+        )
+        assert json.loads(found["Dimensions"]) == dimensions and found["Stage.Name"] == "first"
+    if scheme == "prometheus":
+        assert found["dimension_Stage_Name"] == "first"

@@ -181,7 +181,11 @@ class FrameForwarder:
                 for key_number, _, key_start, key_end in fields(resource, value_start, end):
                     if key_number == 1:
                         present.add(resource[key_start:key_end].decode("utf-8", "replace"))
-        added = [(key, value) for key, value in self._extra if key not in present]
+        added = []
+        for key, value in self._extra:  # the first of a key wins, as every key is once in a resource
+            if key not in present:
+                present.add(key)
+                added.append((key, value))
         return b"".join(field(1, field(1, k.encode()) + field(2, field(1, v.encode()))) for k, v in added)
 
     def _cut(self, scope: bytes, budget: int) -> Iterator[bytes]:

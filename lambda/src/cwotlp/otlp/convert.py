@@ -276,7 +276,7 @@ class Converter:
                 if label is not None:
                     tags.append((label, text))
             found = self._tag_memo[(*key[:3], bytes(memoryview(dimensions_key)))] = self._encoding.attributes(
-                tags
+                self._scheme.distinct(tags)
             )
             self._remember(200 + len(dimensions_key) + len(found))
         return attributes + self._separator + found if attributes and found else attributes or found

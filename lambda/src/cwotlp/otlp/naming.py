@@ -22,6 +22,7 @@ and from an OpenTelemetry 1.0 datapoint, so switching a stream's format renames 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import orjson
@@ -75,6 +76,9 @@ class Scheme:
 
     def __init__(self, naming: Naming) -> None:
         self.naming = naming
+        # The keys a datapoint has besides its dimensions', which no dimension may repeat.
+        fixed = self.metric_attributes("", "") + self.place_attributes("", "")
+        self._taken = frozenset(key for key, _ in fixed)
 
     def resource(self, stream: str, namespace: str, account_id: str, region: str) -> list[Attribute]:
         return self._with_configured(
@@ -97,8 +101,19 @@ class Scheme:
 
     def dimension_attributes(self, dimensions: dict[str, str]) -> list[Attribute]:
         found: list[Attribute] = [("Dimensions", python_json(dimensions))]
-        if self.naming.dimension_attributes:
-            found += dimensions.items()
+        if not self.naming.dimension_attributes:
+            return found
+        return self.distinct([*found, *dimensions.items()])  # one named like another is in Dimensions
+
+    def distinct(self, attributes: Iterable[Attribute]) -> list[Attribute]:
+        """The attributes whose keys the datapoint does not have yet, the first of each key: an OTLP
+        key is once in its list, and a Prometheus label once in its series."""
+        taken = set(self._taken)
+        found: list[Attribute] = []
+        for key, value in attributes:
+            if key not in taken:
+                taken.add(key)
+                found.append((key, value))
         return found
 
     def place_attributes(self, account_id: str, region: str) -> list[Attribute]:
@@ -139,7 +154,7 @@ class OtelScheme(Scheme):
         return []
 
     def dimension_attributes(self, dimensions: dict[str, str]) -> list[Attribute]:
-        return [(OTEL_DIMENSION_NAMES.get(k, k), v) for k, v in dimensions.items()]
+        return self.distinct((OTEL_DIMENSION_NAMES.get(k, k), v) for k, v in dimensions.items())
 
 
 class NativeScheme(Scheme):
@@ -179,12 +194,8 @@ class PrometheusScheme(Scheme):
         return []
 
     def dimension_attributes(self, dimensions: dict[str, str]) -> list[Attribute]:
-        found: list[Attribute] = []
-        for name, value in dimensions.items():
-            label = yace.label_name("dimension_", name)
-            if label is not None:
-                found.append((label, value))
-        return found
+        labels = ((yace.label_name("dimension_", name), value) for name, value in dimensions.items())
+        return self.distinct((label, value) for label, value in labels if label is not None)
 
     def place_attributes(self, account_id: str, region: str) -> list[Attribute]:
         return [("account_id", account_id), ("region", region)] if self.naming.account_region else []

@@ -51,7 +51,7 @@ def metric_name(namespace: str, metric: str, statistic: str) -> str:
     skip = 0
     for word in prefix.split("_"):
         if part[skip:].startswith(word):
-            skip = len(word)
+            skip = len(word)  # not +=: YACE counts only the last word matched, and names must match its
     part = part[skip:].removeprefix("_")
     return f"{name}_{part}_{snake(statistic)}" if statistic else f"{name}_{part}"
 
