@@ -434,3 +434,11 @@ def test_a_dimension_named_like_another_attribute_does_not_repeat_a_key(scheme: 
         assert json.loads(found["Dimensions"]) == dimensions and found["Stage.Name"] == "first"
     if scheme == "prometheus":
         assert found["dimension_Stage_Name"] == "first"
+
+
+def test_prometheus_average_divides_by_the_sample_count_as_streamed() -> None:
+    record = {**HAND[1], "value": {"max": 6.0, "min": 2.0, "sum": 10.0, "count": 2.5}}
+    request, _ = one(record, Naming(scheme="prometheus"))
+    found = gauges(request)
+    assert found["aws_custom_orders_latency_p_s_average"][0] == 4.0
+    assert found["aws_custom_orders_latency_p_s_sample_count"][0] == 2.5

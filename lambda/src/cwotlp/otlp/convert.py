@@ -166,8 +166,8 @@ class Converter:
                 if tags is not None:
                     attributes = self._tagged(attributes, place_key, namespace, dimensions_key, dimensions)
                 times = times_of(timestamp) or new_times(timestamp)
-                count = round(count)
                 if summaries:
+                    count = round(count)
                     quantiles = percentiles(value) if len(value) != 4 and count else b""
                     yield place[0], metric[0], summary(attributes, times, count, total, low, quantiles, high)
                 else:
@@ -181,11 +181,11 @@ class Converter:
         metric: _Metric,
         attributes: bytes,
         times: bytes,
-        count: int,
+        count: float,
         total: float,
         value: Any,
     ) -> list[Entry]:
-        """A record's gauges: one per statistic, and the average."""
+        """A record's gauges: one per statistic, and the average (of the sample count as streamed)."""
         gauge, gauges, found = self._encoding.gauge, metric[4], []
         for statistic, number in value.items():
             if type(number) not in _NUMBERS or number - number:
