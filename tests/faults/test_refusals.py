@@ -8,6 +8,7 @@ import math
 
 import pytest
 from faults.behaviours import outage_after, refusing
+from faults.otlp_peers import decode
 from faults.peers import Reply
 from faults.records import json_object
 from faults.world import World
@@ -53,7 +54,7 @@ def test_a_refused_record_in_a_later_request_costs_only_that_request(
     assert len(world.collector.requests) <= requests + 2 * math.ceil(math.log2(per_request)) + 1
 
 
-@pytest.mark.parametrize("records", [2, 256, 2000])
+@pytest.mark.parametrize("records", [2, 3, 256, 2000])
 def test_a_collector_refusing_everything_fails_within_a_few_requests(
     world: World, monkeypatch: pytest.MonkeyPatch, records: int
 ) -> None:
@@ -62,6 +63,8 @@ def test_a_collector_refusing_everything_fails_within_a_few_requests(
     outcome = world.invoke(world.put("metrics/refused", json_object(range(records))))
     outcome.failed_with(r"refuses everything.*unknown tenant")
     assert len(world.collector.requests) <= 7  # the request, its halves and its quarters
+    sent = [tuple(point.seq for point in decode(request)) for request in world.collector.requests]
+    assert len(set(sent)) == len(sent), sent  # no piece is tried twice
     assert world.receiver.accepted == {}
     line = outcome.line
     assert (line["status"], line["datapoints"], line["rejected_by_collector"]) == ("failed", 0, 0)

@@ -116,8 +116,7 @@ class Exporter:
             return
         tried = [(half, self._attempt(half, deadline)) for half in halves]
         if all(outcome == REFUSED for _, outcome in tried):
-            quarters = [piece for half in halves for piece in _halves(half)]
-            tried = [(piece, self._attempt(piece, deadline)) for piece in quarters]
+            tried = [quarter for half in halves for quarter in self._quarters(half, deadline)]
             if all(outcome == REFUSED for _, outcome in tried):
                 raise DeliveryError(
                     f"{self._what} refused a request with HTTP 400, and every quarter of it: it refuses "
@@ -126,6 +125,12 @@ class Exporter:
                 )
         for piece, outcome in tried:  # recorded in order, whatever order they were answered in
             self._settle(piece, outcome, deadline, on_accepted, judge=False)
+
+    def _quarters(self, half: Batch, deadline: Deadline) -> list[tuple[Batch, str]]:
+        """The halves of a refused half, tried; a single record stands as refused, not sent again."""
+        if len(half.entries) == 1:
+            return [(half, REFUSED)]
+        return [(piece, self._attempt(piece, deadline)) for piece in half.split()]
 
     def _pass_over(self, batch: Batch, on_accepted: Callable[[Batch], None]) -> None:
         self.counters.rejected_by_collector += batch.datapoints
@@ -292,10 +297,6 @@ def _inflate(body: bytes) -> bytes | None:
         return inflater.decompress(body, MAX_PARTIAL_SUCCESS_BYTES)
     except zlib.error:
         return None
-
-
-def _halves(batch: Batch) -> tuple[Batch, ...]:
-    return batch.split() if len(batch.entries) > 1 else (batch,)
 
 
 def gzipped(parts: list[bytes]) -> tuple[int, bytes]:
