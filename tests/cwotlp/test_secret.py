@@ -167,10 +167,14 @@ def secrets_manager() -> Any:
 def test_the_secret_is_read_and_cached_for_its_ttl(secrets_manager: Any) -> None:
     arn = secrets_manager.create_secret(Name="otlp", SecretString=json.dumps(OAUTH))["ARN"]
     now = [0.0]
-    reads = []
+    reads: list[str] = []
+    clients: list[Any] = []
+    secrets_manager.meta.events.register(
+        "before-call.secrets-manager.GetSecretValue", lambda **_: reads.append("read")
+    )
 
     def factory() -> Any:
-        reads.append(1)
+        clients.append(secrets_manager)
         return secrets_manager
 
     source = SecretSource(arn, ttl=300, client_factory=factory, clock=lambda: now[0])
@@ -184,6 +188,7 @@ def test_the_secret_is_read_and_cached_for_its_ttl(secrets_manager: Any) -> None
     secrets_manager.put_secret_value(SecretId=arn, SecretString=json.dumps({**OAUTH, "client_id": "again"}))
     assert source.refresh().oauth2.client_id == "again"  # type: ignore[union-attr]
     assert len(reads) == 3
+    assert len(clients) == 1  # one client, made at the first read
 
 
 @pytest.mark.parametrize(

@@ -157,6 +157,7 @@ class SecretSource:
         self._arn = arn
         self._ttl = ttl
         self._client_factory = client_factory
+        self._client: Any = None
         self._clock = clock
         self._cached: tuple[float, Destination] | None = None
 
@@ -176,8 +177,10 @@ class SecretSource:
     def _read(self) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        if self._client is None:
+            self._client = self._client_factory()
         try:
-            response = self._client_factory().get_secret_value(SecretId=self._arn)
+            response = self._client.get_secret_value(SecretId=self._arn)
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "error")
             raise ConfigError(f"cannot read secret {self._arn}: {code}") from None
