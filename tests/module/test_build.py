@@ -83,8 +83,9 @@ def test_prints_path_and_code_sha256(arm64_build: Build) -> None:
 
 def test_contains_package_and_dependencies(arm64_build: Build) -> None:
     names = arm64_build.contents.keys()
-    for name in ("cwotlp/__init__.py", "cwotlp/environment.json", "cwotlp/py.typed", "requests/__init__.py"):
+    for name in ("cwotlp/__init__.py", "cwotlp/environment.json", "cwotlp/py.typed", "certifi/cacert.pem"):
         assert name in names
+    assert not any(name.startswith("requests/") for name in names)  # the forwarder speaks http.client
     assert any(name.startswith("orjson/orjson.") and name.endswith(".so") for name in names)
     assert not any(name.startswith("boto3/") for name in names)
 
@@ -132,8 +133,9 @@ def test_handler_imports_in_a_clean_interpreter(host_build: Build, tmp_path: Pat
     with zipfile.ZipFile(host_build.path) as archive:
         archive.extractall(tmp_path)
     code = (
-        f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import cwotlp.handler, orjson, requests; "
-        "assert orjson.__file__.startswith(sys.path[0]); print(orjson.dumps({'ok': True}).decode())"
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import cwotlp.handler, orjson, certifi; "
+        "assert orjson.__file__.startswith(sys.path[0]) and certifi.where().startswith(sys.path[0]); "
+        "print(orjson.dumps({'ok': True}).decode())"
     )
     result = subprocess.run(
         [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=False, timeout=60

@@ -54,7 +54,6 @@ class TagSource(Protocol):
 # (prometheus) the gauge header of each statistic.
 _Metric = tuple[bytes, bytes, str, str, dict[str, bytes]]
 _EMPTY: dict[str, str] = {}
-_NOTHING = (b"", b"")
 
 
 def _valid(timestamp: Any, count: Any, total: Any, low: Any, high: Any, numbers: Any = _NUMBERS) -> bool:
