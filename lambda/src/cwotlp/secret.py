@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from cwotlp.errors import ConfigError
 OTLP_METRICS_PATH = "/v1/metrics"
 FIELDS = ("endpoint", "token_url", "client_id", "client_secret", "audience", "scope", "headers", "allow_http")
 MAX_FIELD_CHARS = 8192
+_FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z_]{0,31}")
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,12 @@ class _Fields:
     """Typed reads of the secret's fields, each error naming the field and never quoting its value."""
 
     def __init__(self, value: dict[str, Any], origin: str) -> None:
-        unknown = sorted(str(key)[:40] for key in value if key not in FIELDS)
+        unknown = [str(key) for key in value if key not in FIELDS]
         if unknown:
-            raise ConfigError(f"{origin} has unknown fields {unknown}; the fields are {list(FIELDS)}")
+            # A name that does not look like a field's may be a value put in the wrong place: not shown.
+            named = sorted(key for key in unknown if _FIELD_NAME.fullmatch(key))
+            hidden = f" and {len(unknown) - len(named)} not shown" if len(named) < len(unknown) else ""
+            raise ConfigError(f"{origin} has unknown fields {named}{hidden}; the fields are {list(FIELDS)}")
         self._value = value
         self._origin = origin
 

@@ -36,7 +36,9 @@ RETRYABLE_STATUS = frozenset((429, 502, 503, 504))
 RESPONSE_LIMIT = 64 * 1024  # collector and token answers are small; anything beyond is dropped
 MAX_RETRY_AFTER = 24 * 3600.0
 _DIGITS = re.compile(r"[0-9]+")
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_NAME_CHARS = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+_HEADER_NAME = re.compile(_HEADER_NAME_CHARS + "+")
+_HEADER_NAME_START = re.compile(_HEADER_NAME_CHARS + "*")
 _HEADER_VALUE = re.compile(r"[\x20-\x7e\t]*")
 
 
@@ -89,8 +91,9 @@ class Url:
 
 def check_header(name: str, value: str, what: str) -> None:
     """A header must be sendable as is; the error names the header, never its value."""
-    if not _HEADER_NAME.fullmatch(name):
-        raise ConfigError(f"{what}: the header name {name[:40]!r} is not a valid HTTP header name")
+    if not _HEADER_NAME.fullmatch(name):  # shown up to its first invalid character, where a value may start
+        shown = _HEADER_NAME_START.match(name).group()[:40]  # type: ignore[union-attr]
+        raise ConfigError(f"{what}: the header name {shown!r}... is not a valid HTTP header name")
     if not _HEADER_VALUE.fullmatch(value) or value != value.strip():
         raise ConfigError(
             f"{what}: the value of header {name!r} has a line break, a control or non-ASCII character, "
