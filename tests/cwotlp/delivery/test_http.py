@@ -229,7 +229,7 @@ def test_sendable_headers_pass(name: str, value: str) -> None:
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("x api key", "Hv1-secret", "the header name 'x api key' is not a valid HTTP header name"),
+        ("x api key", "Hv1-secret", r"the header name 'x'\.\.\. is not a valid HTTP header name"),
         ("x-key:", "Hv1-secret", "is not a valid HTTP header name"),
         ("", "Hv1-secret", "is not a valid HTTP header name"),
         ("x-key", "Hv1-secret\r\nInjected: 1", "the value of header 'x-key' has a line break"),
