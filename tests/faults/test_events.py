@@ -4,10 +4,14 @@ twice."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import pytest
 from faults.records import json_object
 from faults.world import World, s3_event, s3_record
+
+from cwotlp_local.events import S3_TEST_EVENT, load_event
 
 FIRST, SECOND = range(100), range(100, 220)
 
@@ -73,9 +77,27 @@ def test_events_that_are_not_s3_object_creations_are_ignored(world: World) -> No
     assert any(getattr(r, "ignored", 0) == 4 for r in world.caplog.records)
 
 
-def test_an_event_that_is_not_a_notification_fails_nothing(world: World) -> None:
-    for event in ({}, {"Records": "none"}, {"Records": [[]]}):
-        outcome = world.invoke(event)
-        assert outcome.error is None
-        assert outcome.result is not None and outcome.result["objects"] == 0
+NOT_A_NOTIFICATION = "the event is not an S3 notification; it names no object to deliver"
+IGNORED = "event records that are not S3 object creations were ignored"
+
+
+@pytest.mark.parametrize(
+    ("event", "warning"),
+    [
+        ({}, NOT_A_NOTIFICATION),
+        ({"Records": "none"}, NOT_A_NOTIFICATION),
+        ({"detail-type": "Object Created", "detail": {}}, NOT_A_NOTIFICATION),
+        ({"Records": [[]]}, IGNORED),
+        (load_event(S3_TEST_EVENT), None),
+    ],
+    ids=["empty", "records-not-a-list", "eventbridge", "record-not-an-object", "s3-test-event"],
+)
+def test_an_event_that_is_not_a_notification_fails_nothing(
+    world: World, event: Any, warning: str | None
+) -> None:
+    outcome = world.invoke(event)
+    assert outcome.error is None
+    assert outcome.result is not None and outcome.result["objects"] == 0
+    warned = [r.getMessage() for r in world.caplog.records if r.levelno == logging.WARNING]
+    assert warned == ([warning] if warning else [])
     assert world.collector.requests == []

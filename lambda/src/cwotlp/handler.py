@@ -99,6 +99,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         log.warning(
             "event records that are not S3 object creations were ignored", extra={"ignored": found.ignored}
         )
+    elif not found.refs and not found.unusable and not _is_test_event(event):
+        log.warning("the event is not an S3 notification; it names no object to deliver")
     tags = current.resource_tags(account)
     holder = str(getattr(context, "aws_request_id", "") or uuid.uuid4())
     reports = [
@@ -131,6 +133,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "already_delivered": sum(report.status == "already_delivered" for report in reports),
         "datapoints": sum(report.counters.datapoints for report in reports),
     }
+
+
+def _is_test_event(event: Any) -> bool:
+    """S3's s3:TestEvent, sent when a notification is set up."""
+    return isinstance(event, dict) and event.get("Event") == "s3:TestEvent"
 
 
 def _function_place(arn: str) -> tuple[str, str | None]:
