@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# The platform of `make package`: lambda_architecture and the version of lambda_runtime.
+ARCH ?= arm64
+PYTHON_VERSION ?= 3.13
 
 .PHONY: venv test lint test-python test-terraform test-deploy demo bench package clean
 
@@ -41,9 +44,10 @@ demo: venv
 bench: venv
 	$(PY) bench/bench.py
 
-## package: the Lambda deployment package, for runners without Python (lambda_package_path)
+## package: the Lambda deployment package, for runners without Python (lambda_package_path), built for
+## ARCH (lambda_architecture) and PYTHON_VERSION (lambda_runtime); the defaults are the module's
 package: venv
-	$(PY) lambda/build.py --output dist/cwotlp-lambda.zip
+	$(PY) lambda/build.py --output dist/cwotlp-lambda.zip --arch $(ARCH) --python-version $(PYTHON_VERSION)
 
 clean:
 	rm -rf $(VENV) .venv-* dist build .pytest_cache .mypy_cache .ruff_cache

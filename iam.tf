@@ -22,15 +22,15 @@ locals {
           Resource = "${local.bucket_arn}/${local.progress_prefix}*"
         },
         {
-          # The replay command lists delivered objects. Listing is also what lets S3 answer the GET of a
-          # marker that does not exist yet with 404 rather than 403 (S3 checks the key as s3:prefix).
-          Sid      = "ListDeliveredObjectsAndMarkers"
-          Effect   = "Allow"
-          Action   = "s3:ListBucket"
-          Resource = local.bucket_arn
-          Condition = { StringLike = { "s3:prefix" = [
-            local.metrics_prefix, "${local.metrics_prefix}*", local.progress_prefix, "${local.progress_prefix}*",
-          ] } }
+          # The forwarder never lists (cwotlp replay does, with the operator's credentials). S3 answers the
+          # GET of a missing key with 404 only to a caller that may list the bucket, and with 403 to others:
+          # this tells a marker not written yet, and an object gone, from a refusal. S3 takes the requested
+          # key as s3:prefix for that decision, so the keys the role reads are all the condition needs.
+          Sid       = "ListDeliveredObjectsAndMarkers"
+          Effect    = "Allow"
+          Action    = "s3:ListBucket"
+          Resource  = local.bucket_arn
+          Condition = { StringLike = { "s3:prefix" = ["${local.metrics_prefix}*", "${local.progress_prefix}*"] } }
         },
         {
           Sid      = "ReadTheCollectorSecret"

@@ -28,8 +28,14 @@ locals {
     )
     CWOTLP_RESOURCE_TAGS_TTL_SECONDS = tostring(var.lambda_resource_tags.cache_ttl_seconds)
   }
-  # Lambda allows 4 KB for the names and values of all environment variables together.
-  lambda_environment_bytes = length(join("", [for name, value in local.lambda_environment : "${name}${value}"]))
+  # Lambda allows 4 KB for the names and values of all environment variables together. A created secret's
+  # ARN is unknown until apply, but not its length: arn:<partition>:secretsmanager:<region>:<account>:secret:
+  # <name>-<6 characters>. The longest partition (aws-us-gov) and 20 characters of region (the longest has
+  # 15) bound it, so that the check runs at plan.
+  lambda_environment_bound = merge(local.lambda_environment, {
+    CWOTLP_SECRET_ARN = var.create_secret ? "arn:aws-us-gov:secretsmanager:${format("%-20s", "<region>")}:111122223333:secret:${local.names.secret}-AbCdEf" : var.secret_arn
+  })
+  lambda_environment_bytes = length(join("", [for name, value in local.lambda_environment_bound : "${name}${value}"]))
 }
 
 resource "aws_cloudwatch_log_group" "lambda" {
@@ -95,7 +101,7 @@ resource "aws_lambda_function" "this" {
   lifecycle {
     precondition {
       condition     = local.lambda_environment_bytes <= 4096
-      error_message = "The forwarder's environment variables exceed Lambda's 4 KB: shorten lambda_metric_rules, lambda_resource_tags.tag_keys or lambda_resource_attributes."
+      error_message = "The forwarder's environment variables (${local.lambda_environment_bytes} characters, counting a created secret's ARN at its longest) exceed Lambda's 4 KB: shorten lambda_metric_rules, lambda_resource_tags.tag_keys or lambda_resource_attributes."
     }
   }
 

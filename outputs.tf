@@ -43,6 +43,11 @@ output "metric_stream_arn" {
   value       = module.stream.metric_stream_arn
 }
 
+output "metric_stream_output_format" {
+  description = "Record format of the metric stream, the one the forwarder reads: pass it to every modules/regional-stream."
+  value       = var.metric_stream_output_format
+}
+
 output "metric_stream_role_arn" {
   description = "ARN of the IAM role the metric stream uses to put records to Firehose."
   value       = module.stream.metric_stream_role_arn

@@ -9,7 +9,7 @@ resource "aws_s3_bucket" "this" {
   count = var.create_bucket ? 1 : 0
 
   #checkov:skip=CKV_AWS_18:Objects are transient pipeline input read once by the Lambda; access logging would cost more than the data is worth. Enable it on a bucket of your own (bucket_arn) if you need it.
-  #checkov:skip=CKV_AWS_21:Objects are written once and expire after a few days; versioning would only keep deleted copies.
+  #checkov:skip=CKV_AWS_21:Objects are written once and expire after two weeks by default; versioning would only keep deleted copies.
   #checkov:skip=CKV_AWS_144:Cross-region replication of short-lived metric objects is not useful; the metrics are already in CloudWatch.
   #checkov:skip=CKV_AWS_145:SSE-S3 is the default on purpose (no key to manage); set s3_kms_key_arn for SSE-KMS.
   #checkov:skip=CKV2_AWS_62:Event notifications are configured by aws_s3_bucket_notification.this (Lambda on metrics/).
@@ -132,6 +132,18 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     abort_incomplete_multipart_upload {
       days_after_initiation = var.s3_lifecycle.abort_incomplete_multipart_upload_days
     }
+  }
+}
+
+# A queued failure is worth something only while the objects it names exist: replay reads them from the
+# bucket. A bucket of your own (create_bucket = false) keeps objects as its own lifecycle says.
+check "objects_outlive_their_failure_messages" {
+  assert {
+    condition = (
+      !var.create_bucket ||
+      var.s3_lifecycle.metrics_expiration_days * 86400 >= var.lambda_failure_queue.message_retention_seconds
+    )
+    error_message = "s3_lifecycle.metrics_expiration_days (${var.s3_lifecycle.metrics_expiration_days}) deletes delivered objects before the on-failure queue drops their events (lambda_failure_queue.message_retention_seconds = ${var.lambda_failure_queue.message_retention_seconds}): a replay after ${var.s3_lifecycle.metrics_expiration_days} days finds nothing to deliver. Set metrics_expiration_days to at least ${ceil(var.lambda_failure_queue.message_retention_seconds / 86400)}, or lower the retention."
   }
 }
 

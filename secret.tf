@@ -22,7 +22,7 @@ resource "aws_secretsmanager_secret_version" "this" {
 
   secret_id = aws_secretsmanager_secret.this[0].id
   # Write-only: the value goes to Secrets Manager and never into the plan or the state.
-  # Null fields are left out, so the forwarder sees either OAuth2 settings or static headers.
+  # Null fields are left out, as if never given: the forwarder refuses "allow_http": null, for one.
   secret_string_wo         = jsonencode({ for key, value in var.secret_value : key => value if value != null })
   secret_string_wo_version = var.secret_value_version
 

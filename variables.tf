@@ -104,9 +104,9 @@ variable "s3_kms_key_arn" {
 }
 
 variable "s3_lifecycle" {
-  description = "Days after which the created bucket deletes delivered objects (metrics/), failed deliveries (errors/) and incomplete multipart uploads."
+  description = "Days after which the created bucket deletes delivered objects (metrics/) with their progress markers, failed deliveries (errors/) and incomplete multipart uploads. A replay can deliver an object only until then: keep metrics_expiration_days at least as long as lambda_failure_queue keeps its messages (14 days each by default)."
   type = object({
-    metrics_expiration_days                = optional(number, 3)
+    metrics_expiration_days                = optional(number, 14)
     errors_expiration_days                 = optional(number, 14)
     abort_incomplete_multipart_upload_days = optional(number, 1)
   })
@@ -357,27 +357,35 @@ variable "secret_value" {
   sensitive = true
   ephemeral = true
 
+  # Terraform evaluates both sides of || and &&, so each rule needs a conditional for the null case.
   validation {
-    condition = var.secret_value == null ? true : (
-      can(regex("^https://", var.secret_value.endpoint)) ||
-      (can(regex("^http://", var.secret_value.endpoint)) && try(var.secret_value.allow_http, null) == true)
-    )
-    error_message = "secret_value.endpoint must be the collector's OTLP/HTTP URL starting with https://; a plain http:// URL sends credentials unencrypted and needs allow_http = true (for a collector on a trusted network)."
+    condition = var.secret_value == null ? true : alltrue([
+      for url in concat([var.secret_value.endpoint], compact([var.secret_value.token_url])) :
+      can(regex("^https://", url)) || (can(regex("^http://", url)) && var.secret_value.allow_http == true)
+    ])
+    error_message = "secret_value.endpoint and secret_value.token_url must be URLs starting with https://; a plain http:// URL sends credentials unencrypted and needs allow_http = true (for a collector and token endpoint on a trusted network)."
   }
 
   validation {
-    # Terraform evaluates both sides of || and &&, so the null case needs a conditional.
+    # compact() drops empty fields as well as null ones: the forwarder reads an empty field as a missing one.
     condition = var.secret_value == null ? true : (
-      (
-        var.secret_value.token_url != null && var.secret_value.client_id != null &&
-        var.secret_value.client_secret != null
-        ) || (
-        var.secret_value.token_url == null && var.secret_value.client_id == null &&
-        var.secret_value.client_secret == null && var.secret_value.audience == null &&
-        var.secret_value.scope == null && var.secret_value.headers != null
+      length(compact([var.secret_value.token_url, var.secret_value.client_id, var.secret_value.client_secret])) == 3 || (
+        length(compact([
+          var.secret_value.token_url, var.secret_value.client_id, var.secret_value.client_secret,
+          var.secret_value.audience, var.secret_value.scope,
+        ])) == 0 &&
+        length(coalesce(var.secret_value.headers, {})) > 0
       )
     )
-    error_message = "secret_value needs all of token_url, client_id and client_secret (OAuth2 client credentials, with optional audience and scope, and optional extra headers such as a tenant), or headers alone (an API key)."
+    error_message = "secret_value needs all of token_url, client_id and client_secret (OAuth2 client credentials, with optional audience and scope, and optional extra headers such as a tenant), or at least one header in headers (an API key) and no OAuth2 field: the forwarder refuses a secret without credentials."
+  }
+
+  validation {
+    condition = var.secret_value == null ? true : (
+      length(compact([var.secret_value.token_url])) == 0 ||
+      !contains([for header in keys(coalesce(var.secret_value.headers, {})) : lower(header)], "authorization")
+    )
+    error_message = "secret_value.headers must not set Authorization together with token_url: the forwarder sends the OAuth2 token in that header. Remove the header, or remove token_url, client_id and client_secret to authenticate with the header alone."
   }
 }
 
@@ -733,7 +741,7 @@ variable "lambda_async_invoke" {
 }
 
 variable "lambda_failure_queue" {
-  description = "The SQS queue that receives failed invocations: message retention (for replay) and an optional KMS key (null uses SQS managed encryption)."
+  description = "The SQS queue that receives failed invocations: message retention and an optional KMS key (null uses SQS managed encryption). A message can be replayed only while the objects it names still exist (s3_lifecycle.metrics_expiration_days on a created bucket)."
   type = object({
     message_retention_seconds = optional(number, 1209600)
     kms_key_arn               = optional(string)

@@ -94,6 +94,8 @@ run "existing_bucket_is_used_and_nothing_is_created" {
     create_bucket = false
     bucket_arn    = "arn:aws:s3:::my-metrics-bucket"
     secret_value  = { endpoint = "https://otlp.example.com", headers = { "X-Api-Key" = "test" } }
+    # A bucket of one's own keeps objects as its own lifecycle says: s3_lifecycle, unused, warns of nothing.
+    s3_lifecycle = { metrics_expiration_days = 1 }
   }
 
   assert {

@@ -98,17 +98,17 @@ run "bucket_is_private_encrypted_and_expiring" {
   assert {
     condition = {
       for r in aws_s3_bucket_lifecycle_configuration.this[0].rule : r.id => r
-      }["expire-metrics"].expiration[0].days == 3 && {
+      }["expire-metrics"].expiration[0].days == 14 && {
       for r in aws_s3_bucket_lifecycle_configuration.this[0].rule : r.id => r
     }["abort-incomplete-uploads"].abort_incomplete_multipart_upload[0].days_after_initiation == 1
-    error_message = "Delivered objects must expire after 3 days and incomplete uploads be aborted after 1 day."
+    error_message = "Delivered objects must be kept 14 days, as long as the on-failure queue keeps their events, and incomplete uploads be aborted after 1 day."
   }
   assert {
     condition = {
       for r in aws_s3_bucket_lifecycle_configuration.this[0].rule : r.id => r
       }["expire-progress-markers"].filter[0].prefix == "progress/" && {
       for r in aws_s3_bucket_lifecycle_configuration.this[0].rule : r.id => r
-    }["expire-progress-markers"].expiration[0].days == 3
+    }["expire-progress-markers"].expiration[0].days == 14
     error_message = "Progress markers must expire with their objects, after the days of metrics/."
   }
   assert {
@@ -407,7 +407,7 @@ run "lifecycle_days_follow_the_inputs" {
   command = plan
 
   variables {
-    s3_lifecycle = { metrics_expiration_days = 7, errors_expiration_days = 30, abort_incomplete_multipart_upload_days = 2 }
+    s3_lifecycle = { metrics_expiration_days = 21, errors_expiration_days = 30, abort_incomplete_multipart_upload_days = 2 }
   }
 
   assert {
@@ -416,11 +416,36 @@ run "lifecycle_days_follow_the_inputs" {
         length(r.expiration) > 0 ? r.expiration[0].days : r.abort_incomplete_multipart_upload[0].days_after_initiation
       )
       } == {
-      expire-metrics           = 7
-      expire-progress-markers  = 7
+      expire-metrics           = 21
+      expire-progress-markers  = 21
       expire-errors            = 30
       abort-incomplete-uploads = 2
     }
     error_message = "Objects and their progress markers expire together; errors and uploads after their own days."
+  }
+}
+
+# A replay of a queued event needs the objects it names: a warning when the bucket deletes them first.
+run "objects_expiring_before_their_failure_messages_are_warned_about" {
+  command = plan
+
+  variables {
+    s3_lifecycle = { metrics_expiration_days = 13 }
+  }
+
+  expect_failures = [check.objects_outlive_their_failure_messages]
+}
+
+run "objects_kept_as_long_as_a_shorter_queue_retention_pass" {
+  command = plan
+
+  variables {
+    s3_lifecycle         = { metrics_expiration_days = 3 }
+    lambda_failure_queue = { message_retention_seconds = 259200 }
+  }
+
+  assert {
+    condition     = aws_sqs_queue.failures.message_retention_seconds == 259200
+    error_message = "Three days of objects cover three days of queued events."
   }
 }

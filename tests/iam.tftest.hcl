@@ -56,7 +56,7 @@ run "lambda_may_only_read_its_objects_and_markers_secret_and_write_logs_and_queu
         Effect    = "Allow"
         Action    = "s3:ListBucket"
         Resource  = "arn:aws:s3:::cwotlp-bucket"
-        Condition = { StringLike = { "s3:prefix" = ["metrics/", "metrics/*", "progress/", "progress/*"] } }
+        Condition = { StringLike = { "s3:prefix" = ["metrics/*", "progress/*"] } }
       },
       {
         Sid      = "ReadTheCollectorSecret"
@@ -78,6 +78,14 @@ run "lambda_may_only_read_its_objects_and_markers_secret_and_write_logs_and_queu
       },
     ]
     error_message = "Without KMS keys the Lambda may read objects, read and write progress markers, list both, read its secret, log and send failures: nothing else (no object tagging)."
+  }
+  assert {
+    # The forwarder lists nothing: s3:ListBucket only turns a missing key's 403 into a 404, for the keys it reads.
+    condition = toset([
+      for s in jsondecode(aws_iam_role_policy.lambda.policy).Statement :
+      trimprefix(s.Resource, "arn:aws:s3:::cwotlp-bucket/") if contains(flatten([s.Action]), "s3:GetObject")
+    ]) == toset(one([for s in jsondecode(aws_iam_role_policy.lambda.policy).Statement : s if s.Action == "s3:ListBucket"]).Condition.StringLike["s3:prefix"])
+    error_message = "s3:ListBucket must be conditioned on exactly the keys the forwarder reads."
   }
   assert {
     condition = jsondecode(aws_iam_role.lambda.assume_role_policy).Statement == [{

@@ -9,7 +9,8 @@ mock_provider "aws" {
 }
 
 variables {
-  bucket_arn = "arn:aws:s3:::cwotlp-20240101000000000000000001"
+  bucket_arn                  = "arn:aws:s3:::cwotlp-20240101000000000000000001"
+  metric_stream_output_format = "json"
 }
 
 run "include_filters_from_namespaces" {
@@ -121,7 +122,7 @@ run "json_output_gets_newline_delimiters" {
 
   assert {
     condition     = aws_cloudwatch_metric_stream.this.output_format == "json"
-    error_message = "JSON is the default output format."
+    error_message = "The metric stream must use the chosen output format."
   }
   assert {
     condition = (

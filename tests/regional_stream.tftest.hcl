@@ -19,8 +19,10 @@ mock_provider "aws" {
   }
 }
 
+# The two inputs without a default: the root module's bucket and output format.
 variables {
-  bucket_arn = "arn:aws:s3:::cwotlp-20240101000000000000000001"
+  bucket_arn                  = "arn:aws:s3:::cwotlp-20240101000000000000000001"
+  metric_stream_output_format = "json"
 }
 
 run "firehose_delivers_gzip_objects_on_defaults" {

@@ -334,16 +334,12 @@ run "secret_value_headers_alone_need_no_oauth2_parts" {
   expect_failures = [var.secret_value]
 }
 
+# A run named "..._is_accepted" asserts by planning without error: a refused value fails it.
 run "secret_value_oauth2_with_extra_headers_is_accepted" {
   command = plan
 
   variables {
     secret_value = { endpoint = "https://otlp.example.com", token_url = "https://auth.example.com/token", client_id = "id", client_secret = "s", headers = { "X-Scope-OrgID" = "platform" } }
-  }
-
-  assert {
-    condition     = length(aws_secretsmanager_secret_version.this) == 1
-    error_message = "The secret should be written."
   }
 }
 
@@ -361,12 +357,55 @@ run "secret_value_plain_http_with_allow_http_is_accepted" {
   command = plan
 
   variables {
-    secret_value = { endpoint = "http://collector.internal:4318", headers = { "x-api-key" = "k" }, allow_http = true }
+    secret_value = { endpoint = "http://collector.internal:4318", token_url = "http://auth.internal/token", client_id = "id", client_secret = "s", allow_http = true }
+  }
+}
+
+run "secret_value_plain_http_token_url_needs_allow_http" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "https://otlp.example.com", token_url = "http://auth.example.com/token", client_id = "id", client_secret = "s" }
   }
 
-  assert {
-    condition     = length(aws_secretsmanager_secret_version.this) == 1
-    error_message = "The secret should be written."
+  expect_failures = [var.secret_value]
+}
+
+run "secret_value_headers_alone_need_a_header" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "https://otlp.example.com", headers = {} }
+  }
+
+  expect_failures = [var.secret_value]
+}
+
+run "secret_value_empty_oauth2_field_counts_as_missing" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "https://otlp.example.com", token_url = "", client_id = "id", client_secret = "s" }
+  }
+
+  expect_failures = [var.secret_value]
+}
+
+run "secret_value_authorization_header_conflicts_with_oauth2" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "https://otlp.example.com", token_url = "https://auth.example.com/token", client_id = "id", client_secret = "s", headers = { AUTHORIZATION = "Basic a2V5" } }
+  }
+
+  expect_failures = [var.secret_value]
+}
+
+run "secret_value_authorization_header_alone_is_accepted" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "https://otlp.example.com", headers = { Authorization = "Basic a2V5" } }
   }
 }
 
@@ -589,6 +628,19 @@ run "lambda_package_path_must_exist" {
   }
 
   expect_failures = [var.lambda_package_path]
+}
+
+# The created secret's ARN is unknown at plan here (no override_during = plan), and its length is not:
+# the 4 KB precondition of the function is decided at plan, not left to the apply.
+run "lambda_environment_over_4_kb_is_refused_at_plan_with_a_created_secret" {
+  command = plan
+
+  variables {
+    lambda_metric_rules        = [for i in range(30) : { action = "drop", namespace = "Custom/Namespace-${i}" }]
+    lambda_resource_attributes = { for i in range(40) : "attribute.${i}" => "a value of thirty characters." }
+  }
+
+  expect_failures = [aws_lambda_function.this]
 }
 
 run "lambda_naming_known" {

@@ -15,7 +15,7 @@ variable "kms_key_arn" {
 }
 
 variable "lambda_package_path" {
-  description = "Path of a prebuilt deployment package (make package); null builds it during apply."
+  description = "Path of a prebuilt deployment package (make package ARCH=x86_64, for this example's architecture); null builds it during apply."
   type        = string
   default     = null
 }

@@ -16,6 +16,10 @@ module "cloudwatch_otlp" {
   name                     = "cwotlp"
   metric_stream_namespaces = local.namespaces
 
+  tags                          = var.tags
+  iam_role_path                 = var.iam_role_path
+  iam_role_permissions_boundary = var.iam_role_permissions_boundary
+
   secret_value = {
     endpoint      = var.endpoint
     token_url     = var.token_url
@@ -36,5 +40,12 @@ module "stream_eu" {
   bucket_arn     = module.cloudwatch_otlp.s3_bucket_arn
   s3_kms_key_arn = module.cloudwatch_otlp.s3_kms_key_arn
 
-  metric_stream_namespaces = local.namespaces
+  # The one forwarder reads one format: the central stream's.
+  metric_stream_output_format = module.cloudwatch_otlp.metric_stream_output_format
+  metric_stream_namespaces    = local.namespaces
+
+  # The roles of this region as the root module makes those of its own.
+  tags                          = var.tags
+  iam_role_path                 = var.iam_role_path
+  iam_role_permissions_boundary = var.iam_role_permissions_boundary
 }

@@ -31,3 +31,21 @@ variable "client_secret" {
   sensitive   = true
   ephemeral   = true
 }
+
+variable "tags" {
+  description = "Tags of every resource, in both regions."
+  type        = map(string)
+  default     = {}
+}
+
+variable "iam_role_path" {
+  description = "Path of every IAM role, in both regions."
+  type        = string
+  default     = "/"
+}
+
+variable "iam_role_permissions_boundary" {
+  description = "ARN of the IAM policy that bounds every role, in both regions; null for none."
+  type        = string
+  default     = null
+}

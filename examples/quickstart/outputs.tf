@@ -4,7 +4,7 @@ output "metric_stream_name" {
 }
 
 output "s3_bucket_name" {
-  description = "Bucket that keeps the delivered objects for a few days."
+  description = "Bucket that keeps the delivered objects for 14 days, as long as the failure queue keeps its events."
   value       = module.cloudwatch_otlp.s3_bucket_name
 }
 

@@ -255,9 +255,8 @@ variable "metric_stream_statistics" {
 }
 
 variable "metric_stream_output_format" {
-  description = "Record format of the metric stream: \"json\" (newline-delimited JSON; Firehose appends a newline to each record) or \"opentelemetry1.0\" (length-prefixed OTLP protobuf; Firehose adds no delimiter, which would break the framing). The forwarder reads both."
+  description = "Record format of the metric stream, \"json\" or \"opentelemetry1.0\": the root module's (its metric_stream_output_format output), since its one forwarder reads one format. Firehose appends a newline to each JSON record and nothing to OpenTelemetry records, whose framing a delimiter would break."
   type        = string
-  default     = "json"
   nullable    = false
 
   validation {

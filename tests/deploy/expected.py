@@ -67,7 +67,7 @@ def _lifecycle(metrics: int, errors: int, uploads: int) -> dict[str, tuple[str, 
 QUICKSTART = Expected(
     name="cwotlp",
     output_format="json",
-    lifecycle=_lifecycle(3, 14, 1),
+    lifecycle=_lifecycle(14, 14, 1),
     buffering=(5, 60),
     include_filters=[{"Namespace": ns} for ns in ("AWS/ApplicationELB", "AWS/EC2", "AWS/Lambda")],
     exclude_filters=[],

@@ -19,6 +19,11 @@ SUBMODULE = ROOT / "modules" / "regional-stream"
 DESCRIBED_DIFFERENTLY = {
     "name": "the root module prefixes more resources with it than the submodule does",
     "s3_kms_key_arn": "the submodule is given the root module's output, not a key of the user's choice",
+    "metric_stream_output_format": "the submodule is given the root module's output, the one format read",
+}
+# Variables that are required in the submodule, with the reason.
+REQUIRED_IN_SUBMODULE = {
+    "metric_stream_output_format": "a further region must stream the format of the root module's forwarder",
 }
 # Root variables the submodule declares too but receives in another form.
 NOT_PASSED_ON = {"bucket_arn": "the submodule gets the bucket the root module created or was given"}
@@ -65,10 +70,20 @@ def passed_on(root: Path = ROOT) -> set[str]:
     raise AssertionError('the root module has no module "stream" block')
 
 
-def differences(root: dict[str, Any], sub: dict[str, Any], *, compare_description: bool = True) -> list[str]:
+def differences(
+    root: dict[str, Any],
+    sub: dict[str, Any],
+    *,
+    compare_description: bool = True,
+    compare_default: bool = True,
+) -> list[str]:
     """What differs between two declarations of one variable."""
     fields = COMPARED + (("description",) if compare_description else ())
-    return [field for field in fields if root.get(field) != sub.get(field)]
+    return [
+        field
+        for field in fields
+        if root.get(field) != sub.get(field) and (compare_default or field != "default")
+    ]
 
 
 def used_locals(declaration: dict[str, Any]) -> set[str]:
@@ -90,11 +105,18 @@ def test_the_root_module_passes_on_every_variable_it_shares() -> None:
 
 @pytest.mark.parametrize("name", SHARED)
 def test_shared_variable_is_declared_alike(name: str) -> None:
-    described_differently = name in DESCRIBED_DIFFERENTLY
     diff = differences(
-        ROOT_VARIABLES[name], SUB_VARIABLES[name], compare_description=not described_differently
+        ROOT_VARIABLES[name],
+        SUB_VARIABLES[name],
+        compare_description=name not in DESCRIBED_DIFFERENTLY,
+        compare_default=name not in REQUIRED_IN_SUBMODULE,
     )
     assert diff == [], f"variable {name} differs between the root module and modules/regional-stream: {diff}"
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED_IN_SUBMODULE))
+def test_variable_required_in_the_submodule_has_no_default_there(name: str) -> None:
+    assert "default" not in SUB_VARIABLES[name], REQUIRED_IN_SUBMODULE[name]
 
 
 @pytest.mark.parametrize("name", SHARED)
@@ -115,6 +137,7 @@ def test_a_drifted_declaration_is_reported() -> None:
     assert differences(root, {**root, "default": 7}) == ["default"]
     assert differences(root, {**root, "description": "other"}) == ["description"]
     assert differences(root, {**root, "description": "other"}, compare_description=False) == []
+    assert differences(root, {k: v for k, v in root.items() if k != "default"}, compare_default=False) == []
     other_rule = {**root, "validation": [{**root["validation"][0], "condition": "${var.v > 1}"}]}
     assert differences(root, other_rule) == ["validation"]
     assert used_locals({"validation": [{"condition": "${contains(local.log_retention_days, var.v)}"}]}) == {
