@@ -29,9 +29,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from measure import BENCH_DIR, Run, rss_after_imports, run, spread
+from measure import BENCH_DIR, Run, imported_modules, rss_after_imports, run, spread
 from objects import FORMATS, JSON, OTEL1
-from rows import CWOTLP, FORWARDER, ROWS
+from rows import CWOTLP, FORWARDER, ROWS, Row
 from wire import Wire, wire_bytes
 
 DATA_DIR = BENCH_DIR.parent / ".bench-data"
@@ -44,15 +44,17 @@ COST_RUNS = 3
 COLD_STARTS = 3
 COLD_START_MIB = 5  # the module's default Firehose buffer
 MEMORY_TARGET_MIB = 64.0
+PROBE_BYTES = 64 << 10  # the object a row runs on to list its imports (see baseline_mib)
 IMPORT_TARGET_MS = 150.0
 FORMAT_NAMES = {JSON: "JSON lines", OTEL1: "OpenTelemetry 1.0"}
 HOW = """\
 Each process is measured whole (interpreter start to exit, stdout to a file), in interleaved repetitions
 (A B C A B C ...); records/s and ratios are min / median / max, ratios taken pair by pair within a
 repetition. max RSS is the process's peak resident set (the largest of its repetitions); added is that
-less a fresh interpreter after the process's imports. The cwotlp rows of OpenTelemetry 1.0 objects run
-`cwotlp convert FILE --format opentelemetry1.0 ...`; their records are datapoints, the JSON object's
-records."""
+less a fresh interpreter that has imported the modules the process imports, lazily loaded ones included
+(protobuf's for OpenTelemetry 1.0), so that every row leaves out its code alike. The cwotlp rows of
+OpenTelemetry 1.0 objects run `cwotlp convert FILE --format opentelemetry1.0 ...`; their records are
+datapoints, the JSON object's records."""
 
 
 @dataclass
@@ -66,11 +68,28 @@ class ObjectResult:
 
 @dataclass(frozen=True)
 class Plan:
-    """What main() was asked for."""
+    """What main() was asked for, and the memory baselines found so far (see baseline_mib)."""
 
     cwotlp: str
     seed: int
     scratch: Path
+    baselines: dict[tuple[str, str, bool], float] = field(default_factory=dict)
+
+    def baseline_mib(self, row: Row, output_format: str, compress: bool) -> float:
+        """What `added` is measured from: the resident set of a fresh interpreter that has imported what
+        a process of the row imports, at the top level and lazily alike; the modules are those a run on
+        a small object of the same format and compression imports. The same for every row, this leaves
+        out the code each loads, so that added is the memory its work on the object takes."""
+        from cwotlp_local.realistic import cached_object
+
+        key = (row.label, output_format, compress)
+        if key not in self.baselines:
+            probe = cached_object(
+                DATA_DIR, PROBE_BYTES, seed=self.seed, output_format=output_format, compress=compress
+            )
+            modules = imported_modules(row.argv(output_format, probe, self.cwotlp))
+            self.baselines[key] = rss_after_imports(modules)
+        return self.baselines[key]
 
 
 def measure_object(
@@ -98,6 +117,7 @@ def measure_object(
 
 
 def print_object(output_format: str, result: ObjectResult, records: int, baselines: dict[str, float]) -> None:
+    """The rows' rates and memory; `baselines` by row label (Plan.baseline_mib)."""
     print(f"  {'process':<58} {'records/s: min / median / max':>34} {'max RSS':>9} {'added':>8}")
     for row in ROWS[output_format]:
         runs = result.runs[row.label]
@@ -106,7 +126,7 @@ def print_object(output_format: str, result: ObjectResult, records: int, baselin
             continue
         rates = spread([records / r.seconds for r in runs], ",.0f")
         peak = max(r.max_rss_mib for r in runs)
-        added = peak - baselines[row.imports(output_format)]
+        added = peak - baselines[row.label]
         target = f"   target: added <= {MEMORY_TARGET_MIB:g} MiB" if row.role == FORWARDER else ""
         print(f"  {row.label:<58} {rates:>34} {peak:>5.0f} MiB {added:>+4.0f} MiB{target}")
     print_ratios(output_format, result)
@@ -134,9 +154,6 @@ def measure_size(mib: int, output_format: str, repetitions: int, plan: Plan) -> 
 
     seed = plan.seed
     records = cached_object(DATA_DIR, mib << 20, seed=seed).read_bytes().count(b"\n")
-    baselines = {
-        code: rss_after_imports(code) for code in {row.imports(output_format) for row in ROWS[output_format]}
-    }
     results: list[ObjectResult] = []
     for compression in COMPRESSIONS.get(mib, ("gzip",)):
         gzip = compression == "gzip"
@@ -145,6 +162,8 @@ def measure_size(mib: int, output_format: str, repetitions: int, plan: Plan) -> 
         print(f"\n{mib} MiB {FORMAT_NAMES[output_format]}, {compression}: {records:,} records, ", end="")
         print(f"{megabytes:.2f} MiB object, {repetitions} repetitions")
         results.append(measure_object(output_format, path, repetitions, records, plan, wire=not results))
+        supported = [row for row in ROWS[output_format] if row.label not in results[-1].unsupported]
+        baselines = {row.label: plan.baseline_mib(row, output_format, gzip) for row in supported}
         print_object(output_format, results[-1], records, baselines)
     return results[0]
 
@@ -246,9 +265,9 @@ def main() -> None:
     )
     results: dict[tuple[int, str], ObjectResult] = {}
     with tempfile.TemporaryDirectory(prefix="cwotlp-bench-") as scratch:
+        plan = Plan(args.cwotlp, args.seed, Path(scratch))
         for mib in sizes:
             for output_format in FORMATS:
-                plan = Plan(args.cwotlp, args.seed, Path(scratch))
                 measured = measure_size(mib, output_format, repetitions[mib], plan)
                 results[(mib, output_format)] = measured
     print_wire(results, args.seed)

@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-LAMBDA_TIMEOUT_SECONDS = 300.0  # the module's default
+LAMBDA_TIMEOUT_SECONDS = 300.0  # the default of the module's lambda_timeout (variables.tf)
 
 
 class Context:

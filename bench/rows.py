@@ -12,7 +12,6 @@ from objects import JSON, OTEL1
 
 FORWARDER, NAIVE, FLOOR = "cwotlp", "naive", "floor"
 CWOTLP = str(Path(sys.executable).with_name("cwotlp"))  # the console script next to this interpreter
-PROTOBUF_PB2 = "opentelemetry.proto.collector.metrics.v1.metrics_service_pb2"
 
 
 @dataclass(frozen=True)
@@ -45,20 +44,7 @@ class Row:
             return [cwotlp, "convert", str(path), *self.options]
         return [sys.executable, str(BENCH_DIR / f"{self.role}.py"), output_format, str(path)]
 
-    def imports(self, output_format: str) -> str:
-        """What a process of this row has imported before it reads the object."""
-        if self.role == FORWARDER:
-            return "import cwotlp.commands.cli"
-        return "\n".join(
-            f"import {module}" for module in (self.role, *_LAZY_IMPORTS[output_format][self.role])
-        )
 
-
-# What naive.py and floor.py import once they know the format, before they read the object.
-_LAZY_IMPORTS: dict[str, dict[str, tuple[str, ...]]] = {
-    JSON: {NAIVE: (), FLOOR: ("orjson",)},
-    OTEL1: {NAIVE: (PROTOBUF_PB2,), FLOOR: (PROTOBUF_PB2,)},
-}
 _JSON_TARGETS = (
     Target(NAIVE, speedup=True, bound=7.0, note=" (set on the 32 MiB object)"),
     Target(FLOOR, speedup=False, bound=2.5),

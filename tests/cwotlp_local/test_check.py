@@ -4,6 +4,8 @@ duplicated, foreign or altered; with the forwarder's own conversion of generated
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from google.protobuf.json_format import Parse
@@ -40,11 +42,11 @@ def stream_records(output_format: str, count: int, seed: int) -> list[dict]:
     return records
 
 
-def forwarded(
+def forwarded_requests(
     records: list[dict], output_format: str = JSON, encoding: str = "json", naming: str = "cloudwatch"
-) -> list[Received]:
-    """The datapoints the forwarder makes of an object of these records, with the demo's settings and the
-    function's account, each request parsed strictly."""
+) -> list[ExportMetricsServiceRequest]:
+    """The requests the forwarder makes of an object of these records, with the demo's settings and the
+    function's account, each parsed strictly."""
     body = (
         firehose_object(records)
         if output_format == JSON
@@ -72,7 +74,14 @@ def forwarded(
         else:
             Parse(batch.body(), message, ignore_unknown_fields=False)
         messages.append(message)
-    return received_datapoints(messages)
+    return messages
+
+
+def forwarded(
+    records: list[dict], output_format: str = JSON, encoding: str = "json", naming: str = "cloudwatch"
+) -> list[Received]:
+    """The datapoints the forwarder makes of an object of these records (see forwarded_requests)."""
+    return received_datapoints(forwarded_requests(records, output_format, encoding, naming))
 
 
 def naming(name: str = "cloudwatch") -> Naming:
@@ -154,3 +163,81 @@ def test_a_gauge_value_that_differs_is_altered() -> None:
     check = check_delivery({JSON: records}, points, naming("prometheus"))
     assert check.total.altered == 1
     assert any("value" in e for e in check.examples)
+
+
+def _metrics(requests: list[ExportMetricsServiceRequest], kind: str) -> list[Any]:
+    return [
+        metric
+        for request in requests
+        for resource_metrics in request.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+        for metric in scope_metrics.metrics
+        if metric.WhichOneof("data") == kind
+    ]
+
+
+def _gauge_as_sum(requests: list[ExportMetricsServiceRequest]) -> None:
+    """The first gauge turned into a sum of the same datapoints."""
+    metric = _metrics(requests, "gauge")[0]
+    metric.sum.data_points.extend(metric.gauge.data_points)
+
+
+def _renamed_scope(requests: list[ExportMetricsServiceRequest]) -> None:
+    requests[0].resource_metrics[0].scope_metrics[0].scope.name = "aws.cloudwatch.other"
+
+
+def _other_scope_version(requests: list[ExportMetricsServiceRequest]) -> None:
+    requests[0].resource_metrics[0].scope_metrics[0].scope.version += ".1"
+
+
+def _a_scope_added(requests: list[ExportMetricsServiceRequest]) -> None:
+    requests[0].resource_metrics[0].scope_metrics[0].scope.name = "aws.cloudwatch"
+
+
+def _quantiles_reversed(requests: list[ExportMetricsServiceRequest]) -> None:
+    """The quantiles of the first summary datapoint with percentiles, in decreasing order."""
+    points = (point for metric in _metrics(requests, "summary") for point in metric.summary.data_points)
+    point = next(point for point in points if len(point.quantile_values) > 2)
+    reversed_values = list(reversed(point.quantile_values))
+    del point.quantile_values[:]
+    point.quantile_values.extend(reversed_values)
+
+
+def _flagged(kind: str) -> Callable[[list[ExportMetricsServiceRequest]], None]:
+    def alter(requests: list[ExportMetricsServiceRequest]) -> None:
+        getattr(_metrics(requests, kind)[0], kind).data_points[0].flags = 1  # no_recorded_value
+
+    return alter
+
+
+def _gauge_a_nanosecond_late(requests: list[ExportMetricsServiceRequest]) -> None:
+    _metrics(requests, "gauge")[0].gauge.data_points[0].time_unix_nano += 1
+
+
+# What a collector might receive other than the forwarder sent, and what the check must call it.
+ALTERATIONS = [
+    ("prometheus", _gauge_as_sum, "kind"),
+    ("cloudwatch", _renamed_scope, "scope"),
+    ("otel", _other_scope_version, "scope"),
+    ("native", _a_scope_added, "scope"),
+    ("cloudwatch", _quantiles_reversed, "quantiles"),
+    ("cloudwatch", _flagged("summary"), "flags"),
+    ("prometheus", _flagged("gauge"), "flags"),
+    ("prometheus", _gauge_a_nanosecond_late, "time"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "alter", "problem"), ALTERATIONS, ids=[f"{name}-{problem}" for name, _, problem in ALTERATIONS]
+)
+def test_a_delivery_altered_on_the_way_is_reported(
+    name: str, alter: Callable[[list[ExportMetricsServiceRequest]], None], problem: str
+) -> None:
+    records = stream_records(JSON, 200, 17)
+    requests = forwarded_requests(records, JSON, "protobuf", name)
+    alter(requests)
+    check = check_delivery({JSON: records}, received_datapoints(requests), naming(name))
+    total = check.total
+    assert total.altered >= 1, check.examples
+    assert (total.missing, total.duplicates, total.unexpected) == (0, 0, 0), check.examples
+    assert all(example.split(": ", 1)[1].startswith(problem) for example in check.examples), check.examples

@@ -6,7 +6,6 @@ import datetime as dt
 import gzip
 import json
 import re
-import time
 from collections import Counter
 
 import pytest
@@ -18,7 +17,6 @@ from cwotlp_local.generator import (
     firehose_object,
     generate_records,
     java_double,
-    object_of_size,
     record_line,
     series_count,
 )
@@ -150,27 +148,6 @@ def test_firehose_object_is_gzipped_json_lines() -> None:
     lines = plain.split(b"\n")
     assert lines[-1] == b""
     assert [json.loads(line) for line in lines[:-1]] == records
-
-
-@pytest.mark.parametrize("target", [1000, 5 * 1024 * 1024])
-def test_object_of_size(target: int) -> None:
-    data, count = object_of_size(target, seed=0)
-    assert target <= len(data) < target + 1000
-    lines = data.split(b"\n")[:-1]
-    assert len(lines) == count
-    records = [json.loads(line) for line in lines]
-    assert len({identity(r) for r in records}) == count
-    assert all(list(r) == KEYS for r in records[:: max(1, count // 500)])
-
-
-def test_object_of_size_compressed_and_fast() -> None:
-    started = time.monotonic()
-    data, count = object_of_size(32 * 1024 * 1024, compress=True)
-    assert time.monotonic() - started < 5
-    plain = gzip.decompress(data)
-    assert 32 * 1024 * 1024 <= len(plain) < 32 * 1024 * 1024 + 1000
-    assert plain.count(b"\n") == count
-    assert object_of_size(0) == (b"", 0)
 
 
 def test_firehose_key_format() -> None:

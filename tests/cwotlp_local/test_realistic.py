@@ -19,11 +19,14 @@ from conftest import fixture_bytes
 from cwotlp_local.generator import MINUTE_MS
 from cwotlp_local.otel1 import ucum as otel_unit
 from cwotlp_local.realistic import (
+    GENERATOR_VERSION,
     JSON,
     MONITORING_ACCOUNT,
     OTEL1,
     RECORDS_PER_FRAME,
+    SHAPING_MODULES,
     cached_object,
+    generator_version,
     json_object,
     otel1_object,
     records_of,
@@ -259,3 +262,38 @@ def test_cached_objects_are_made_once_and_keyed_by_seed_size_format_and_compress
     assert cached_object(tmp_path, size, seed=SEED).read_bytes() == b"kept"
     assert cached_object(tmp_path, size, seed=SEED + 1) != paths[(JSON, False)]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")) == []
+
+
+def shaping_sources() -> dict[str, str]:
+    package = Path(cached_object.__code__.co_filename).parent
+    return {name: (package / name).read_text() for name in SHAPING_MODULES}
+
+
+@pytest.mark.parametrize(
+    ("module", "old", "new"),
+    [
+        ("realistic.py", "RECORDS_PER_FRAME = 200", "RECORDS_PER_FRAME = 100"),
+        ("realistic.py", "AWS/SNS 5 TopicName", "AWS/SNS 6 TopicName"),
+        ("generator.py", "if 1e-3 <= magnitude < 1e7:", "if 1e-4 <= magnitude < 1e7:"),
+        ("otel1.py", '"Percent": "%"', '"Percent": "percent"'),
+    ],
+)
+def test_a_change_to_the_generators_code_names_new_objects(module: str, old: str, new: str) -> None:
+    sources = shaping_sources()
+    assert generator_version(list(sources.values())) == GENERATOR_VERSION
+    assert old in sources[module]
+    changed = {**sources, module: sources[module].replace(old, new)}
+    assert generator_version(list(changed.values())) != GENERATOR_VERSION
+    commented = {**sources, module: f"# a comment\n\n{sources[module]}\n# another\n"}
+    assert generator_version(list(commented.values())) == GENERATOR_VERSION
+
+
+def test_objects_of_another_generator_version_are_removed_when_one_is_made(tmp_path: Path) -> None:
+    stale = tmp_path / "realistic-v1-seed3-262144.json"
+    current = tmp_path / f"realistic-{GENERATOR_VERSION}-seed9-1024.json"
+    other = tmp_path / "notes.txt"
+    for path in (stale, current, other):
+        path.write_bytes(b"x")
+    made = cached_object(tmp_path, 64 << 10, seed=SEED)
+    assert GENERATOR_VERSION in made.name
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([made.name, current.name, other.name])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ import requests
 import cwotlp.handler
 from cwotlp_local.environment import UnsafeEnvironment
 from cwotlp_local.generator import firehose_object, generate_records
-from cwotlp_local.lambda_context import LambdaContext
 from cwotlp_local.names import ModuleNames
 from cwotlp_local.otel1 import otel1_object
 from cwotlp_local.stack import LocalStack, StackSettings
@@ -99,6 +97,20 @@ def test_the_on_failure_queue_is_re_driven_with_replay(local_stack: LocalStack) 
     assert local_stack.collector.datapoint_count() == len(RECORDS)
 
 
+def test_the_queue_depth_counts_messages_in_flight(local_stack: LocalStack) -> None:
+    """A message received and not deleted (a replay that failed) is still in the queue."""
+    forwarder = local_stack.forwarder("in flight")
+    item = local_stack.put("metrics/failed.gz", firehose_object(RECORDS))
+    local_stack.send_to_on_failure_destination(
+        local_stack.s3_event(item), "request-2", RuntimeError("HTTP 503"), 3, forwarder
+    )
+    assert local_stack.queue_depth(forwarder.queue_url) == local_stack.queue_depth() == 1
+    received = local_stack.sqs.receive_message(QueueUrl=forwarder.queue_url, VisibilityTimeout=300)
+    assert len(received["Messages"]) == 1
+    assert local_stack.queue_depth(forwarder.queue_url) == local_stack.queue_depth() == 1
+    assert local_stack.queue_depth(local_stack.queue_url) == 0
+
+
 def test_a_new_secret_version_changes_and_removes_fields(local_stack: LocalStack) -> None:
     local_stack.update_secret(endpoint=local_stack.collector.base_url, audience=None)
     value = json.loads(
@@ -145,16 +157,3 @@ def test_a_remote_endpoint_is_refused_before_anything_starts(monkeypatch: pytest
         pass
     assert not hasattr(stack, "collector")
     assert os.environ["AWS_ENDPOINT_URL_S3"] == "https://s3.us-east-1.amazonaws.com"
-
-
-def test_the_lambda_context_counts_down_from_the_timeout() -> None:
-    context = LambdaContext.of(ModuleNames("metrics-eu"), request_id="r-1", timeout_seconds=2)
-    assert context.function_name == "metrics-eu-forwarder"
-    assert (
-        context.invoked_function_arn == "arn:aws:lambda:us-east-1:123456789012:function:metrics-eu-forwarder"
-    )
-    assert context.aws_request_id == "r-1"
-    assert 1900 < context.get_remaining_time_in_millis() <= 2000
-    time.sleep(0.2)
-    assert context.get_remaining_time_in_millis() <= 1800
-    assert LambdaContext(timeout_seconds=0).get_remaining_time_in_millis() == 0

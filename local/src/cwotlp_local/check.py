@@ -3,8 +3,9 @@
 generated records -> the datapoint each should become (its naming's `expected`), keyed by record;
 received OTLP     -> the record each datapoint stands for (the namings' `identity`);
 then compare: per namespace and per stream format, what was generated, received, delivered, missing,
-duplicated, not generated at all, or altered (values, or resource, name, unit, attributes and start
-time other than the record's naming gives it), with a few examples of what went wrong.
+duplicated, not generated at all, or altered (a resource, instrumentation scope, metric name, unit or
+kind, attributes, start time, time, flags or values other than the record's naming gives it, a summary's
+quantiles in their order), with a few examples of what went wrong.
 """
 
 from __future__ import annotations
@@ -23,21 +24,28 @@ MAX_EXAMPLES = 5
 def received_datapoints(messages: Iterable[Any]) -> list[Received]:
     """The datapoints of ExportMetricsServiceRequest messages, in order."""
     return [
-        Received(resource, metric.name, metric.unit, point)
+        Received(
+            resource, (scope.name, scope.version), metric.name, metric.unit, metric.WhichOneof("data"), point
+        )
         for message in messages
-        for resource, metric, point in iter_metric_datapoints(message)
+        for resource, scope, metric, point in iter_metric_datapoints(message)
     ]
 
 
 def form_problems(form: Form, received: Received) -> list[str]:
-    """How a received datapoint's resource, name, unit and attributes differ from the expected ones."""
-    problems = []
-    if received.resource != form.resource:
-        problems.append(f"resource {received.resource} != {form.resource}")
-    if received.name != form.name:
-        problems.append(f"name {received.name!r} != {form.name!r}")
-    if received.unit != form.unit:
-        problems.append(f"unit {received.unit!r} != {form.unit!r}")
+    """How a received datapoint's resource, scope, metric, attributes and start time differ from the
+    expected ones."""
+    problems = [
+        f"{what} {got!r} != {wanted!r}"
+        for what, got, wanted in (
+            ("resource", received.resource, form.resource),
+            ("scope", received.scope, form.scope),
+            ("name", received.name, form.name),
+            ("unit", received.unit, form.unit),
+            ("kind", received.kind, form.kind),
+        )
+        if got != wanted
+    ]
     point_attributes = attributes(received.point.attributes)
     if point_attributes != form.attributes:
         problems.append(f"attributes {point_attributes} != {form.attributes}")
@@ -47,15 +55,31 @@ def form_problems(form: Form, received: Received) -> list[str]:
 
 
 def value_problems(expected: Mapping[str, Any], point: Any) -> list[str]:
-    """How a received datapoint's values differ from the expected ones (empty when they do not)."""
+    """How a received datapoint's time, flags and values differ from the expected ones (empty when they
+    do not)."""
+    problems = []
+    if int(point.time_unix_nano) != expected["time"]:
+        problems.append(f"time {point.time_unix_nano} != {expected['time']}")
+    if point.flags:  # the forwarder sets none: every datapoint holds a value, a count of 0 too
+        problems.append(f"flags {point.flags} != 0")
     if "value" in expected:
-        if not hasattr(point, "as_double"):
-            return [f"not a gauge datapoint ({type(point).__name__})"]
-        return (
-            []
-            if point.as_double == expected["value"]
-            else [f"value {point.as_double} != {expected['value']}"]
-        )
+        return problems + _gauge_problems(expected, point)
+    return problems + _summary_problems(expected, point)
+
+
+def _gauge_problems(expected: Mapping[str, Any], point: Any) -> list[str]:
+    if not hasattr(point, "as_double"):
+        return [f"not a number datapoint ({type(point).__name__})"]
+    kind = point.WhichOneof("value")  # as_double, as_int or None
+    value = getattr(point, kind) if kind else None
+    return (
+        []
+        if (kind, value) == ("as_double", expected["value"])
+        else [f"value {kind}={value} != {expected['value']}"]
+    )
+
+
+def _summary_problems(expected: Mapping[str, Any], point: Any) -> list[str]:
     if not hasattr(point, "quantile_values"):
         return [f"not a summary datapoint ({type(point).__name__})"]
     problems = []
@@ -63,9 +87,7 @@ def value_problems(expected: Mapping[str, Any], point: Any) -> list[str]:
         problems.append(f"count {point.count} != {expected['count']}")
     if point.sum != expected["sum"]:
         problems.append(f"sum {point.sum} != {expected['sum']}")
-    if int(point.time_unix_nano) != expected["time"]:
-        problems.append(f"time {point.time_unix_nano} != {expected['time']}")
-    quantiles = {q.quantile: q.value for q in point.quantile_values}
+    quantiles = [(q.quantile, q.value) for q in point.quantile_values]
     if quantiles != expected["quantiles"]:
         problems.append(f"quantiles {quantiles} != {expected['quantiles']}")
     return problems
@@ -81,7 +103,7 @@ class Counts:
     missing: int = 0
     duplicates: int = 0
     unexpected: int = 0
-    altered: int = 0  # values, name, unit, resource or attributes other than its record's
+    altered: int = 0  # anything other than its record's naming gives it (see form_ and value_problems)
 
     def add(self, other: Counts) -> None:
         for name, value in vars(other).items():

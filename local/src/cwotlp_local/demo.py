@@ -8,10 +8,10 @@ invoked with S3 ObjectCreated:Put events the way Lambda invokes it asynchronousl
 on-failure queue (lambda_async.py).
 
 Half-way through, the collector answers 503 for a while (long enough for invocations to fail and be
-retried) and the token endpoint revokes every token. At the end the on-failure queue is re-driven with
-`cwotlp replay`, and every generated datapoint must have arrived exactly once, with the values it was
-generated with and the names, unit and attributes the forwarder gives a record of its format (check.py);
-the exit status says whether it did.
+retried) and the token endpoint revokes every token. At the end each on-failure queue that holds
+messages is re-driven with `cwotlp replay`, and every generated datapoint must have arrived exactly once,
+with the values it was generated with and the form the naming gives a record (check.py), and no message
+may be left in the queues; the exit status says whether it did.
 """
 
 from __future__ import annotations

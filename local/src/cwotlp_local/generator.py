@@ -126,52 +126,10 @@ def record_line(record: dict[str, Any]) -> bytes:
     return (",".join(parts) + "\n").encode()
 
 
-def _gzip(data: bytes) -> bytes:
-    return gzip.compress(data, compresslevel=6, mtime=0)
-
-
 def firehose_object(records: Iterable[dict[str, Any]], *, compress: bool = True) -> bytes:
     """The S3 object Firehose writes for these records: JSON lines, gzip-compressed when compress."""
     data = b"".join(record_line(r) for r in records)
-    return _gzip(data) if compress else data
-
-
-_TIMESTAMP_MARK = 9_999_999_999_999
-
-
-def object_of_size(target_bytes: int, *, seed: int = 0, compress: bool = False) -> tuple[bytes, int]:
-    """An object of about target_bytes uncompressed bytes (never less), and its record count.
-
-    Fast for large sizes: a pool of a few minutes of records is generated once and repeated with later
-    timestamps, so every line is still a distinct datapoint.
-    """
-    if target_bytes <= 0:
-        return (_gzip(b"") if compress else b""), 0
-    rng_minutes = 4
-    per_minute = series_count(seed=seed)
-    pool = list(generate_records(per_minute * rng_minutes, seed=seed))
-    templates: list[tuple[bytes, bytes, int]] = []
-    for record in pool:
-        offset = record["timestamp"] - DEFAULT_START_MS
-        line = record_line({**record, "timestamp": _TIMESTAMP_MARK})
-        head, tail = line.split(str(_TIMESTAMP_MARK).encode(), 1)
-        templates.append((head, tail, offset))
-    pieces: list[bytes] = []
-    size = 0
-    count = 0
-    round_index = 0
-    while size < target_bytes:
-        base = DEFAULT_START_MS + round_index * rng_minutes * MINUTE_MS
-        for head, tail, offset in templates:
-            ts = str(base + offset).encode()
-            pieces += (head, ts, tail)
-            size += len(head) + len(ts) + len(tail)
-            count += 1
-            if size >= target_bytes:
-                break
-        round_index += 1
-    data = b"".join(pieces)
-    return (_gzip(data) if compress else data), count
+    return gzip.compress(data, compresslevel=6, mtime=0) if compress else data
 
 
 def firehose_key(

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from cwotlp_local.names import ModuleNames
 
 DEFAULT_NAMES = ModuleNames()
-LAMBDA_TIMEOUT_SECONDS = 60.0  # the module's lambda_timeout
+# The defaults of the module's lambda_timeout and lambda_memory_size (variables.tf).
+LAMBDA_TIMEOUT_SECONDS = 300.0
+LAMBDA_MEMORY_MB = 512
 
 
 @dataclass
@@ -22,7 +24,7 @@ class LambdaContext:
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     timeout_seconds: float = LAMBDA_TIMEOUT_SECONDS
     function_version: str = "$LATEST"
-    memory_limit_in_mb: str = "256"  # the runtime passes the memory size as text
+    memory_limit_in_mb: str = str(LAMBDA_MEMORY_MB)  # the runtime passes the memory size as text
     log_group_name: str = DEFAULT_NAMES.log_group
     log_stream_name: str = "2024/05/01/[$LATEST]0123456789abcdef0123456789abcdef"
     started: float = field(default_factory=time.monotonic)

@@ -1,10 +1,11 @@
 """How generated records should arrive at the collector, one class per naming scheme.
 
 A naming says (1) what the forwarder should send for a record: for each datapoint of it (one per record,
-or one per statistic for `prometheus`), the resource, metric name, unit, attributes, start time and values
-(`expected`), and (2) which record, and which datapoint of it, a received datapoint stands for
-(`identity`). The delivery check (check.py) compares the two. Every scheme applies to both stream formats
-alike: a record gives the same datapoints from a JSON object and from an OpenTelemetry 1.0 one.
+or one per statistic for `prometheus`), the resource, instrumentation scope, metric name, unit and kind
+(summary or gauge), attributes, start time, time and values (`expected`), and (2) which record, and which
+datapoint of it, a received datapoint stands for (`identity`). The delivery check (check.py) compares the
+two. Every scheme applies to both stream formats alike: a record gives the same datapoints from a JSON
+object and from an OpenTelemetry 1.0 one.
 
 The expectations are written here on their own, from the forwarder's documentation, rather than taken
 from its code, so that the check does not take the forwarder's word for them (YACE's names excepted: their
@@ -17,6 +18,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from importlib.metadata import version
 from typing import Any, NamedTuple, Protocol
 
 from cwotlp.otlp.yace import metric_name as yace_metric_name
@@ -28,6 +30,13 @@ JSON = "json"
 OTEL1 = "opentelemetry1.0"
 STREAM_FORMATS = (JSON, OTEL1)
 NAMINGS = ("cloudwatch", "otel", "native", "prometheus")
+# The kinds of metric (the `data` of an OTLP Metric) the namings send.
+SUMMARY, GAUGE = "summary", "gauge"
+# An instrumentation scope's name and version; a request without one reads as two empty strings.
+Scope = tuple[str, str]
+NO_SCOPE: Scope = ("", "")
+# The scope of every naming but `native`: `aws.cloudwatch` and the installed forwarder package's version.
+SCOPE: Scope = ("aws.cloudwatch", version("cwotlp"))
 
 # A CloudWatch datapoint: account, region, namespace, metric, dimensions, timestamp (ms).
 RecordKey = tuple[str, str, str, str, tuple[tuple[str, str], ...], int]
@@ -49,21 +58,25 @@ def record_key(record: Mapping[str, Any]) -> RecordKey:
 
 
 class Received(NamedTuple):
-    """A datapoint the collector accepted, with the resource and metric it came in."""
+    """A datapoint the collector accepted, with the resource, scope and metric it came in."""
 
     resource: dict[str, Any]
+    scope: Scope
     name: str
     unit: str
+    kind: str  # SUMMARY, GAUGE, or another kind of metric ("sum", "histogram", ...)
     point: Any
 
 
 @dataclass(frozen=True)
 class Form:
-    """How a datapoint should arrive: everything but its values."""
+    """How a datapoint should arrive: everything but its time and values."""
 
     resource: dict[str, Any]
+    scope: Scope
     name: str
     unit: str
+    kind: str
     attributes: dict[str, Any]
     start_time_unix_nano: int
 
@@ -71,7 +84,8 @@ class Form:
 @dataclass(frozen=True)
 class Expected:
     form: Form
-    values: dict[str, Any]  # a summary's count, sum and quantiles, or a gauge's value
+    # The time, and a summary's count, sum and quantiles (in order), or a gauge's value.
+    values: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -107,8 +121,10 @@ class CloudWatchNaming:
                 "service.name": self.forwarder.service_name,
                 **self.forwarder.resource_attributes,
             },
+            SCOPE,
             _amazon_name(record),
             "" if unit == "None" else unit,
+            SUMMARY,
             {**_labels(record), "Dimensions": json.dumps(record["dimensions"])},
             0,
         )
@@ -145,7 +161,7 @@ class OtelNaming:
         point_attributes = {
             ("service.instance.id" if k == "InstanceId" else k): v for k, v in record["dimensions"].items()
         }
-        form = Form(resource, record["metric_name"], record["unit"], point_attributes, 0)
+        form = Form(resource, SCOPE, record["metric_name"], record["unit"], SUMMARY, point_attributes, 0)
         return {"": Expected(form, _summary_values(record))}
 
     def identity(self, received: Received) -> PointKey | None:
@@ -178,7 +194,9 @@ class NativeNaming:
         }
         point_attributes = {**_labels(record), "Dimensions": dict(record["dimensions"])}
         start = int(record["timestamp"]) * 1_000_000
-        form = Form(resource, _amazon_name(record), ucum(record["unit"]), point_attributes, start)
+        form = Form(
+            resource, NO_SCOPE, _amazon_name(record), ucum(record["unit"]), SUMMARY, point_attributes, start
+        )
         return {"": Expected(form, _summary_values(record, end=int(record["timestamp"]) + MINUTE_MS))}
 
     def identity(self, received: Received) -> PointKey | None:
@@ -213,10 +231,12 @@ class PrometheusNaming:
         if value["count"]:
             statistics["Average"] = value["sum"] / value["count"]
         found = {}
+        time = int(record["timestamp"]) * 1_000_000
         for statistic, number in statistics.items():
             name = yace_metric_name(record["namespace"], record["metric_name"], statistic)
             self.gauges[name] = (record["namespace"], record["metric_name"], statistic)
-            found[statistic] = Expected(Form(resource, name, "", point_attributes, 0), {"value": number})
+            form = Form(resource, SCOPE, name, "", GAUGE, point_attributes, 0)
+            found[statistic] = Expected(form, {"value": number, "time": time})
         return found
 
     def identity(self, received: Received) -> PointKey | None:
@@ -243,11 +263,13 @@ def naming_of(name: str, forwarder: ForwarderTraits) -> Naming:
 
 
 def _summary_values(record: Mapping[str, Any], end: int | None = None) -> dict[str, Any]:
+    """Count, sum, time and the quantiles as (quantile, value) pairs in increasing order: minimum,
+    percentiles, maximum (none when the count is 0)."""
     value = record["value"]
-    quantiles = {}
+    quantiles = []
     if round(value["count"]):
-        quantiles = {0.0: value["min"], 1.0: value["max"]}
-        quantiles |= {float(Decimal(k[1:]) / 100): v for k, v in value.items() if k.startswith("p")}
+        percentiles = sorted((float(Decimal(k[1:]) / 100), v) for k, v in value.items() if k.startswith("p"))
+        quantiles = [(0.0, value["min"]), *percentiles, (1.0, value["max"])]
     time = (end if end is not None else int(record["timestamp"])) * 1_000_000
     return {"count": round(value["count"]), "sum": value["sum"], "quantiles": quantiles, "time": time}
 

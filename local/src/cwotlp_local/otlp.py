@@ -31,9 +31,9 @@ def attributes(key_values: Iterable[KeyValue]) -> dict[str, Any]:
 
 def iter_metric_datapoints(
     message: ExportMetricsServiceRequest,
-) -> Iterator[tuple[dict[str, Any], Any, Message]]:
-    """Every datapoint of a request as (resource attributes, metric message, datapoint message); the
-    metric message has the name and the unit."""
+) -> Iterator[tuple[dict[str, Any], Any, Any, Message]]:
+    """Every datapoint of a request as (resource attributes, instrumentation scope message, metric
+    message, datapoint message); the metric message has the name, the unit and the kind (its `data`)."""
     for resource_metrics in message.resource_metrics:
         resource_attrs = attributes(resource_metrics.resource.attributes)
         for scope_metrics in resource_metrics.scope_metrics:
@@ -42,12 +42,12 @@ def iter_metric_datapoints(
                 if kind is None:
                     continue
                 for point in getattr(metric, kind).data_points:
-                    yield resource_attrs, metric, point
+                    yield resource_attrs, scope_metrics.scope, metric, point
 
 
 def iter_datapoints(message: ExportMetricsServiceRequest) -> Iterator[DataPoint]:
     """Every datapoint of a request as (resource attributes, metric name, datapoint message)."""
-    for resource_attrs, metric, point in iter_metric_datapoints(message):
+    for resource_attrs, _, metric, point in iter_metric_datapoints(message):
         yield resource_attrs, metric.name, point
 
 

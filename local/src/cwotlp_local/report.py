@@ -208,7 +208,7 @@ def problems(check: DeliveryCheck, collector: Collector, encoding: str, queue_de
     if total.unexpected:
         found.append(f"{total.unexpected} unexpected datapoints")
     if total.altered:
-        found.append(f"{total.altered} datapoints altered (values, names, units or attributes)")
+        found.append(f"{total.altered} datapoints altered (examples below)")
     wrong_type = sum(1 for r in collector.requests if r.content_type != CONTENT_TYPES[encoding])
     if wrong_type:
         found.append(f"{wrong_type} requests not in {ENCODING_NAMES[encoding]}")

@@ -301,13 +301,16 @@ class LocalStack:
         self.sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(record))
 
     def queue_depth(self, queue_url: str | None = None) -> int:
-        """Messages in one on-failure queue, or in all of them."""
+        """Messages in one on-failure queue, or in all of them (the stack's and each forwarder's): those
+        waiting and those in flight, received but not deleted (as a failed `cwotlp replay` leaves them)."""
         total = 0
         for url in [queue_url] if queue_url else [self.queue_url, *self._queues]:
             attributes = self.sqs.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+                QueueUrl=url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
             )["Attributes"]
             total += int(attributes["ApproximateNumberOfMessages"])
+            total += int(attributes["ApproximateNumberOfMessagesNotVisible"])
         return total
 
     def replay(self, *arguments: str, forwarder: Forwarder | None = None) -> Replayed:
