@@ -1,4 +1,4 @@
 """`make test-deploy`: the examples applied with the real hashicorp/aws provider against moto on 127.0.0.1,
 what they create checked by content, the deployed forwarder run against a local collector, an upgrade
-from the previous release planned, and everything destroyed. Run with `PYTHONPATH=tests python -m deploy`.
+from 0.1.0 planned, and everything destroyed. Run with `PYTHONPATH=tests python -m deploy`.
 """

@@ -1,6 +1,6 @@
 """The parts of the deploy test, each against a moto server of its own so that they run side by side: the
 quickstart and the complete example applied, checked, run and destroyed; the multi-region example applied
-and checked in both regions; and the upgrade from the previous release planned and applied on its state."""
+and checked in both regions; and the upgrade from 0.1.0 (f598cc9) planned and applied on its state."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from .checks import Deployment, Problems, check_deployment, check_multi_region, 
 from .expected import COMPLETE, QUICKSTART, Expected
 from .terraform import Terraform, clean_environment, leaked, plan_file_texts, resource
 
-# The previous release of the module, whose deployments this version must upgrade in place.
+# 0.1.0, the first release of the module, whose deployments this version must upgrade in place.
 PREVIOUS_RELEASE = "f598cc9"
 REGION = "eu-west-1"
 MOTO_START_SECONDS = 60.0
@@ -280,7 +280,7 @@ def upgrade(settings: Settings) -> None:
         new = workspace.copy_working_tree(lane.work / "repo") / "examples" / "quickstart"
         for example in (old, new):
             workspace.write_overrides(example, lane.endpoint, lane.ca_bundle)
-        lane.say(f"applying examples/quickstart of the previous release ({PREVIOUS_RELEASE})")
+        lane.say(f"applying examples/quickstart of 0.1.0 ({PREVIOUS_RELEASE})")
         previous = lane.terraform(old, values)
         apply_with_saved_plan(lane, previous)
         shutil.copy2(old / "terraform.tfstate", new / "terraform.tfstate")
