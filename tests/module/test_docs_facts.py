@@ -12,7 +12,6 @@ import hcl2
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DAY = 86400
 
 
 def text(relative: str) -> str:
@@ -28,18 +27,6 @@ def variable(name: str) -> dict[str, Any]:
         blocks = hcl2.load(handle)["variable"]
     (body,) = [body for block in blocks for label, body in block.items() if label == f'"{name}"']
     return body
-
-
-def optional_default(name: str, field: str) -> int:
-    """The default of an optional(number, N) field of an object variable."""
-    match = re.search(rf"\b{field} = optional\(number, (\d+)\)", variable(name)["type"])
-    assert match, f"{name}.{field} has no numeric default"
-    return int(match.group(1))
-
-
-def test_objects_outlive_the_failure_messages_that_name_them_by_default() -> None:
-    kept = optional_default("s3_lifecycle", "metrics_expiration_days") * DAY
-    assert kept >= optional_default("lambda_failure_queue", "message_retention_seconds")
 
 
 @pytest.mark.parametrize(("doc", "about"), [("README.md", "replay"), ("docs/operations.md", "sqs_queue_url")])
