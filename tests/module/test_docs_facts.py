@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
+from module.hcl_blocks import blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,10 +23,7 @@ def paragraphs(relative: str, containing: str) -> list[str]:
 
 
 def variable(name: str) -> dict[str, Any]:
-    with (ROOT / "variables.tf").open(encoding="utf-8") as handle:
-        blocks = hcl2.load(handle)["variable"]
-    (body,) = [body for block in blocks for label, body in block.items() if label == f'"{name}"']
-    return body
+    return blocks(ROOT / "variables.tf", "variable")[name]  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize(("doc", "about"), [("README.md", "replay"), ("docs/operations.md", "sqs_queue_url")])

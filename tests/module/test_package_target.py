@@ -8,8 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import hcl2
 import pytest
+from module.hcl_blocks import blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,21 +30,15 @@ def package_command(*overrides: str) -> str:
 
 def defaults(path: Path) -> dict[str, str]:
     """The string defaults of a variables.tf, unquoted."""
-    with path.open(encoding="utf-8") as handle:
-        blocks = hcl2.load(handle)["variable"]
-    found = {}
-    for block in blocks:
-        for label, body in block.items():
-            if isinstance(body.get("default"), str):
-                found[label.strip('"')] = body["default"].strip('"')
-    return found
+    variables = blocks(path, "variable").items()
+    return {
+        name: body["default"].strip('"') for name, body in variables if isinstance(body.get("default"), str)
+    }
 
 
 def module_settings(main_tf: Path) -> dict[str, str]:
     """The literal string arguments of the module block in an example's main.tf."""
-    with main_tf.open(encoding="utf-8") as handle:
-        (block,) = hcl2.load(handle)["module"]
-    (body,) = block.values()
+    (body,) = blocks(main_tf, "module").values()
     return {name: value.strip('"') for name, value in body.items() if isinstance(value, str)}
 
 

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
+from module.hcl_blocks import blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBMODULE = "modules/regional-stream"
@@ -18,12 +18,7 @@ FORMAT = "metric_stream_output_format"
 
 
 def module_blocks(example: Path) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for path in sorted(example.glob("*.tf")):
-        with path.open(encoding="utf-8") as handle:
-            for block in hcl2.load(handle).get("module", []):
-                found.update({label.strip('"'): body for label, body in block.items()})
-    return found
+    return blocks(sorted(example.glob("*.tf")), "module")
 
 
 def regional_examples() -> list[Path]:
@@ -49,9 +44,7 @@ def test_an_example_adds_a_region() -> None:
 
 
 def test_the_root_module_gives_its_output_format() -> None:
-    with (ROOT / "outputs.tf").open(encoding="utf-8") as handle:
-        blocks = hcl2.load(handle)["output"]
-    outputs = {label.strip('"'): body for block in blocks for label, body in block.items()}
+    outputs = blocks(ROOT / "outputs.tf", "output")
     assert outputs[FORMAT]["value"] == f"${{var.{FORMAT}}}"
 
 

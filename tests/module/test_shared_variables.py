@@ -12,6 +12,7 @@ from typing import Any
 
 import hcl2
 import pytest
+from module.hcl_blocks import blocks, without_comments
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBMODULE = ROOT / "modules" / "regional-stream"
@@ -35,28 +36,15 @@ def _parse(path: Path) -> dict[str, Any]:
         return dict(hcl2.load(handle))
 
 
-def _without_comments(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _without_comments(item) for key, item in value.items() if key != "__comments__"}
-    if isinstance(value, list):
-        return [_without_comments(item) for item in value]
-    return value
-
-
 def variables(module: Path) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for path in sorted(module.glob("*.tf")):
-        for block in _parse(path).get("variable", []):
-            for label, body in block.items():
-                found[label.strip('"')] = _without_comments(body)
-    return found
+    return blocks(sorted(module.glob("*.tf")), "variable")
 
 
 def locals_of(module: Path) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for path in sorted(module.glob("*.tf")):
         for block in _parse(path).get("locals", []):
-            found.update(_without_comments(block))
+            found.update(without_comments(block))
     return found
 
 
@@ -127,7 +115,7 @@ def test_locals_of_shared_validations_hold_the_same_values(name: str) -> None:
 
 
 def test_a_drifted_declaration_is_reported() -> None:
-    root = _without_comments(
+    root = without_comments(
         hcl2.loads(
             'variable "v" {\n  description = "d"\n  type = number\n  default = 14\n'
             '  validation {\n    condition = var.v > 0 # why\n    error_message = "e"\n  }\n}\n'
