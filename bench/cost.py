@@ -21,7 +21,6 @@ from cwotlp.delivery.export import gzipped
 from cwotlp.pipeline import Conversion
 
 MB_PER_VCPU = 1769
-DEFAULT_MEMORY_MB = 512
 
 
 def chunks(data: bytes) -> Iterator[bytes]:
@@ -45,7 +44,7 @@ def main(path: str, runs: str) -> None:
     data = Path(path).read_bytes()
     measured = [one_run(data) for _ in range(int(runs))]
     per_million = [seconds / datapoints * 1e6 for seconds, datapoints in measured]
-    print(json.dumps({"datapoints": measured[0][1], "cpu_seconds_per_million": per_million}))
+    print(json.dumps({"cpu_seconds_per_million": per_million}))
 
 
 if __name__ == "__main__":

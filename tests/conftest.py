@@ -109,6 +109,16 @@ def local_stack() -> Iterator[LocalStack]:
         assert stack.collector.errors == []
 
 
+@pytest.fixture
+def moto_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The AWS variables moto needs, and none that would send boto3 to a real account or endpoint."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
 @pytest.fixture(autouse=True)
 def _no_cached_tokens() -> Iterator[None]:
     """Tokens are cached per process on purpose; tests must not see each other's."""

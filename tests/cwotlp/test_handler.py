@@ -119,16 +119,14 @@ def s3_event(key: str, size: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-def pipeline(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+def pipeline(monkeypatch: pytest.MonkeyPatch, moto_environment: None) -> Iterator[Pipeline]:
     monkeypatch.setenv("AWS_LAMBDA_LOG_FORMAT", "JSON")  # Lambda's own JSON logging: records reach caplog
     monkeypatch.setenv("CWOTLP_MAX_REQUEST_BYTES", "60000")  # several requests per object
     monkeypatch.setenv("CWOTLP_MAX_RETRIES", "2")
     monkeypatch.setattr(cwotlp.handler, "_runtime", None)
+    forwarder_log = logging.getLogger("cwotlp")  # as in Lambda, whatever ran in this process before
+    monkeypatch.setattr(forwarder_log, "handlers", [])
+    monkeypatch.setattr(forwarder_log, "propagate", True)
     monkeypatch.setattr("cwotlp.delivery.http.RetryPolicy.base_delay", 0.01)
     with (
         mock_aws(),

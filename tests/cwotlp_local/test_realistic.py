@@ -19,13 +19,13 @@ from conftest import fixture_bytes
 from cwotlp_local.generator import MINUTE_MS
 from cwotlp_local.otel1 import ucum as otel_unit
 from cwotlp_local.realistic import (
-    GENERATOR_VERSION,
     JSON,
     MONITORING_ACCOUNT,
     OTEL1,
     RECORDS_PER_FRAME,
     SHAPING_MODULES,
     cached_object,
+    current_generator_version,
     generator_version,
     json_object,
     otel1_object,
@@ -280,20 +280,22 @@ def shaping_sources() -> dict[str, str]:
 )
 def test_a_change_to_the_generators_code_names_new_objects(module: str, old: str, new: str) -> None:
     sources = shaping_sources()
-    assert generator_version(list(sources.values())) == GENERATOR_VERSION
+    current = current_generator_version()
+    assert generator_version(list(sources.values())) == current
     assert old in sources[module]
     changed = {**sources, module: sources[module].replace(old, new)}
-    assert generator_version(list(changed.values())) != GENERATOR_VERSION
+    assert generator_version(list(changed.values())) != current
     commented = {**sources, module: f"# a comment\n\n{sources[module]}\n# another\n"}
-    assert generator_version(list(commented.values())) == GENERATOR_VERSION
+    assert generator_version(list(commented.values())) == current
 
 
 def test_objects_of_another_generator_version_are_removed_when_one_is_made(tmp_path: Path) -> None:
+    version = current_generator_version()
     stale = tmp_path / "realistic-v1-seed3-262144.json"
-    current = tmp_path / f"realistic-{GENERATOR_VERSION}-seed9-1024.json"
+    current = tmp_path / f"realistic-{version}-seed9-1024.json"
     other = tmp_path / "notes.txt"
     for path in (stale, current, other):
         path.write_bytes(b"x")
     made = cached_object(tmp_path, 64 << 10, seed=SEED)
-    assert GENERATOR_VERSION in made.name
+    assert version in made.name
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([made.name, current.name, other.name])

@@ -29,7 +29,6 @@ class Request:
     headers: dict[str, str]  # names in lower case
     body: bytes
     arrived: float  # time.monotonic()
-    connection: int  # which connection carried it
 
     @property
     def path(self) -> str:
@@ -101,7 +100,7 @@ class _Connection(socketserver.StreamRequestHandler):
             headers[name.strip().lower()] = value.strip()
         length = min(int(headers.get("content-length", "0")), MAX_BODY_BYTES)
         body = self.rfile.read(length)
-        return Request(method, target, headers, body, time.monotonic(), id(self))
+        return Request(method, target, headers, body, time.monotonic())
 
     def _write(self, request: Request, reply: Reply) -> bool:
         self.server.peer.record(request, reply)

@@ -19,9 +19,8 @@ import re
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlsplit
 
@@ -33,27 +32,15 @@ from faults.peers import Peer, Request, Script
 
 import cwotlp.handler
 from cwotlp.config import Settings
+from cwotlp_local.lambda_context import LambdaContext
+from cwotlp_local.names import ModuleNames
 
 BUCKET = "fault-suite-metrics"
 CLIENT_ID = "forwarder-7c1d"
 CLIENT_SECRET = "cs-Zq8rT3vW6yN1pK4m"
 AUDIENCE = "otlp"
-FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:cwotlp-forwarder"
+FUNCTION_NAMES = ModuleNames(name="cwotlp")  # the function cwotlp-forwarder in moto's account
 _FRAGMENT = re.compile(r"[A-Za-z0-9._~+/=-]{8,}")
-
-
-@dataclass
-class Context:
-    """The part of Lambda's context object the handler reads."""
-
-    seconds: float
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    invoked_function_arn: str = FUNCTION_ARN
-    function_name: str = "cwotlp-forwarder"
-    started: float = field(default_factory=time.monotonic)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int(max(0.0, self.seconds - (time.monotonic() - self.started)) * 1000)
 
 
 @dataclass
@@ -208,7 +195,7 @@ class World:
         request_id: str | None = None,
         environment: cwotlp.handler.Runtime | None = None,
     ) -> Outcome:
-        context = Context(seconds, request_id or str(uuid.uuid4()))
+        context = LambdaContext.of(FUNCTION_NAMES, request_id=request_id, timeout_seconds=seconds)
         self._local.env = environment
         first = len(self.caplog.records)
         started = time.monotonic()

@@ -10,6 +10,7 @@ generator.record_line, OpenTelemetry 1.0 frames from cwotlp_local.otel1.
 from __future__ import annotations
 
 import ast
+import functools
 import gzip
 import hashlib
 import itertools
@@ -53,9 +54,11 @@ def generator_version(sources: Sequence[str]) -> str:
     return digest.hexdigest()[:12]
 
 
-GENERATOR_VERSION = generator_version(
-    [Path(__file__).with_name(name).read_text() for name in SHAPING_MODULES]
-)
+@functools.cache
+def current_generator_version() -> str:
+    """The generator version of the shaping modules as they are on disk, read once per process."""
+    return generator_version([Path(__file__).with_name(name).read_text() for name in SHAPING_MODULES])
+
 
 _APPS = (
     "checkout", "catalog", "orders", "payments", "search", "identity", "billing", "ingest",
@@ -325,11 +328,12 @@ def cached_object(
     generator versions. The OpenTelemetry 1.0 object holds the records of the JSON object of the same
     seed and size."""
     suffix = {JSON: "json", OTEL1: "otel1"}[output_format] + (".gz" if compress else "")
-    path = directory / f"realistic-{GENERATOR_VERSION}-seed{seed}-{target_bytes}.{suffix}"
+    version = current_generator_version()
+    path = directory / f"realistic-{version}-seed{seed}-{target_bytes}.{suffix}"
     if path.exists():
         return path
     for stale in directory.glob("realistic-*"):
-        if not stale.name.startswith(f"realistic-{GENERATOR_VERSION}-"):
+        if not stale.name.startswith(f"realistic-{version}-"):
             stale.unlink(missing_ok=True)
     if compress:
         plain = cached_object(directory, target_bytes, seed=seed, output_format=output_format)

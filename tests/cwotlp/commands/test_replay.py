@@ -88,16 +88,8 @@ class Aws:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "CWOTLP_MAX_RETRIES": "1",
-    }.items():
-        monkeypatch.setenv(name, value)
+def aws(monkeypatch: pytest.MonkeyPatch, moto_environment: None) -> Iterator[Aws]:
+    monkeypatch.setenv("CWOTLP_MAX_RETRIES", "1")
     monkeypatch.setattr("cwotlp.delivery.http.RetryPolicy.base_delay", 0.01)
     with (
         mock_aws(),
