@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -16,6 +17,9 @@ from .processes import ProcessError, run
 COMMAND_TIMEOUT_SECONDS = 300.0
 # What the user's environment may not leak into the test: credentials, profiles, other endpoints.
 DROPPED_PREFIXES = ("AWS_", "TF_", "CHECKPOINT_")
+# The lanes share one plugin cache, which Terraform does not guard against concurrent installs: two inits
+# that fill it at once can fail ("mkdir ...: file exists"). One init at a time; each takes seconds.
+_INIT_LOCK = threading.Lock()
 
 
 def clean_environment(cli_config: Path, variables: dict[str, str]) -> dict[str, str]:
@@ -48,7 +52,8 @@ class Terraform:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def init(self) -> None:
-        self("init", "-input=false")
+        with _INIT_LOCK:
+            self("init", "-input=false")
 
     def apply(self, plan: str | None = None) -> None:
         self("apply", "-input=false", *([plan] if plan else ["-auto-approve"]))

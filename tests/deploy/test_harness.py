@@ -10,6 +10,7 @@ import os
 import sys
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from deploy import processes
 from deploy.aws import Aws
 from deploy.forwarder import kept_by_rules
 from deploy.lanes import upgrade_summary
-from deploy.terraform import leaked, plan_file_texts
+from deploy.terraform import Terraform, leaked, plan_file_texts
 from deploy.workspace import ENDPOINT_SERVICES, provider_block
 
 ACCOUNT = "123456789012"
@@ -205,3 +206,23 @@ def test_provider_block_points_every_service_at_moto() -> None:
     assert 'custom_ca_bundle            = "/tmp/ca.pem"' in block
     for service in ENDPOINT_SERVICES:
         assert '"https://127.0.0.1:1234"' in block.split(f"    {service} ", 1)[1].splitlines()[0]
+
+
+def test_the_lanes_initialise_one_at_a_time(tmp_path: Path) -> None:
+    """Terraform's plugin cache, which the lanes share, is not safe for concurrent installs. A stand-in
+    `terraform` marks each init in a directory while it runs; a second one inside finds the mark."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stand_in = bin_dir / "terraform"
+    busy = tmp_path / "busy"
+    stand_in.write_text(
+        f"#!/bin/sh\nmkdir {busy} 2>/dev/null || {{ echo overlapping >> {tmp_path}/overlaps; }}\n"
+        f"sleep 0.2\nrmdir {busy} 2>/dev/null\nexit 0\n"
+    )
+    stand_in.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    lanes = [Terraform(tmp_path, env, tmp_path / f"lane-{n}.log") for n in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(Terraform.init, lanes))
+    assert all("$ terraform init" in lane.log.read_text() for lane in lanes)
+    assert not (tmp_path / "overlaps").exists()
