@@ -16,6 +16,7 @@ from cwotlp.formats.json_lines import (
     LINE_TOO_LONG,
     MALFORMED_JSON,
     MAX_LINE_BYTES,
+    SLICE_BYTES,
     TRUNCATED_LINE,
     Lines,
     records,
@@ -36,6 +37,14 @@ def test_lines_survive_any_chunking(size: int) -> None:
     values, skipped = read(data, size)
     assert values == [orjson.loads(line) for line in data.splitlines() if line.strip()]
     assert len(values) == 127 and not skipped
+
+
+def test_a_chunk_larger_than_a_slice_loses_no_line_at_the_slice_edges() -> None:
+    """A plain body arrives in 1 MiB chunks, which are split in slices; lines cross their edges."""
+    lines = [LINE.replace(b"{", b'{"n":%d,' % n, 1) for n in range(3 * SLICE_BYTES // len(LINE))]
+    data = b"\r\n\n".join(lines)
+    values, skipped = read(data, size=len(data))
+    assert values == [orjson.loads(line) for line in lines] and not skipped
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 1 << 20])

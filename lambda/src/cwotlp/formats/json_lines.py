@@ -19,6 +19,7 @@ TRUNCATED_LINE = "truncated_line"
 LINE_TOO_LONG = "line_too_long"
 MAX_LINE_BYTES = 1 << 20  # a Firehose record, and so a CloudWatch line, is at most 1,000 KiB
 BOM = b"\xef\xbb\xbf"
+SLICE_BYTES = 256 << 10
 
 
 class Lines:
@@ -32,26 +33,53 @@ class Lines:
     def __iter__(self) -> Iterator[bytes]:
         tail = b""
         skipping = False  # inside a line already found too long
-        for chunk in _without_bom(self._chunks):
+        for chunk in _sliced(_without_bom(self._chunks)):
             if skipping:
                 end = chunk.find(b"\n")
                 if end < 0:
                     continue
                 chunk, skipping = chunk[end + 1 :], False
-            chunk = _without_blank_runs(chunk)
-            pieces = (tail + chunk).split(b"\n") if tail else chunk.split(b"\n")
-            tail = pieces.pop()
+            lines, tail = _split(tail + chunk if tail else chunk)
             if len(tail) > MAX_LINE_BYTES:
                 self._skipped[LINE_TOO_LONG] += 1
                 tail, skipping = b"", True
-            for line in pieces:
-                if len(line) > MAX_LINE_BYTES:
-                    self._skipped[LINE_TOO_LONG] += 1
-                elif line:
-                    yield line
+            if max(map(len, lines), default=0) <= MAX_LINE_BYTES and b"" not in lines:
+                yield from lines
+            else:
+                yield from self._usable(lines)
         if tail:
             self.unterminated = True
             yield tail
+
+    def _usable(self, lines: list[bytes]) -> Iterator[bytes]:
+        """The lines that are neither empty nor too long; those too long are counted."""
+        for line in lines:
+            if len(line) > MAX_LINE_BYTES:
+                self._skipped[LINE_TOO_LONG] += 1
+            elif line:
+                yield line
+
+
+def _split(text: bytes) -> tuple[list[bytes], bytes]:
+    """The whole lines of text, with runs of blank lines made one line end, and what follows the last
+    line end. Blank runs are looked for in the split, which costs less than searching the text."""
+    lines = text.split(b"\n")
+    tail = lines.pop()
+    if b"" in lines or b"\r" in lines:
+        lines = _without_blank_runs(text).split(b"\n")
+        lines.pop()  # the same tail: what follows the last line end is never changed
+    return lines, tail
+
+
+def _sliced(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The chunks, those over SLICE_BYTES in slices: a chunk is split into a list of its lines, which
+    for a chunk of blank lines is a pointer per byte."""
+    for chunk in chunks:
+        if len(chunk) <= SLICE_BYTES:
+            yield chunk
+        else:
+            for start in range(0, len(chunk), SLICE_BYTES):
+                yield chunk[start : start + SLICE_BYTES]
 
 
 def _without_blank_runs(chunk: bytes) -> bytes:
