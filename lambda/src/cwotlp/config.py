@@ -7,11 +7,9 @@ fault. The credentials are not settings: they come from the secret (`cwotlp.secr
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 
 from cwotlp import __version__
 from cwotlp.errors import ConfigError
@@ -29,6 +27,8 @@ __all__ = ["ConfigError", "Settings", "TagSettings", "environment_variables"]
 
 def environment_variables() -> dict[str, str]:
     """Every variable the forwarder reads, with its description (the Terraform module sets these)."""
+    from importlib import resources  # read by the tests, never by the forwarder itself
+
     text = resources.files("cwotlp").joinpath("environment.json").read_text()
     variables: dict[str, str] = json.loads(text)
     return variables
@@ -105,6 +105,8 @@ class Settings:
             repr(self.rules),
             repr(self.tags.keys),
         )
+        import hashlib
+
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 

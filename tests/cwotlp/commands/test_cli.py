@@ -313,3 +313,18 @@ def test_the_command_runs_as_a_module() -> None:
     assert result.returncode == 0, result.stderr
     [body] = delimited(result.stdout)
     assert len(list(datapoints(decode(body, "protobuf")))) == 1
+
+
+def test_convert_of_json_loads_no_network_secret_or_protobuf_code() -> None:
+    """What a cold `cwotlp convert` of a JSON object imports: none of the HTTP, TLS, AWS, secret or
+    protobuf modules that send, replay and OpenTelemetry 1.0 objects need."""
+    script = (
+        "import sys\nfrom cwotlp.commands.cli import main\n"
+        f"main(['convert', {str(SINGLE)!r}])\n"
+        "sys.stderr.write('\\n' + ' '.join(sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True, timeout=60)
+    loaded = set(done.stderr.decode().rsplit("\n", 1)[1].split())
+    assert "cwotlp.pipeline" in loaded and b"resourceMetrics" in done.stdout
+    unneeded = {"ssl", "http.client", "socket", "botocore", "google.protobuf", "cwotlp.secret"}
+    assert loaded & unneeded == set()

@@ -19,6 +19,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -29,8 +30,10 @@ from cwotlp.errors import ConfigError, DeliveryError
 from cwotlp.formats import detect
 from cwotlp.otlp.encoding import varint
 from cwotlp.pipeline import Conversion, ObjectReport
-from cwotlp.secret import Destination
 from cwotlp.source import CHUNK_BYTES, Decompressed, ObjectRef
+
+if TYPE_CHECKING:  # send and replay import it: convert needs no HTTP, TLS or secrets
+    from cwotlp.secret import Destination
 
 EXIT_DELIVERY = 1
 EXIT_USAGE = 2
@@ -210,6 +213,8 @@ def _destination(args: argparse.Namespace) -> Destination:
             audience=args.audience,
             scope=args.scope,
         )
+    from cwotlp.secret import Destination
+
     return Destination.from_secret(secret, "the command line")
 
 
