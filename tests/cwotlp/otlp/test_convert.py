@@ -168,6 +168,35 @@ def test_percentiles_that_are_not_numbers_are_dropped() -> None:
     assert conversion.statistics_dropped == 2
 
 
+def test_records_naming_the_same_statistics_are_each_read_with_their_own_numbers() -> None:
+    """The order of a set of statistic names is worked out once; a record whose number cannot be sent
+    still gives its place to the next statistic at that quantile (p50 and p50.0 are both 0.5)."""
+    names = {"max": 0, "min": 0, "sum": 0, "count": 0, "p90": 0, "p50": 0, "p50.0": 0, "TM": 0}
+    values = [
+        {**names, "max": 9.0, "min": 1.0, "sum": 10.0, "count": 2.0, "p90": 8.0, "p50": 5.0, "p50.0": 6.0},
+        {
+            **names,
+            "max": 7.0,
+            "min": 2.0,
+            "sum": 9.0,
+            "count": 2.0,
+            "p90": 6.0,
+            "p50": math.nan,
+            "p50.0": 4.0,
+        },
+        {**names, "max": 5.0, "min": 3.0, "sum": 8.0, "count": 2.0, "p90": 4.5, "p50": 3.5, "p50.0": 3.6},
+    ]
+    lines = b"\n".join(orjson.dumps({**RECORD, "value": value}) for value in values)
+    requests, _, conversion = convert_object(lines)
+    quantiles = [[(q.quantile, q.value) for q in p.quantile_values] for _, _, p in datapoints(requests[0])]
+    assert quantiles == [
+        [(0.0, 1.0), (0.5, 5.0), (0.9, 8.0), (1.0, 9.0)],
+        [(0.0, 2.0), (0.5, 4.0), (0.9, 6.0), (1.0, 7.0)],
+        [(0.0, 3.0), (0.5, 3.5), (0.9, 4.5), (1.0, 5.0)],
+    ]
+    assert conversion.statistics_dropped == 2 + 2 + 2  # TM and p50.0, TM and p50, TM and p50.0
+
+
 @pytest.mark.parametrize(
     ("statistic", "quantile"),
     [

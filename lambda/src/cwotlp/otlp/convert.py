@@ -113,6 +113,7 @@ class Converter:
         self._memo_bytes = 0
         self._metrics: dict[tuple[str, str, str], bytes] = {}
         self._quantiles: dict[str, tuple[float, bytes] | None] = {}
+        self._plans: dict[tuple[str, ...], tuple[list[tuple[str, bytes]], int]] = {}
         self._times: dict[int, bytes] = {}
         self.statistics_dropped = 0
         self.converted = 0  # records that passed the checks
@@ -250,6 +251,7 @@ class Converter:
                 self._tag_memo,
                 self._metrics,
                 self._quantiles,
+                self._plans,
                 self._times,
             ):
                 memo.clear()
@@ -304,7 +306,56 @@ class Converter:
         return times
 
     def _percentiles(self, value: dict[str, Any]) -> bytes:
-        """Quantile entries for the pNN statistics, in increasing order; counts the others dropped."""
+        """Quantile entries for the pNN statistics, in increasing order; counts the others dropped.
+
+        The records of a stream name the same statistics, so which of them are sent, and in what
+        order, is worked out once per set of names (a plan). A record with a number that cannot be
+        sent is read statistic by statistic instead.
+        """
+        names = tuple(value)
+        plan = self._plans.get(names)
+        if plan is None:
+            plan = self._plans[names] = self._plan(names)
+            self._remember(100 + 60 * len(names))
+        sent, dropped = plan
+        quantile_value = self._encoding.quantile_value
+        out = []
+        for statistic, prefix in sent:
+            number = value[statistic]
+            if type(number) not in _NUMBERS or number - number:
+                return self._checked_percentiles(value)
+            out.append(prefix + quantile_value(number))
+        self.statistics_dropped += dropped
+        return b"".join(out)
+
+    def _plan(self, names: tuple[str, ...]) -> tuple[list[tuple[str, bytes]], int]:
+        """Which of the statistics `names` are sent as quantiles, in order, each with the encoded start
+        of its entry; and how many of the others are dropped."""
+        found: list[tuple[float, str, bytes]] = []
+        dropped = 0
+        for statistic in names:
+            if statistic in SUMMARY_STATISTICS:
+                continue
+            quantile = self._quantile(statistic)
+            if quantile is None:
+                dropped += 1
+            else:
+                found.append((quantile[0], statistic, quantile[1]))
+        found.sort()
+        sent = []
+        previous = 0.0
+        for position, statistic, prefix in found:
+            # min and max already stand for quantiles 0 and 1; keep the sequence strictly increasing.
+            if previous < position < 1.0:
+                sent.append((statistic, prefix))
+                previous = position
+            else:
+                dropped += 1
+        return sent, dropped
+
+    def _checked_percentiles(self, value: dict[str, Any]) -> bytes:
+        """_percentiles of a record with a number that cannot be sent: its place in the order goes to
+        the next statistic with a number."""
         found: list[tuple[float, bytes]] = []
         quantile_value = self._encoding.quantile_value
         for statistic, number in value.items():
@@ -319,7 +370,6 @@ class Converter:
         out = []
         previous = 0.0
         for position, text in found:
-            # min and max already stand for quantiles 0 and 1; keep the sequence strictly increasing.
             if previous < position < 1.0:
                 out.append(text)
                 previous = position
