@@ -1,4 +1,4 @@
-"""make test-deploy: PYTHONPATH=tests python -m deploy [--lanes quickstart,complete,upgrade] [--keep]
+"""make test-deploy: PYTHONPATH=tests python -m deploy [--lanes quickstart,complete,upgrade-0.2.0] [--keep]
 
 Runs the lanes side by side (each against its own moto server), prints their progress, and stops every
 process it started when it ends, fails or is interrupted (Ctrl-C). Exit status 0 when every lane passed.

@@ -1,6 +1,7 @@
 """The parts of the deploy test, each against a moto server of its own so that they run side by side: the
 quickstart and the complete example applied, checked, run and destroyed; the multi-region example applied
-and checked in both regions; and the upgrade from 0.1.0 (f598cc9) planned and applied on its state."""
+and checked in both regions; and the upgrades from 0.1.0 (f598cc9) and 0.2.0 (4c0a765), each planned and
+applied on the state of that release."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ from .checks import Deployment, Problems, check_deployment, check_multi_region, 
 from .expected import COMPLETE, QUICKSTART, Expected
 from .terraform import Terraform, clean_environment, leaked, plan_file_texts, resource
 
-# 0.1.0, the first release of the module, whose deployments this version must upgrade in place.
-PREVIOUS_RELEASE = "f598cc9"
+# The releases of the module whose deployments this version must upgrade in place, and their commits.
+RELEASES = {"0.1.0": "f598cc9", "0.2.0": "4c0a765"}
 REGION = "eu-west-1"
 MOTO_START_SECONDS = 60.0
 RECORDS_PER_OBJECT = 600
@@ -55,7 +56,7 @@ class Lane:
 
     def say(self, message: str) -> None:
         with _print_lock:
-            print(f"[{time.monotonic() - _started:6.1f} s] {self.name:<12} {message}", flush=True)
+            print(f"[{time.monotonic() - _started:6.1f} s] {self.name:<13} {message}", flush=True)
 
     def aws(self) -> aws_mod.Aws:
         return aws_mod.Aws(self.endpoint, self.ca_bundle, REGION)
@@ -271,16 +272,22 @@ def upgrade_summary(plan: dict[str, Any]) -> tuple[Counter[str], list[str], list
     return counts, lines, forbidden
 
 
-def upgrade(settings: Settings) -> None:
-    lane = Lane("upgrade", settings)
+def upgrade(release: str) -> Callable[[Settings], None]:
+    """The lane that applies examples/quickstart of `release`, then plans and applies this version on
+    its state: nothing kept may be deleted or replaced."""
+    return lambda settings: _upgrade(Lane(f"upgrade-{release}", settings), release)
+
+
+def _upgrade(lane: Lane, release: str) -> None:
+    commit = RELEASES[release]
     values = {"endpoint": "https://otlp.example.com", "token_url": "https://auth.example.com/token"}
     values |= {"client_id": "cwotlp", "client_secret": "upgrade-test-secret"}
     with moto(lane):
-        old = workspace.copy_commit(PREVIOUS_RELEASE, lane.work / "previous") / "examples" / "quickstart"
+        old = workspace.copy_commit(commit, lane.work / "previous") / "examples" / "quickstart"
         new = workspace.copy_working_tree(lane.work / "repo") / "examples" / "quickstart"
         for example in (old, new):
             workspace.write_overrides(example, lane.endpoint, lane.ca_bundle)
-        lane.say(f"applying examples/quickstart of 0.1.0 ({PREVIOUS_RELEASE})")
+        lane.say(f"applying examples/quickstart of {release} ({commit})")
         previous = lane.terraform(old, values)
         apply_with_saved_plan(lane, previous)
         shutil.copy2(old / "terraform.tfstate", new / "terraform.tfstate")
@@ -327,6 +334,6 @@ def multi_region(settings: Settings) -> None:
 LANES: dict[str, Callable[[Settings], None]] = {
     "quickstart": quickstart,
     "complete": complete,
-    "upgrade": upgrade,
+    **{f"upgrade-{release}": upgrade(release) for release in RELEASES},
     "multi-region": multi_region,
 }

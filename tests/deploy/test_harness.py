@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
@@ -19,9 +20,9 @@ from botocore.exceptions import ClientError
 from deploy import processes
 from deploy.aws import Aws
 from deploy.forwarder import kept_by_rules
-from deploy.lanes import upgrade_summary
+from deploy.lanes import RELEASES, upgrade_summary
 from deploy.terraform import Terraform, leaked, plan_file_texts
-from deploy.workspace import ENDPOINT_SERVICES, provider_block
+from deploy.workspace import ENDPOINT_SERVICES, REPO, provider_block
 
 ACCOUNT = "123456789012"
 TLS_ONLY = {
@@ -178,6 +179,21 @@ def test_upgrade_summary_allows_updates_and_flags_replacements_of_kept_resources
         "module.m.aws_s3_bucket.other",
         "module.m.aws_cloudwatch_metric_stream.this",
     ]
+
+
+@pytest.mark.parametrize(("release", "commit"), RELEASES.items())
+def test_each_upgrade_starts_from_the_commit_of_its_release(release: str, commit: str) -> None:
+    """The forwarder's version at the commit is the release's, and from 0.2.0 on its module sets the
+    stream format: a commit with the version but not the whole release fails."""
+    shown = subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{commit}:lambda/src/cwotlp/__init__.py", f"{commit}:lambda.tf"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert f'__version__ = "{release}"' in shown
+    assert ("CWOTLP_STREAM_FORMAT" in shown) == (release != "0.1.0")
 
 
 def test_secret_search_reads_inside_the_compressed_plan(tmp_path: Path) -> None:
