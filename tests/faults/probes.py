@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from faults.realistic import gzip_file, write_object
+from faults.high_cardinality import gzip_file, write_object
 from faults.records import MIB, json_lines, json_object, record, repeating_gzip
 
 PROBE = Path(__file__).with_name("memory_probe.py")

@@ -1,10 +1,15 @@
-"""Large metric stream objects of realistic cardinality, written to a file without holding them whole.
+"""Large metric stream objects of very high cardinality, written to a file without holding them whole.
 
 Series come from five namespaces with the dimensions CloudWatch gives them (instances, load balancers
 and target groups per zone, functions and aliases, tables and operations, queues), in two accounts and
 two regions. Every series appears one to three times in the object, once per minute it appears in, so
 that an object of 128 MiB holds about two hundred thousand distinct dimension sets, as a large
 account's stream does. The same seed gives the same bytes.
+
+This is not the bench's generator (cwotlp_local.realistic), on purpose: that one draws the mix of a
+typical stream for speed figures (7,658 dimension sets in 32 MiB); this one gives every
+record a series of its own as often as a real stream can, which is what fills the converter's memos
+and so what the memory bound has to withstand.
 """
 
 from __future__ import annotations
