@@ -3,19 +3,14 @@ exactly what a process of the row imports, lazily loaded modules included, which
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from measure import imported_modules, rss_after_imports  # bench/, on pytest's pythonpath
+from objects import FORMATS
+from rows import ROWS
 
 from cwotlp_local.realistic import cached_object
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-
-from measure import imported_modules, rss_after_imports  # noqa: E402
-from objects import FORMATS  # noqa: E402
-from rows import ROWS  # noqa: E402
 
 # Writes the names of the modules a Python process has loaded when it exits, to $LOADED_MODULES.
 SITECUSTOMIZE = """\
