@@ -139,9 +139,20 @@ def test_a_value_written_where_a_name_belongs_is_not_shown(secret: dict[str, Any
 
 
 def test_unknown_fields_are_named_with_the_known_ones() -> None:
-    message = refused({**OAUTH, "client_secrett": CLIENT_SECRET, "Audience": "x"})
-    assert "unknown fields ['Audience', 'client_secrett']" in message
+    message = refused({**OAUTH, "client_secrett": CLIENT_SECRET, "Audience": "x", "token": "y"})
+    assert (
+        "unknown fields 'Audience' (did you mean 'audience'?), 'client_secrett' (did you mean"
+        " 'client_secret'?), 'token' (did you mean 'token_url'?);"
+    ) in message
     assert "'endpoint', 'token_url'" in message
+
+
+@pytest.mark.parametrize("name", ["hunterTwoSecretWord", "Zq_kWmPvRtYx", "Mxyzptlk"])
+def test_an_unknown_field_like_no_known_one_is_counted_not_shown(name: str) -> None:
+    """Letters only, as some passwords are: a name that is no near miss of a field is not echoed."""
+    message = refused({**OAUTH, name: "x", "scopes": "y"})
+    assert name not in message
+    assert "unknown fields 'scopes' (did you mean 'scope'?) and 1 unknown field not shown;" in message
 
 
 def test_secrets_include_every_form_a_peer_might_echo() -> None:

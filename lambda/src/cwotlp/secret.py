@@ -95,16 +95,30 @@ class Destination:
         return cls(endpoint=endpoint, oauth2=oauth2, headers=headers)
 
 
+def _unknown_fields(unknown: list[str]) -> str:
+    """The unknown fields that are near misses of known ones, each with the field it likely means. The
+    others are counted, never shown: a name like no field's may be a value put in the wrong place."""
+    import difflib
+
+    named = []
+    for key in sorted(unknown):
+        near = difflib.get_close_matches(key.lower(), FIELDS, n=1, cutoff=0.7)
+        if near and _FIELD_NAME.fullmatch(key):
+            named.append(f"{key!r} (did you mean {near[0]!r}?)")
+    hidden = len(unknown) - len(named)
+    shown = f"unknown fields {', '.join(named)}" if named else ""
+    if hidden:
+        shown += f"{' and ' if named else ''}{hidden} unknown field{'s' if hidden > 1 else ''} not shown"
+    return shown
+
+
 class _Fields:
     """Typed reads of the secret's fields, each error naming the field and never quoting its value."""
 
     def __init__(self, value: dict[str, Any], origin: str) -> None:
         unknown = [str(key) for key in value if key not in FIELDS]
         if unknown:
-            # A name that does not look like a field's may be a value put in the wrong place: not shown.
-            named = sorted(key for key in unknown if _FIELD_NAME.fullmatch(key))
-            hidden = f" and {len(unknown) - len(named)} not shown" if len(named) < len(unknown) else ""
-            raise ConfigError(f"{origin} has unknown fields {named}{hidden}; the fields are {list(FIELDS)}")
+            raise ConfigError(f"{origin} has {_unknown_fields(unknown)}; the fields are {list(FIELDS)}")
         self._value = value
         self._origin = origin
 
