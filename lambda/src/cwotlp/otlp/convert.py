@@ -310,22 +310,36 @@ class Converter:
 
         The records of a stream name the same statistics, so which of them are sent, and in what
         order, is worked out once per set of names (a plan). A record with a number that cannot be
-        sent is read statistic by statistic instead.
+        sent gets a plan of its own without that statistic, so its place goes to the next one.
         """
         names = tuple(value)
         plan = self._plans.get(names)
         if plan is None:
             plan = self._plans[names] = self._plan(names)
-            self._remember(100 + 60 * len(names))
-        sent, dropped = plan
+            self._remember(100 + 150 * len(names))
+        entries = self._quantile_entries(plan[0], value)
+        if entries is None:
+            sendable = tuple(
+                name
+                for name, number in value.items()
+                if name in SUMMARY_STATISTICS or (type(number) in _NUMBERS and not number - number)
+            )
+            self.statistics_dropped += len(names) - len(sendable)
+            plan = self._plan(sendable)
+            entries = self._quantile_entries(plan[0], value)
+            assert entries is not None  # every number of the plan can be sent
+        self.statistics_dropped += plan[1]
+        return entries
+
+    def _quantile_entries(self, sent: list[tuple[str, bytes]], value: dict[str, Any]) -> bytes | None:
+        """The encoded quantile entries of the statistics `sent`, or None if a number cannot be sent."""
         quantile_value = self._encoding.quantile_value
         out = []
         for statistic, prefix in sent:
             number = value[statistic]
             if type(number) not in _NUMBERS or number - number:
-                return self._checked_percentiles(value)
+                return None
             out.append(prefix + quantile_value(number))
-        self.statistics_dropped += dropped
         return b"".join(out)
 
     def _plan(self, names: tuple[str, ...]) -> tuple[list[tuple[str, bytes]], int]:
@@ -352,30 +366,6 @@ class Converter:
             else:
                 dropped += 1
         return sent, dropped
-
-    def _checked_percentiles(self, value: dict[str, Any]) -> bytes:
-        """_percentiles of a record with a number that cannot be sent: its place in the order goes to
-        the next statistic with a number."""
-        found: list[tuple[float, bytes]] = []
-        quantile_value = self._encoding.quantile_value
-        for statistic, number in value.items():
-            if statistic in SUMMARY_STATISTICS:
-                continue
-            quantile = self._quantile(statistic)
-            if quantile is None or type(number) not in _NUMBERS or number - number != 0:
-                self.statistics_dropped += 1
-                continue
-            found.append((quantile[0], quantile[1] + quantile_value(number)))
-        found.sort()
-        out = []
-        previous = 0.0
-        for position, text in found:
-            if previous < position < 1.0:
-                out.append(text)
-                previous = position
-            else:
-                self.statistics_dropped += 1
-        return b"".join(out)
 
     def _quantile(self, statistic: str) -> tuple[float, bytes] | None:
         """The quantile of a statistic and the encoded start of its entry, or None if it is no pNN."""
