@@ -39,10 +39,12 @@ def test_lines_survive_any_chunking(size: int) -> None:
     assert len(values) == 127 and not skipped
 
 
-def test_a_chunk_larger_than_a_slice_loses_no_line_at_the_slice_edges() -> None:
-    """A plain body arrives in 1 MiB chunks, which are split in slices; lines cross their edges."""
+@pytest.mark.parametrize("end", [b"\n", b"\r\n", b"\r\n\n"], ids=["lf", "crlf", "with-blank-lines"])
+def test_a_chunk_larger_than_a_slice_loses_no_line_at_the_slice_edges(end: bytes) -> None:
+    """A plain body arrives in 1 MiB chunks, which are split in slices; lines cross their edges, with
+    and without the blank lines that take the slower split."""
     lines = [LINE.replace(b"{", b'{"n":%d,' % n, 1) for n in range(3 * SLICE_BYTES // len(LINE))]
-    data = b"\r\n\n".join(lines)
+    data = end.join(lines)
     values, skipped = read(data, size=len(data))
     assert values == [orjson.loads(line) for line in lines] and not skipped
 
