@@ -154,6 +154,27 @@ def test_several_resources_and_metrics_in_one_request() -> None:
         assert shape == [[("a", 2), ("b", 1)], [("a", 1)]]
 
 
+def test_datapoints_of_every_length_class_in_one_metric() -> None:
+    """Datapoint lengths of one and two varint bytes, both sides of 127, and one past the lengths whose
+    tag and length are remembered; each twice, so that a remembered prefix is used too."""
+    encoding = ProtobufEncoding()
+    names = ["n" * size for size in (1, 60, 100, 5000, 20000)]
+    points = [
+        encoding.summary(
+            encoding.attributes([("Name", name)]), encoding.times(None, TIME_MS), 1, 1.0, 1.0, b"", 1.0
+        )
+        for name in names
+    ]
+    assert {len(point) > 127 for point in points} == {True, False}
+    assert max(map(len, points)) > 1 << 14
+    request = decode(
+        b"".join(encoding.render({encoding.resource([], None): {encoding.metric("m", ""): points * 2}})),
+        "protobuf",
+    )
+    [metric] = request.resource_metrics[0].scope_metrics[0].metrics
+    assert [point.attributes[0].value.string_value for point in metric.summary.data_points] == names * 2
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

@@ -139,6 +139,8 @@ _QUANTILE = struct.Struct("<BBBdBd").pack  # quantile_values 6: ValueAtQuantile{
 _DOUBLE = struct.Struct("<Bd").pack
 _FIXED64 = struct.Struct("<BQ").pack
 _DATA_FIELD = {SUMMARY: 11, GAUGE: 5}  # Metric's oneof data
+_REMEMBERED_SIZES = 1 << 14  # the sizes whose varint is at most two bytes: every datapoint's, in practice
+_DATAPOINT_PREFIXES: dict[int, bytes] = {}
 
 
 class ProtobufEncoding:
@@ -211,11 +213,30 @@ class ProtobufEncoding:
             length, start = _read_varint(header, 1)  # the resource field: its tag, then its length
             resource_field, scope = header[: start + length], header[start + length :]
             metric_fields = b"".join(
-                field(2, metric[:-1] + _tagged(metric[-1], b"".join([field(1, p) for p in datapoints])))
+                field(2, metric[:-1] + _tagged(metric[-1], _datapoint_fields(datapoints)))
                 for metric, datapoints in metrics.items()
             )
             parts.append(field(1, resource_field + field(2, scope + metric_fields)))
         return parts
+
+
+def _datapoint_fields(datapoints: list[bytes]) -> bytes:
+    """The datapoints as the repeated data_points field (1) of a Summary or Gauge. A request holds
+    thousands of them, so the tag and length are looked up by the datapoint's size, not written out."""
+    pieces = []
+    prefixes = _DATAPOINT_PREFIXES
+    for datapoint in datapoints:
+        size = len(datapoint)
+        pieces.append(prefixes.get(size) or _datapoint_prefix(size))
+        pieces.append(datapoint)
+    return b"".join(pieces)
+
+
+def _datapoint_prefix(size: int) -> bytes:
+    prefix = b"\x0a" + varint(size)  # field 1, length-delimited
+    if size < _REMEMBERED_SIZES:
+        _DATAPOINT_PREFIXES[size] = prefix
+    return prefix
 
 
 def _tagged(tag: int, payload: bytes) -> bytes:
