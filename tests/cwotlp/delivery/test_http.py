@@ -397,6 +397,35 @@ def test_no_request_starts_after_the_deadline(collector: Collector) -> None:
 # Retry-After -------------------------------------------------------------------------------------------
 
 
+def interim_then_final(status: int) -> Action:
+    """An interim answer with nothing after it, and the final 200 only after the client has moved on:
+    read on a reused connection, that 200 would pass for the answer to the next request."""
+
+    def act(connection: socket.socket, stop: threading.Event) -> bool:
+        connection.sendall(f"HTTP/1.1 {status} Interim\r\n\r\n".encode())
+        stop.wait(0.3)
+        with contextlib.suppress(OSError):
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        return True
+
+    return act
+
+
+@pytest.mark.parametrize("status", [102, 103, 199])
+def test_an_interim_answer_is_a_failed_attempt_on_a_connection_never_reused(status: int) -> None:
+    with ScriptedServer([interim_then_final(status), answer(503, b"busy")]) as server:
+        client = HttpClient()
+        with pytest.raises(
+            TransportError, match=rf"an interim answer \(HTTP {status}\) instead of a final one"
+        ):
+            client.post(server.url, b"a", {}, deadline=Deadline.after(10), timeout=5)
+        time.sleep(0.4)  # the late 200 has been sent by now
+        second = client.post(server.url, b"b", {}, deadline=Deadline.after(10), timeout=5)
+        client.close()
+    assert second.status == 503
+    assert server.connections == 2
+
+
 def http_date(seconds_from_now: float) -> str:
     return format_datetime(datetime.now(UTC) + timedelta(seconds=seconds_from_now), usegmt=True)
 
@@ -408,6 +437,8 @@ def http_date(seconds_from_now: float) -> str:
         (" 7 ", 7.0),
         ("0", 0.0),
         ("999999999", MAX_RETRY_AFTER),
+        ("0000000001", 1.0),  # leading zeros do not make a long wait
+        ("0000000000000000000000000000000000000000030", 30.0),
         ("²", None),
         ("٣", None),
         ("-5", None),

@@ -5,6 +5,7 @@
 - One request never outlives its deadline: a watchdog shuts the socket down when the time is up, so a
   peer that trickles its answer a byte at a time cannot hold the invocation past Lambda's timeout.
 - Redirects are never followed (OTLP exporters do not follow them): a 3xx is returned to the caller.
+- An interim answer (1xx) in place of a final one is a failed attempt, and its connection is closed.
 - A response body is read up to a bound; the rest is dropped with the connection.
 - Errors carry a short description of what happened, never the text of a third-party exception, which
   may quote a header value, a token or a query string.
@@ -196,7 +197,7 @@ class HttpClient:
                 if watchdog.fired:
                     raise TimeoutError
             connection.request("POST", url.target, body=body, headers=dict(headers))
-            return connection.getresponse()
+            answer = connection.getresponse()
         except ssl.SSLCertVerificationError as error:
             connection.close()
             reason = error.verify_message or "certificate not trusted"
@@ -206,6 +207,12 @@ class HttpClient:
             if watchdog.fired:
                 raise TransportError(f"no complete answer within {budget:.1f} s") from None
             raise TransportError(_describe(error)) from None
+        if answer.status < 200:
+            # An interim answer (http.client skips only 100 Continue): the final one may still come on
+            # this connection, and would be read as the answer to the next request sent on it.
+            connection.close()
+            raise TransportError(f"an interim answer (HTTP {answer.status}) instead of a final one")
+        return answer
 
     def close(self) -> None:
         for connection in self._idle.values():
@@ -326,7 +333,7 @@ def retry_after_seconds(value: str | None) -> float | None:
         return None
     value = value.strip()
     if _DIGITS.fullmatch(value):  # as many digits as a peer sends: a long number is a long wait
-        return MAX_RETRY_AFTER if len(value) > 9 else min(float(value), MAX_RETRY_AFTER)
+        return MAX_RETRY_AFTER if len(value.lstrip("0")) > 9 else min(float(value), MAX_RETRY_AFTER)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
