@@ -23,3 +23,15 @@ def test_redaction_cuts_after_replacing_so_no_secret_prefix_is_left() -> None:
     assert out == "x" * 180 + "***" + "y" * 16 + "…"
     assert len(out) == 200
     assert "SSSS" not in redact("x" * 190 + secret, {secret}, limit=200)
+
+
+def test_redaction_replaces_a_secret_as_json_encoders_escape_it() -> None:
+    secret = 'k/ey&<x>"Ω'
+    echoes = [
+        'k/ey&<x>\\"\\u03a9',  # Python's json.dumps
+        'k/ey&<x>\\"Ω',  # non-ASCII kept
+        'k\\/ey&<x>\\"\\u03a9',  # PHP escapes the slash
+        'k/ey\\u0026\\u003cx\\u003e\\"\\u03a9',  # Go escapes &, < and >
+    ]
+    for echo in echoes:
+        assert redact('{"error":"key ' + echo + ' revoked"}', {secret}) == '{"error":"key *** revoked"}'

@@ -184,6 +184,25 @@ def test_static_secrets_are_the_header_values() -> None:
     assert Destination.from_secret(STATIC, ORIGIN).secrets() == {API_KEY}
 
 
+def test_secrets_include_parts_of_header_values_and_key_like_path_segments() -> None:
+    basic = base64.b64encode(b"812345:glc_Rb41Xq9").decode()
+    secret = {
+        "endpoint": "https://c.example.test/otlp/pk-4f9a2c71/tenant/v1/metrics",
+        "headers": {"Authorization": f"Basic {basic}", "X-Key": f"ApiKey {API_KEY}", "X-Scope": "Bearer ab"},
+    }
+    found = Destination.from_secret(secret, ORIGIN).secrets()
+    assert found == {
+        f"Basic {basic}",
+        basic,
+        "812345:glc_Rb41Xq9",  # decoded
+        "glc_Rb41Xq9",  # the password alone
+        f"ApiKey {API_KEY}",
+        API_KEY,
+        "Bearer ab",
+        "pk-4f9a2c71",  # letters and digits, eight or more: a key; not otlp, tenant, v1 or metrics
+    }
+
+
 @pytest.fixture
 def secrets_manager() -> Any:
     with mock_aws():

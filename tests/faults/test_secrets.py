@@ -4,6 +4,7 @@ These cases put secrets where a careless error message would quote them."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import sys
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import pytest
 from faults.behaviours import outage_after
 from faults.peers import Reply, Request
 from faults.records import json_object
-from faults.world import CLIENT_ID, CLIENT_SECRET, World
+from faults.world import CLIENT_ID, CLIENT_SECRET, World, basic
 
 SEQS = range(60)
 API_KEY = "ak-Hd83Kq02Lm5Pz7Wc4"
@@ -228,3 +229,93 @@ def test_the_witness_finds_a_secret_wherever_it_is_written(
     found = world.leaks(capfd.readouterr().err)
     assert {token, "tk-Rg72Jd91Vb6", "Xq55Bn30Mf8", CLIENT_SECRET} <= set(found)
     caplog.clear()  # what this test wrote on purpose
+
+
+@pytest.mark.parametrize("echoed", ["secret", "basic"])
+def test_a_token_error_code_echoing_the_client_secret_is_redacted(world: World, echoed: str) -> None:
+    """The error code, not only its description, is a peer's text."""
+    shown = CLIENT_SECRET if echoed == "secret" else basic(CLIENT_ID, CLIENT_SECRET)
+
+    def refuse(_request: Request) -> Reply:
+        body = orjson.dumps({"error": f"bad {shown}"})  # an error code is at most 64 characters
+        return Reply(401, (("Content-Type", "application/json"),), body)
+
+    world.issuer.hostile = refuse
+    outcome = world.invoke(world.put("metrics/echo-code", json_object(SEQS)))
+    outcome.failed_with(r"token endpoint .* answered HTTP 401: bad \*\*\*$")
+    assert world.collector.requests == []
+    assert world.leaks("") == []
+
+
+PATH_KEY = "pk-4f9a2c71Xw30Tb58"
+
+
+def test_a_key_in_the_endpoint_path_echoed_by_a_404_is_redacted(world: World) -> None:
+    world.use_static_headers(
+        {"X-Tenant": "tenant-one"}, endpoint=world.collector.url(f"/i/{PATH_KEY}/v1/metrics")
+    )
+    world.secret_values.add(PATH_KEY)
+    world.collector.script = lambda request: Reply(404, body=f"Cannot POST {request.target}".encode())
+    outcome = world.invoke(world.put("metrics/echo-path", json_object(SEQS)))
+    outcome.failed_with(r"answered HTTP 404: Cannot POST /i/\*\*\*/v1/metrics")
+    assert {request.path for request in world.collector.requests} == {f"/i/{PATH_KEY}/v1/metrics"}
+    assert world.leaks("") == []
+
+
+PASSWORD = "glc_Rb41Xq9Zt7Mv2Kp6"
+BASIC_PAIR = f"812345:{PASSWORD}"
+
+
+@pytest.mark.parametrize(
+    ("header", "echoed"),
+    [
+        (f"ApiKey {API_KEY}", API_KEY),
+        ("Basic " + base64.b64encode(BASIC_PAIR.encode()).decode(), BASIC_PAIR),
+        ("Basic " + base64.b64encode(BASIC_PAIR.encode()).decode(), PASSWORD),
+    ],
+    ids=["key-after-its-scheme", "basic-decoded", "basic-password"],
+)
+def test_a_collector_quoting_part_of_the_authorization_header_is_redacted(
+    world: World, header: str, echoed: str
+) -> None:
+    world.use_static_headers({"Authorization": header})
+    world.secret_values.add(echoed)
+    world.receiver.hostile = lambda _request, _points: Reply(401, body=f"unknown key {echoed}".encode())
+    outcome = world.invoke(world.put("metrics/echo-part", json_object(SEQS)))
+    outcome.failed_with(r"answered HTTP 401: unknown key \*\*\*$")
+    assert world.leaks("") == []
+
+
+ESCAPABLE_KEY = "ak/Hd83Kq02&Lm5Pz7Wc4<x>"
+
+
+@pytest.mark.parametrize(
+    "escape",
+    [
+        lambda key: key.replace("/", "\\/"),
+        lambda key: key.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e"),
+    ],
+    ids=["slash-escaped", "html-safe"],
+)
+def test_a_key_echoed_inside_json_with_escapes_is_redacted(
+    world: World, escape: Callable[[str], str]
+) -> None:
+    world.use_static_headers({"X-Api-Key": ESCAPABLE_KEY})
+    body = b'{"error":"key ' + escape(ESCAPABLE_KEY).encode() + b' is revoked"}'
+    world.receiver.hostile = lambda _request, _points: Reply(
+        403, (("Content-Type", "application/json"),), body
+    )
+    outcome = world.invoke(world.put("metrics/echo-json", json_object(SEQS)))
+    text = outcome.failed_with(r'answered HTTP 403: \{"error":"key \*\*\* is revoked"\}')
+    assert "Hd83" not in text
+    assert world.leaks("") == []
+
+
+def test_a_key_echoed_after_four_kilobytes_of_blanks_is_redacted(world: World) -> None:
+    """Blanks collapse to one space, so an echo far into the answer still reaches the excerpt."""
+    world.use_static_headers({"X-Api-Key": API_KEY})
+    body = b" " * 4080 + f"key={API_KEY}".encode()
+    world.receiver.hostile = lambda _request, _points: Reply(403, body=body)
+    outcome = world.invoke(world.put("metrics/echo-far", json_object(SEQS)))
+    text = outcome.failed_with(r"answered HTTP 403: key=\*\*\*$")
+    assert "Hd83" not in text

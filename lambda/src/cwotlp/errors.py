@@ -17,14 +17,31 @@ class DeliveryError(Exception):
 
 
 def redact(text: str, secrets: Iterable[str], limit: int = 200) -> str:
-    """Text from a peer made fit for a log or an error: every secret replaced, control characters and
-    runs of whitespace collapsed, cut to `limit` characters (after the replacement, so no cut can leave
-    a secret's prefix behind). A text that still holds a secret once URL-decoded (however a peer chose
-    to encode it) is withheld whole."""
-    found = {s for s in secrets if s}
+    """Text from a peer made fit for a log or an error: every secret replaced, as it is and as JSON
+    encoders escape it; control characters and runs of whitespace collapsed; cut to `limit` characters
+    (after the replacement, so no cut can leave a secret's prefix behind). A text that still holds a
+    secret once URL-decoded (however a peer chose to encode it) is withheld whole. Give it the whole
+    text: a cut made before it could leave a secret's prefix."""
+    found = {form for secret in secrets if secret for form in _json_forms(secret)}
     for secret in sorted(found, key=len, reverse=True):
         text = text.replace(secret, "***")
     if any(secret in decoded for decoded in (unquote(text), unquote_plus(text)) for secret in found):
         return "(withheld: it quoted a credential)"
     text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _json_forms(secret: str) -> set[str]:
+    """A secret and the ways JSON encoders write it inside a string: escaped as Python does, with
+    non-ASCII kept (most encoders), with `/` escaped (PHP), with `&`, `<` and `>` escaped (Go)."""
+    import json
+
+    ascii_escaped = json.dumps(secret)[1:-1]
+    html_safe = ascii_escaped.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+    return {
+        secret,
+        ascii_escaped,
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        ascii_escaped.replace("/", "\\/"),
+        html_safe,
+    }

@@ -26,6 +26,9 @@ OTLP_METRICS_PATH = "/v1/metrics"
 FIELDS = ("endpoint", "token_url", "client_id", "client_secret", "audience", "scope", "headers", "allow_http")
 MAX_FIELD_CHARS = 8192
 _FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z_]{0,31}")
+MIN_CREDENTIAL_CHARS = 8  # a part of a header value this long may be a key on its own
+# A path segment that may be a key: long, with letters and digits (not `v1`, `metrics` or `otlp`).
+_KEY_LIKE = re.compile(r"^(?=.{8,})(?=.*[0-9])(?=.*[A-Za-z])")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,21 @@ class OAuth2:
         return {secret, quote(secret, safe=""), quote_plus(secret), self.basic_credentials()}
 
 
+def _header_credentials(value: str) -> set[str]:
+    """A header value and its parts a peer might quote alone: the credentials after a scheme
+    (`ApiKey <key>`), and for `Basic` the decoded `user:password` and the password."""
+    found = {value, *(part for part in value.split() if len(part) >= MIN_CREDENTIAL_CHARS)}
+    scheme, _, encoded = value.strip().partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            pair = base64.b64decode(encoded.strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
+            return found
+        password = pair.partition(":")[2]
+        found.update(text for text in (pair, password) if len(text) > 3)
+    return found
+
+
 @dataclass(frozen=True)
 class Destination:
     """Where requests go and how they authenticate: OAuth2 or static headers (API keys)."""
@@ -58,12 +76,19 @@ class Destination:
     headers: dict[str, str] = field(default_factory=dict, repr=False)
 
     def secrets(self) -> set[str]:
-        """Every credential string, in the forms a peer might echo it, to keep out of messages."""
-        found = set(self.headers.values())
+        """Every credential string, in the forms a peer might echo it, to keep out of messages: header
+        values, whole and in their parts; the URLs' query values and the path segments that look like
+        keys (`/ingest/pk-4f9a2c71/v1/metrics`); the OAuth2 client secret."""
+        found = set()
+        for value in self.headers.values():
+            found.update(_header_credentials(value))
         for url in (self.endpoint, self.oauth2.token_url if self.oauth2 else None):
-            if url is not None and url.query:
+            if url is None:
+                continue
+            if url.query:
                 found.add(url.query)
                 found.update(value for _, value in parse_qsl(url.query) if len(value) > 3)
+            found.update(part for part in url.target.partition("?")[0].split("/") if _KEY_LIKE.search(part))
         if self.oauth2 is not None:
             found.update(self.oauth2.secrets())
         return {value for value in found if value}

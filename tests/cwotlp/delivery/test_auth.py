@@ -176,6 +176,7 @@ def test_a_missing_expires_in_means_the_default_lifetime(tokens: TokenServer) ->
         ({"access_token": 12345}, "answered HTTP 200 without an access_token"),
         ({"token_type": "mac"}, "issued a token of type 'mac', not a bearer token"),
         ({"token_type": "DPoP"}, "issued a token of type 'DPoP', not a bearer token"),
+        ({"token_type": "good-token"}, r"issued a token of type '\*\*\*', not a bearer token"),
     ],
 )
 def test_unusable_tokens_are_refused(tokens: TokenServer, fields: dict[str, object], message: str) -> None:
@@ -183,6 +184,7 @@ def test_unusable_tokens_are_refused(tokens: TokenServer, fields: dict[str, obje
     with pytest.raises(AuthError, match=message) as caught:
         credentials(tokens).headers(Deadline.after(10))
     assert "line\nbreak" not in str(caught.value) and "two words" not in str(caught.value)
+    assert "good-token" not in str(caught.value)
     assert len(tokens.requests) == 1
 
 

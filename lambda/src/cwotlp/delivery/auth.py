@@ -154,7 +154,8 @@ class ClientCredentials:
             )
         token_type = body.get("token_type") if body is not None else None
         if isinstance(token_type, str) and token_type.lower() != "bearer":
-            raise AuthError(f"{self._what} issued a token of type {token_type[:20]!r}, not a bearer token")
+            shown = redact(token_type, {token, *self.secrets()}, limit=20)
+            raise AuthError(f"{self._what} issued a token of type {shown!r}, not a bearer token")
         lifetime = _lifetime(body.get("expires_in") if body is not None else None)
         margin = min(EXPIRY_MARGIN_SECONDS, lifetime / 10)
         return token, self._clock() + lifetime - margin
@@ -170,7 +171,7 @@ class ClientCredentials:
         if not isinstance(code, str) or not _ERROR_CODE.fullmatch(code):
             return AuthError(f"{self._what} answered HTTP {status}")
         description = body.get("error_description") if body is not None else None
-        text = f"{self._what} answered HTTP {status}: {code}"
+        text = f"{self._what} answered HTTP {status}: {redact(code, self.secrets())}"
         if isinstance(description, str) and description:
             text += f" ({redact(description, self.secrets())})"
         return AuthError(text, invalid_client=code == "invalid_client")

@@ -200,8 +200,9 @@ class Exporter:
         }
 
     def _excerpt(self, response: Response) -> str:
-        """The start of an answer's body, with every credential removed."""
-        return self._redact(response.body[:4096].decode("utf-8", "replace"))
+        """The start of an answer's body (which is at most RESPONSE_LIMIT), with every credential
+        removed."""
+        return self._redact(response.body.decode("utf-8", "replace"))
 
     def _redact(self, text: str) -> str:
         """The text without any credential: the secret's, and the authenticator's current ones."""
