@@ -7,6 +7,7 @@ import gzip
 import math
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -253,6 +254,49 @@ def test_nan_in_a_frame_is_refused_by_the_converter() -> None:
     _, _, conversion = convert_object(frame(request), make_settings(stream_format=OPENTELEMETRY_1_0))
     assert conversion.skipped == {"invalid_value": 1}
     assert conversion.records == 2
+
+
+def _attribute(point: Any, key: str) -> Any:
+    return next(attribute for attribute in point.attributes if attribute.key == key)
+
+
+def _int_dimension(point: Any) -> None:
+    dimensions = _attribute(point, "Dimensions").value.kvlist_value.values
+    dimensions.add(key="InstanceId").value.int_value = 5
+
+
+def _string_dimensions(point: Any) -> None:
+    _attribute(point, "Dimensions").value.string_value = "InstanceId=i-1"
+
+
+def _int_namespace(point: Any) -> None:
+    _attribute(point, "Namespace").value.int_value = 7
+
+
+def _empty_dimension_value(point: Any) -> None:
+    dimensions = _attribute(point, "Dimensions").value.kvlist_value.values
+    dimensions.add(key="Empty").value.string_value = ""
+
+
+@pytest.mark.parametrize(
+    ("change", "skipped"),
+    [
+        (_int_dimension, {"not_a_metric": 1}),
+        (_string_dimensions, {"not_a_metric": 1}),
+        (_int_namespace, {"not_a_metric": 1}),
+        (_empty_dimension_value, {}),  # an empty string is a string
+    ],
+    ids=lambda value: getattr(value, "__name__", "")[1:],
+)
+def test_attribute_values_of_another_kind_than_string_are_refused_not_read_as_empty(
+    change: Any, skipped: dict[str, int]
+) -> None:
+    """As a JSON record with such a value is: read as "", they would merge distinct series."""
+    request = otel1_request(RECORDS[:3])
+    change(request.resource_metrics[0].scope_metrics[0].metrics[0].summary.data_points[0])
+    _, _, conversion = convert_object(frame(request), make_settings(stream_format=OPENTELEMETRY_1_0))
+    assert conversion.skipped == skipped
+    assert conversion.records == 3 - sum(skipped.values())
 
 
 def test_the_format_is_detected_only_from_the_first_bytes() -> None:

@@ -81,6 +81,7 @@ def with_value(**changes: object) -> dict[str, Any]:
         ({**RECORD, "account_id": 123456789012}, NOT_A_METRIC),
         ({**RECORD, "dimensions": {"InstanceId": ["i-1", "i-2"]}}, NOT_A_METRIC),
         ({**RECORD, "dimensions": "InstanceId=i-1"}, NOT_A_METRIC),
+        ({**RECORD, "dimensions": {"InstanceId": "i-1", "": "x"}}, NOT_A_METRIC),  # OTLP keys are not empty
         ({**RECORD, "timestamp": "2021-01-29"}, INVALID_TIMESTAMP),
         ({**RECORD, "timestamp": -1611929698000}, INVALID_TIMESTAMP),
         ({**RECORD, "timestamp": 0}, INVALID_TIMESTAMP),

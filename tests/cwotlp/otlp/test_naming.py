@@ -282,6 +282,35 @@ def test_prometheus_statistics_that_are_not_numbers_are_dropped() -> None:
     assert conversion.statistics_dropped == 2
 
 
+def test_prometheus_statistics_that_name_one_gauge_give_it_one_value() -> None:
+    """`Sum` beside `sum` and `p99_9` beside `p99.9`: the first is kept. `Average` beside the average:
+    the average of sum and count is kept, as documented."""
+    record = {**HAND[0], "value": {**HAND[0]["value"], "Sum": 5.0, "p99_9": 1.0, "Average": 7.0}}
+    request, conversion = one(record, Naming(scheme="prometheus"))
+    found = gauges(request)  # one datapoint per gauge, or it fails
+    assert found["aws_ec2_cpuutilization_sum"][0] == 12.2
+    assert found["aws_ec2_cpuutilization_p99_9"][0] == 3.29
+    assert found["aws_ec2_cpuutilization_average"][0] == 12.2 / 6
+    assert len(found) == 7
+    assert conversion.statistics_dropped == 3
+
+
+@pytest.mark.parametrize("encoding", ["json", "protobuf"])
+@pytest.mark.parametrize(("count", "total"), [(0.5, 1.7e308), (1e-300, 1e10)])
+def test_prometheus_an_average_that_is_not_finite_is_dropped(
+    encoding: str, count: float, total: float
+) -> None:
+    """A tiny sample count under a huge sum: JSON would write the infinite average as null."""
+    record = {**HAND[0], "value": {"max": 1e308, "min": 0.5, "sum": total, "count": count}}
+    requests, _, conversion = convert_object(
+        orjson.dumps(record), make_settings(naming=Naming(scheme="prometheus"), encoding=encoding)
+    )
+    found = gauges(requests[0])
+    assert "aws_ec2_cpuutilization_average" not in found
+    assert found["aws_ec2_cpuutilization_sum"][0] == total
+    assert conversion.statistics_dropped == 1
+
+
 @pytest.mark.parametrize(
     ("scheme", "key", "attribute"),
     [

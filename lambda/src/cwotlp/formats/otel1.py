@@ -36,6 +36,7 @@ EMPTY_FRAME = "empty_frame"
 NOT_A_SUMMARY = "not_a_summary"
 FRAME = "frame"
 _ZEROS = re.compile(rb"\x00+")
+NOT_TEXT = ("not a string",)  # an attribute value of another kind: no check takes it for a name
 NEWLINE = 0x0A
 MAX_VARINT_BYTES = 5  # a uint32 length
 MAX_FRAME_BYTES = 8 << 20  # a Firehose record is at most 1,000 KiB; a longer length is corrupt
@@ -204,19 +205,33 @@ def _resource_records(resource_metrics: Any, skipped: Counter[str]) -> Iterator[
                 }
 
 
-def point_names(point: Any) -> tuple[str | None, str | None, dict[str, str]]:
-    """A datapoint's Namespace, MetricName and Dimensions attributes (None where one is missing)."""
+def point_names(point: Any) -> tuple[Any, Any, Any]:
+    """A datapoint's Namespace, MetricName and Dimensions attributes (None where one is missing).
+
+    A name or dimension value that is not a string, or Dimensions that are not a key-value list, reads
+    as NOT_TEXT, which the record checks refuse, as they refuse a JSON record with such a value;
+    reading them as "" (what string_value gives) would merge series.
+    """
     namespace = metric_name = None
-    dimensions: dict[str, str] = {}
+    dimensions: Any = {}
     for attribute in point.attributes:
-        key = attribute.key
+        key, value = attribute.key, attribute.value
         if key == "Dimensions":
-            dimensions = {kv.key: kv.value.string_value for kv in attribute.value.kvlist_value.values}
+            dimensions = {
+                kv.key: kv.value.string_value or _text(kv.value) for kv in value.kvlist_value.values
+            }
+            if not dimensions and value.WhichOneof("value") not in ("kvlist_value", None):
+                dimensions = NOT_TEXT
         elif key == "Namespace":
-            namespace = attribute.value.string_value
+            namespace = value.string_value or _text(value)
         elif key == "MetricName":
-            metric_name = attribute.value.string_value
+            metric_name = value.string_value or _text(value)
     return namespace, metric_name, dimensions
+
+
+def _text(value: Any) -> Any:
+    """An AnyValue whose string_value is empty: the empty string, or NOT_TEXT for another kind."""
+    return "" if value.WhichOneof("value") == "string_value" else NOT_TEXT
 
 
 def _place(resource: bytes) -> tuple[str, str, str]:

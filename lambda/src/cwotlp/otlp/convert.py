@@ -185,17 +185,31 @@ class Converter:
         total: float,
         value: Any,
     ) -> list[Entry]:
-        """A record's gauges: one per statistic, and the average (of the sample count as streamed)."""
+        """A record's gauges: one per statistic, and the average (of the sample count as streamed).
+
+        A value that is not a finite number is dropped, and so is a statistic whose gauge another of the
+        record has (`Sum` beside `sum`, `Average` beside the average), so that no series gets two
+        values at one time.
+        """
         gauge, gauges, found = self._encoding.gauge, metric[4], []
+        average = (gauges.get(AVERAGE) or self._gauge(metric, AVERAGE)) if count else None
+        taken = [average]
         for statistic, number in value.items():
             if type(number) not in _NUMBERS or number - number:
                 self.statistics_dropped += 1
                 continue
             header = gauges.get(statistic) or self._gauge(metric, statistic)
+            if header in taken:
+                self.statistics_dropped += 1
+                continue
+            taken.append(header)
             found.append((resource, header, gauge(attributes, times, number)))
-        if count:
-            header = gauges.get(AVERAGE) or self._gauge(metric, AVERAGE)
-            found.append((resource, header, gauge(attributes, times, total / count)))
+        if average is not None:
+            number = total / count
+            if number - number:  # infinite: a tiny count under a huge sum
+                self.statistics_dropped += 1
+            else:
+                found.append((resource, average, gauge(attributes, times, number)))
         return found
 
     def _place(self, key: tuple[Any, ...]) -> tuple[bytes, bytes]:
@@ -234,6 +248,8 @@ class Converter:
         """The attributes that stand for a dimensions object. ValueError for what is no such object."""
         if type(dimensions) is not dict or not all(type(v) is str for v in dimensions.values()):
             raise ValueError("dimensions must be an object of strings")
+        if "" in dimensions:
+            raise ValueError("a dimension's name must not be empty")  # OTLP forbids empty attribute keys
         found = self._encoding.attributes(self._scheme.dimension_attributes(dimensions))
         self._dimensions[bytes(memoryview(key))] = found  # orjson's buffer is larger than its text
         self._remember(100 + len(key) + len(found))
