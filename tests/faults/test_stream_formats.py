@@ -93,6 +93,35 @@ def test_a_foreign_line_in_the_middle_is_counted(world: World) -> None:
     assert outcome.line["skipped"] == {"malformed_json": 1}
 
 
+def _damaged(framed: bytes, seq: int) -> bytes:
+    """The frame with one datapoint's InstanceId made text that is not UTF-8, at the same length: its
+    structure is intact, but it does not parse."""
+    value = f"i-{seq:017x}".encode()
+    assert framed.count(value) == 1
+    return framed.replace(value, b"\xff" + value[1:])
+
+
+def test_a_frame_damaged_below_its_resources_is_passed_over_by_the_collector_under_native(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames forwarded as they are are checked down to their resources only: a strict collector
+    refuses the request that carries the damaged one, and narrowing delivers every other frame."""
+    monkeypatch.setenv("CWOTLP_STREAM_FORMAT", "opentelemetry1.0")
+    monkeypatch.setenv("CWOTLP_NAMING", "native")
+    monkeypatch.setenv("CWOTLP_OTLP_ENCODING", "protobuf")
+    data = (
+        otel1_object(range(120))
+        + _damaged(otel1_object(range(120, 160)), 130)
+        + otel1_object(range(160, 200))
+    )
+    outcome = world.invoke(world.put("metrics/damaged-frame", data))
+    assert outcome.error is None, outcome.error
+    world.receiver.assert_exactly_once([*range(120), *range(160, 200)])
+    assert (outcome.line["status"], outcome.line["rejected_by_collector"]) == ("delivered", 40)
+    assert len(world.receiver.malformed) >= 2  # the whole request, then the frame alone
+    world.receiver.malformed.clear()
+
+
 def _assert_failed_visibly(world: World, outcome: Outcome) -> None:
     outcome.failed_with(r"1 of 1 objects not delivered: .*nothing in the object could be read")
     line = outcome.line
