@@ -206,7 +206,7 @@ def test_an_invocation_out_of_time_does_not_start_an_object(world: World) -> Non
 
 def test_aws_errors_are_reported_by_their_code(world: World) -> None:
     report = world.forward(ObjectRef(BUCKET, "metrics/missing.gz"))
-    assert (report.status, report.error) == ("failed", "S3 GetObject: NoSuchKey")
+    assert (report.status, report.error) == ("failed", "S3 HeadObject: NoSuchKey")
 
 
 def test_an_internal_error_is_reported_without_its_text(world: World) -> None:

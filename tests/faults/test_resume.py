@@ -81,3 +81,22 @@ def test_a_retry_under_the_same_settings_resumes_without_duplicates(world: World
     world.receiver.assert_exactly_once(SEQS)
     assert retry.line["resumed_from"] == position
     assert "restarted" not in retry.line
+
+
+def test_an_object_written_again_after_delivery_is_delivered_again(world: World) -> None:
+    """Firehose writes every object once, but a key can be written again (a re-upload, a copy): its
+    new content is another object, and the marker of the old one must not pass it off as delivered."""
+    world.invoke(world.put(KEY, json_object(SEQS, compress=True)))
+    again = world.invoke(world.put(KEY, json_object(range(1000, 1400), compress=True)))
+    assert again.error is None
+    assert (again.line["status"], again.line["restarted"]) == ("delivered", True)
+    world.receiver.assert_exactly_once([*SEQS, *range(1000, 1400)])
+
+
+def test_an_object_written_again_between_attempts_is_delivered_from_its_start(world: World) -> None:
+    _, position = _fail_part_way(world, json_object(SEQS, compress=True))
+    retry = world.invoke(world.put(KEY, json_object(range(1000, 1400), compress=True)))
+    assert retry.error is None
+    assert (retry.line["resumed_from"], retry.line["restarted"]) == (0, True)
+    world.receiver.assert_nothing_missing(range(1000, 1400))
+    assert position > 0

@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+RESERVE_SECONDS = 5.0  # an invocation keeps this long after its deadline to record progress and report
+
 
 @dataclass(frozen=True)
 class Deadline:

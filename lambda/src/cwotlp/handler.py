@@ -16,14 +16,13 @@ from typing import Any
 
 from cwotlp import logs
 from cwotlp.config import Settings
-from cwotlp.deadline import Deadline
+from cwotlp.deadline import RESERVE_SECONDS, Deadline
 from cwotlp.errors import ConfigError, DeliveryError
 from cwotlp.report import ObjectReport
 
 log = logging.getLogger("cwotlp")
 
 # Time kept back from the Lambda timeout to record progress and log after the last request.
-RESERVE_SECONDS = 5.0
 
 
 class Runtime:

@@ -156,25 +156,27 @@ def forward_object(
 
     started = time.monotonic()
     report = ObjectReport(ref.bucket, ref.key, format=settings.stream_format)
-    store = ProgressStore(
-        s3,
-        ref.bucket,
-        ref.key,
-        prefix=settings.progress_prefix,
-        fingerprint=settings.fingerprint(),
-        holder=holder,
-    )
+    store: ProgressStore | None = None
     conversion: Conversion | None = None
     try:
         if deadline.remaining() <= 0:
             raise DeliveryError("out of time before the object was started; the retry delivers it")
+        content = _content_tag(s3, ref)
+        store = ProgressStore(
+            s3,
+            ref.bucket,
+            ref.key,
+            prefix=settings.progress_prefix,
+            fingerprint=settings.fingerprint(),
+            holder=holder,
+            content=content,
+        )
         progress = store.acquire(deadline)
         if progress.complete:
             report.status = "already_delivered"
             return report
         report.resumed_from, report.restarted = progress.resume_from, progress.restarted
-        body = s3.get_object(Bucket=ref.bucket, Key=ref.key)["Body"]
-        chunks = timed(body.iter_chunks(CHUNK_BYTES), deadline)
+        chunks = timed(_body(s3, ref, content).iter_chunks(CHUNK_BYTES), deadline)
         conversion = Conversion(chunks, settings, resume_from=progress.resume_from, tags=tags)
         send = make_exporter(report)
         for batch in conversion.batches():
@@ -186,9 +188,10 @@ def forward_object(
         store.finish()
     except Exception as error:
         report.status, report.error = "failed", _reason(error)
-        store.release()
+        if store is not None:
+            store.release()
     finally:
-        report.progress_recorded = store.recorded
+        report.progress_recorded = store is None or store.recorded
         if conversion is not None:
             report.absorb(conversion)
         if tags is not None:
@@ -196,6 +199,37 @@ def forward_object(
             report.tag_lookups, report.tag_failures = counted.lookups, counted.failures
         report.duration_ms = round((time.monotonic() - started) * 1000)
     return report
+
+
+def _content_tag(s3: Any, ref: ObjectRef) -> str:
+    """The ETag of the object's content now. Progress counts the units of one content: an object
+    written again under its key is delivered again, from its start."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return str(s3.head_object(Bucket=ref.bucket, Key=ref.key).get("ETag", ""))
+    except ClientError as error:  # an answer to HEAD has no body: its code is the HTTP status
+        code = str(error.response.get("Error", {}).get("Code", "error"))
+        raise DeliveryError(f"S3 HeadObject: {_HEAD_CODES.get(code, code)}") from None
+
+
+def _body(s3: Any, ref: ObjectRef, content: str) -> Any:
+    """The object's body, if it still holds the content whose progress the marker counts."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return s3.get_object(Bucket=ref.bucket, Key=ref.key, **({"IfMatch": content} if content else {}))[
+            "Body"
+        ]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+            raise DeliveryError(
+                "the object was written again while it was being started; the retry delivers it anew"
+            ) from None
+        raise
+
+
+_HEAD_CODES = {"404": "NoSuchKey", "403": "AccessDenied"}
 
 
 def _reason(error: Exception) -> str:

@@ -53,12 +53,24 @@ def objects_in_event(event: Any) -> EventObjects:
         bucket, item = s3.get("bucket"), s3.get("object")
         bucket_name = bucket.get("name") if isinstance(bucket, dict) else None
         key, size = (item.get("key"), item.get("size")) if isinstance(item, dict) else (None, None)
-        if not isinstance(bucket_name, str) or not bucket_name or not isinstance(key, str) or not key:
+        if not (_name(bucket_name) and _name(key)):
             found.unusable += 1
             continue
         size = size if type(size) is int else None
         found.refs.append(ObjectRef(bucket_name, unquote_plus(key), size))
     return found
+
+
+def _name(value: Any) -> bool:
+    """Whether an event's bucket name or key can be one: a string that is not empty and is UTF-8 (a
+    lone surrogate, which JSON can escape, is not)."""
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Decompressed:

@@ -278,3 +278,63 @@ def test_an_unknown_function_exits_2(aws: Aws, capsys: pytest.CaptureFixture[str
     status, _, err = replay(capsys, "--function", "no-such-function", "--bucket", BUCKET)
     assert status == 2
     assert "cannot read the configuration of function no-such-function" in err
+
+
+def _refuse(operation: str, code: str, when: Any) -> Any:
+    from botocore.exceptions import ClientError
+
+    def refuse(params: dict[str, Any], **_: Any) -> None:
+        if when(params):
+            raise ClientError({"Error": {"Code": code, "Message": "refused"}}, operation)
+
+    return refuse
+
+
+def test_a_dry_run_reports_a_marker_it_cannot_read_and_goes_on(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws.put("metrics/a.gz")
+    aws.put("metrics/b.gz")
+    deny = _refuse("GetObject", "AccessDenied", lambda params: params.get("Key") == "progress/metrics/a.gz")
+    events = boto3.DEFAULT_SESSION.events
+    events.register("before-parameter-build.s3.GetObject", deny, unique_id="test-deny")
+    try:
+        status, summary, progress = replay(capsys, "--bucket", BUCKET, "--dry-run")
+    finally:
+        events.unregister("before-parameter-build.s3.GetObject", unique_id="test-deny")
+    assert status == 1
+    assert (summary["failed"], summary["would_deliver"]) == (1, 1)
+    assert "GetObject on s3://" in progress and "denied" in progress
+
+
+def test_a_message_that_cannot_be_deleted_is_kept_and_the_run_goes_on(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws.put("metrics/a.gz")
+    aws.put("metrics/b.gz")
+    for key in ("metrics/a.gz", "metrics/b.gz"):
+        aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=aws.failure_record(key))
+    calls: list[int] = []
+    refuse_first = _refuse(
+        "DeleteMessage", "ReceiptHandleIsInvalid", lambda _: not calls.append(1) and len(calls) == 1
+    )
+    events = boto3.DEFAULT_SESSION.events
+    events.register("before-parameter-build.sqs.DeleteMessage", refuse_first, unique_id="test-refuse")
+    try:
+        status, summary, progress = replay(capsys, "--queue-url", aws.queue_url, "--visibility-timeout", "0")
+    finally:
+        events.unregister("before-parameter-build.sqs.DeleteMessage", unique_id="test-refuse")
+    assert status == 0
+    assert (summary["delivered"], summary["messages_deleted"], summary["messages_kept"]) == (2, 1, 1)
+    assert "not deleted (ReceiptHandleIsInvalid)" in progress
+    assert aws.collector.datapoint_count() == 2 * RECORDS
+
+
+@pytest.mark.parametrize("seconds", ["0", "901", "nan", "soon"])
+def test_an_object_timeout_beyond_the_functions_longest_run_is_refused(
+    capsys: pytest.CaptureFixture[str], seconds: str
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["replay", "--bucket", BUCKET, "--object-timeout", seconds])
+    assert caught.value.code == 2
+    assert "not a number of seconds from 1 to 900" in capsys.readouterr().err

@@ -13,11 +13,13 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from cwotlp.deadline import RESERVE_SECONDS
 from cwotlp.delivery.http import Deadline
 from cwotlp.delivery.progress import (
     ACQUIRE_ATTEMPTS,
     DELIVERED,
     MAX_KEY_BYTES,
+    MAX_POLLS,
     SENDING,
     LeaseLost,
     Marker,
@@ -67,7 +69,12 @@ def clock() -> Clock:
 
 
 def store(
-    s3: Any, clock: Clock, holder: str = "invocation-1", fingerprint: str = "fp-1", key: str = KEY
+    s3: Any,
+    clock: Clock,
+    holder: str = "invocation-1",
+    fingerprint: str = "fp-1",
+    key: str = KEY,
+    content: str = '"etag-1"',
 ) -> ProgressStore:
     return ProgressStore(
         s3,
@@ -76,9 +83,14 @@ def store(
         prefix="progress/",
         fingerprint=fingerprint,
         holder=holder,
+        content=content,
         clock=clock,
         sleep=clock.sleep,
     )
+
+
+def put_marker(s3: Any, **fields: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key=MARKER, Body=json.dumps(fields).encode())
 
 
 def marker(s3: Any, key: str = MARKER) -> dict[str, Any]:
@@ -106,7 +118,8 @@ def test_a_fresh_object_is_leased_until_the_deadline(s3: Any, clock: Clock) -> N
         "position": 0,
         "fingerprint": "fp-1",
         "holder": "invocation-1",
-        "lease_until": clock.now + 120,
+        "lease_until": clock.now + 120 + RESERVE_SECONDS,  # the holder still records progress after it
+        "content": '"etag-1"',
     }
     assert clock.sleeps == []
 
@@ -124,6 +137,7 @@ def test_progress_is_saved_and_finished(s3: Any, clock: Clock) -> None:
         "fingerprint": "fp-1",
         "holder": "invocation-1",
         "lease_until": 0.0,
+        "content": '"etag-1"',
     }
     assert mine.recorded
     later = store(s3, clock, holder="invocation-2")
@@ -183,7 +197,7 @@ def test_an_expired_lease_is_taken_over_and_the_old_holder_stops(s3: Any, clock:
     crashed = store(s3, clock)
     crashed.acquire(clock.deadline(60))
     crashed.save(12)
-    clock.now += 61
+    clock.now += 60 + RESERVE_SECONDS + 1
     successor = store(s3, clock, holder="invocation-2")
     assert successor.acquire(clock.deadline(120)) == Progress(resume_from=12)
     assert clock.sleeps == []
@@ -297,3 +311,62 @@ def test_peek_reads_without_taking(s3: Any, clock: Clock) -> None:
 def test_release_without_a_lease_writes_nothing(s3: Any, clock: Clock) -> None:
     store(s3, clock).release()
     assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
+
+
+def test_an_object_written_again_is_delivered_again_from_its_start(s3: Any, clock: Clock) -> None:
+    """Progress counts the units of one content: another ETag under the key is another object."""
+    first = store(s3, clock)
+    first.acquire(clock.deadline(120))
+    first.save(40)
+    first.finish()
+    rewritten = store(s3, clock, holder="invocation-2", content='"etag-2"')
+    assert rewritten.acquire(clock.deadline(120)) == Progress(resume_from=0, restarted=True)
+    rewritten.save(7)
+    rewritten.release()  # a failed attempt at the new content
+    retry = store(s3, clock, holder="invocation-3", content='"etag-2"')
+    assert retry.acquire(clock.deadline(120)) == Progress(resume_from=7)
+    assert marker(s3)["content"] == '"etag-2"'
+
+
+def test_a_marker_written_before_contents_were_recorded_counts_for_the_content_there(
+    s3: Any, clock: Clock
+) -> None:
+    put_marker(s3, state=SENDING, position=9, fingerprint="fp-1", holder="old", lease_until=0.0)
+    assert store(s3, clock).acquire(clock.deadline(120)) == Progress(resume_from=9)
+    put_marker(s3, state=DELIVERED, position=9, fingerprint="fp-1", holder="old", lease_until=0.0)
+    assert store(s3, clock).acquire(clock.deadline(120)) == Progress(complete=True)
+
+
+def test_a_lease_is_not_taken_while_its_holder_may_still_record_progress(s3: Any, clock: Clock) -> None:
+    """The holder's deadline has passed, but it keeps RESERVE_SECONDS to record what was accepted."""
+    holder = store(s3, clock)
+    holder.acquire(clock.deadline(60))
+    clock.now += 60 + RESERVE_SECONDS / 2
+    waiting = store(s3, clock, holder="invocation-2")
+    clock.during_sleep.append(lambda: holder.save(30))  # the holder's last write, in its reserve
+    clock.during_sleep.append(holder.release)
+    assert waiting.acquire(clock.deadline(120)) == Progress(resume_from=30)
+    assert clock.sleeps[:2] == [0.5, 1.0]
+
+
+@pytest.mark.parametrize("lease_until", [float("inf"), "far"], ids=["infinite", "far-future"])
+def test_a_lease_longer_than_any_invocation_does_not_block_the_object(
+    s3: Any, clock: Clock, lease_until: object
+) -> None:
+    until = clock.now + 10 * 24 * 3600 if lease_until == "far" else lease_until
+    body = json.dumps(
+        {"state": SENDING, "position": 3, "fingerprint": "fp-1", "holder": "x", "lease_until": until}
+    )  # json writes an infinite float as Infinity, which Python reads back
+    s3.put_object(Bucket=BUCKET, Key=MARKER, Body=body.encode())
+    progress = store(s3, clock).acquire(clock.deadline(120))
+    assert progress.resume_from == (3 if lease_until == "far" else 0)  # an unreadable marker starts over
+    assert clock.sleeps == []
+
+
+def test_a_live_holder_is_waited_for_until_the_deadline_not_a_count_of_polls(s3: Any, clock: Clock) -> None:
+    store(s3, clock).acquire(clock.deadline(800))
+    waiting = store(s3, clock, holder="invocation-2")
+    with pytest.raises(DeliveryError, match=r"another invocation is delivering this object"):
+        waiting.acquire(clock.deadline(300))
+    assert ACQUIRE_ATTEMPTS < len(clock.sleeps) < MAX_POLLS
+    assert 290 <= sum(clock.sleeps) <= 300

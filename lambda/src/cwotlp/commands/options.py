@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -112,13 +113,28 @@ def _replay_command(commands: Any) -> argparse.ArgumentParser:
         help="seconds a message is hidden while handled (default 900)",
     )
     replay.add_argument(
-        "--object-timeout", type=float, default=300.0, help="seconds per object (default 300)"
+        "--object-timeout",
+        type=_object_seconds,
+        default=300.0,
+        help="seconds per object, at most 900 as for the function (default 300)",
     )
     replay.add_argument(
         "--format", choices=STREAM_FORMATS, help="stream format (default $CWOTLP_STREAM_FORMAT)"
     )
     _naming_options(replay)
     return replay
+
+
+def _object_seconds(text: str) -> float:
+    """Seconds for one object: an object's lease lasts that long, and the function takes a lease
+    longer than its own longest run (900 s) for a corrupt one."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 1 <= seconds <= 900:
+        raise argparse.ArgumentTypeError(f"not a number of seconds from 1 to 900: {text!r}")
+    return seconds
 
 
 def _timestamp(text: str) -> datetime:

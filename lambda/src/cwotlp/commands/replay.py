@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from cwotlp.delivery.progress import DELIVERED, ProgressStore
+from cwotlp.errors import DeliveryError
 from cwotlp.pipeline import ObjectReport
 from cwotlp.source import ObjectRef, objects_in_event
 
@@ -137,11 +138,16 @@ class Replay:
             store = ProgressStore(
                 self._s3, ref.bucket, ref.key, prefix=settings.progress_prefix, fingerprint="", holder=""
             )
-            marker = store.peek()
-            status = (
-                "already_delivered" if marker is not None and marker.state == DELIVERED else "would_deliver"
-            )
-            detail = f"{marker.position} units sent before" if marker is not None and marker.position else ""
+            try:
+                marker = store.peek()
+            except DeliveryError as error:  # the marker cannot be read: say so, go on with the others
+                status, detail = "failed", str(error)
+            else:
+                delivered = marker is not None and marker.state == DELIVERED
+                status = "already_delivered" if delivered else "would_deliver"
+                detail = (
+                    f"{marker.position} units sent before" if marker is not None and marker.position else ""
+                )
         else:
             report = self._forward(ref)
             status = report.status
@@ -171,7 +177,24 @@ class Replay:
                 continue
             statuses = [self.deliver(ref) for ref in message.objects]
             if self._forward is not None and all(s in ("delivered", "already_delivered") for s in statuses):
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message.receipt_handle)
-                self.summary.messages_deleted += 1
+                self._delete(sqs, queue_url, message)
             else:
                 self.summary.messages_kept += 1
+
+    def _delete(self, sqs: Any, queue_url: str, message: QueueMessage) -> None:
+        """Deletes a handled message; one that cannot be deleted stays (a later run finds its objects
+        delivered) and the run goes on."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message.receipt_handle)
+        except (ClientError, BotoCoreError) as error:
+            code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
+            print(
+                f"message {message.message_id} not deleted ({code or type(error).__name__}); its objects "
+                "are delivered, a later run finds them so",
+                file=self._out,
+            )
+            self.summary.messages_kept += 1
+        else:
+            self.summary.messages_deleted += 1

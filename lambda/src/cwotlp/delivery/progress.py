@@ -1,17 +1,21 @@
 """Delivery progress and the lease on an object, kept in a small marker object beside it in the bucket.
 
 The marker `<prefix><object key>` holds JSON: the state (`sending` or `delivered`), how many units of the
-object the collector has accepted, the fingerprint of the settings those units were cut under, and who
-holds the lease and until when. Every write is an S3 conditional write: the first with
-`If-None-Match: *`, later ones with `If-Match: <the marker's ETag>`, so two invocations of one object
-(S3 delivers events at least once, sometimes at the same moment) cannot both send it. The second waits
-for the first: it ends as `already_delivered` when the first succeeds, takes over when the first
-releases its lease (on failure) or the lease runs out (a crash), and fails, to be retried by Lambda,
-when its own time runs out first. A lease lasts until its holder's deadline, which a live holder never
-outlives.
+object the collector has accepted, the fingerprint of the settings those units were cut under, the ETag
+of the content they were cut from, and who holds the lease and until when. Every write is an S3
+conditional write: the first with `If-None-Match: *`, later ones with `If-Match: <the marker's ETag>`,
+so two invocations of one object (S3 delivers events at least once, sometimes at the same moment)
+cannot both send it. The second waits for the first: it ends as `already_delivered` when the first
+succeeds, takes over when the first releases its lease (on failure) or the lease runs out (a crash),
+and fails, to be retried by Lambda, when its own time runs out first. A lease lasts until its holder's
+deadline and the reserve after it in which the holder still records progress; a live holder never
+outlives it. A lease said to last longer than any invocation can is not taken for a live one (a
+corrupt marker must not block its object).
 
-A retry resumes after the accepted units only if the fingerprint matches; under other settings the
-units would be cut elsewhere, so it starts over: at least once, never less.
+A retry resumes after the accepted units only if the fingerprint and the content match; under other
+settings the units would be cut elsewhere, and an object written again under its key is another
+content, delivered again from its start (even when the old content was delivered): at least once,
+never less.
 """
 
 from __future__ import annotations
@@ -20,20 +24,23 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cwotlp.deadline import Deadline
+from cwotlp.deadline import RESERVE_SECONDS, Deadline
 from cwotlp.errors import DeliveryError
 
 log = logging.getLogger("cwotlp")
 
 SENDING, DELIVERED = "sending", "delivered"
 MAX_KEY_BYTES = 1024
-ACQUIRE_ATTEMPTS = 20
+ACQUIRE_ATTEMPTS = 20  # writes that lose a race before giving up
+MAX_POLLS = 400  # waits for a live holder: more than a 900 s invocation has room for
 POLL_SECONDS = (0.5, 1.0, 2.0, 3.0)
+MAX_LEASE_SECONDS = 900.0 + RESERVE_SECONDS  # Lambda's longest invocation
 FINAL_WRITE_ATTEMPTS = 3
 
 
@@ -48,6 +55,7 @@ class Marker:
     fingerprint: str = ""
     holder: str = ""
     lease_until: float = 0.0
+    content: str = ""  # the object's ETag; empty in markers written before it was recorded
 
     def body(self) -> bytes:
         return json.dumps(self.__dict__, sort_keys=True).encode()
@@ -64,6 +72,10 @@ class Marker:
             and type(marker.position) is int
             and marker.position >= 0
             and isinstance(marker.lease_until, int | float)
+            and math.isfinite(marker.lease_until)
+            and isinstance(marker.fingerprint, str)
+            and isinstance(marker.holder, str)
+            and isinstance(marker.content, str)
         )
         return marker if ok else None
 
@@ -74,7 +86,7 @@ class Progress:
 
     resume_from: int = 0
     complete: bool = False
-    restarted: bool = False  # progress existed under other settings and was set aside
+    restarted: bool = False  # progress existed under other settings or content and was set aside
 
 
 def marker_key(prefix: str, key: str) -> str:
@@ -97,6 +109,7 @@ class ProgressStore:
         prefix: str,
         fingerprint: str,
         holder: str,
+        content: str = "",
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -105,6 +118,7 @@ class ProgressStore:
         self._key = marker_key(prefix, key)
         self._fingerprint = fingerprint
         self._holder = holder
+        self._content = content
         self._clock = clock
         self._sleep = sleep
         self._etag: str | None = None
@@ -121,31 +135,35 @@ class ProgressStore:
         Raises DeliveryError when the marker cannot be read or written (so nothing is sent whose
         progress could not be recorded) or when another invocation holds the lease past the deadline.
         """
-        lease_until = self._clock() + max(deadline.remaining(), 0.0)
-        for attempt in range(ACQUIRE_ATTEMPTS):
+        lease_until = self._clock() + max(deadline.remaining(), 0.0) + RESERVE_SECONDS
+        conflicts = polls = 0
+        while True:
             marker, etag = self._read()
-            if marker is not None and marker.state == DELIVERED:
+            same = marker is not None and marker.content in ("", self._content)
+            if marker is not None and marker.state == DELIVERED and same:
                 return Progress(complete=True)
-            if marker is not None and marker.holder != self._holder and marker.lease_until > self._clock():
-                self._wait_for(marker, deadline, attempt)
+            if marker is not None and marker.holder != self._holder and self._live(marker):
+                self._wait_for(marker, deadline, polls)
+                polls += 1
                 continue
-            resume = marker is not None and marker.fingerprint == self._fingerprint
+            resume = marker is not None and same and marker.fingerprint == self._fingerprint
             position = marker.position if marker is not None and resume else 0
-            mine = Marker(SENDING, position, self._fingerprint, self._holder, lease_until)
-            if self._write(mine, etag):
+            if self._write(self._marker_at(SENDING, position, lease_until), etag):
                 return Progress(resume_from=position, restarted=marker is not None and not resume)
-        raise DeliveryError("could not take the object's lease: its marker kept changing")
+            conflicts += 1
+            if conflicts >= ACQUIRE_ATTEMPTS:
+                raise DeliveryError("could not take the object's lease: its marker kept changing")
 
     def save(self, position: int) -> None:
         """Records accepted units. A failed write is logged and left to the next one: the data was
         accepted and must not be sent again because of it. Raises LeaseLost if another took over."""
-        self._record(Marker(SENDING, position, self._fingerprint, self._holder, self._marker.lease_until))
+        self._record(self._marker_at(SENDING, position, self._marker.lease_until))
 
     def finish(self) -> None:
         """Marks the object delivered, trying a few times; raises only LeaseLost."""
         for _ in range(FINAL_WRITE_ATTEMPTS):
             self.recorded = True
-            self._record(Marker(DELIVERED, self._marker.position, self._fingerprint, self._holder, 0.0))
+            self._record(self._marker_at(DELIVERED, self._marker.position, 0.0))
             if self.recorded:
                 return
 
@@ -154,11 +172,20 @@ class ProgressStore:
         if self._etag is None:
             return
         with contextlib.suppress(LeaseLost):
-            self._record(Marker(SENDING, self._marker.position, self._fingerprint, self._holder, 0.0))
+            self._record(self._marker_at(SENDING, self._marker.position, 0.0))
 
-    def _wait_for(self, marker: Marker, deadline: Deadline, attempt: int) -> None:
-        pause = POLL_SECONDS[min(attempt, len(POLL_SECONDS) - 1)]
-        if deadline.remaining() < pause + 1.0:
+    def _marker_at(self, state: str, position: int, lease_until: float) -> Marker:
+        return Marker(state, position, self._fingerprint, self._holder, lease_until, self._content)
+
+    def _live(self, marker: Marker) -> bool:
+        """Whether the marker's lease still runs; one said to run longer than an invocation can is
+        not believed."""
+        now = self._clock()
+        return now < marker.lease_until <= now + MAX_LEASE_SECONDS
+
+    def _wait_for(self, marker: Marker, deadline: Deadline, polls: int) -> None:
+        pause = POLL_SECONDS[min(polls, len(POLL_SECONDS) - 1)]
+        if deadline.remaining() < pause + 1.0 or polls >= MAX_POLLS:
             raise DeliveryError(
                 "another invocation is delivering this object (its lease runs "
                 f"{max(marker.lease_until - self._clock(), 0):.0f} s more); left to Lambda's retry"
