@@ -6,6 +6,10 @@ locals {
   alarm_topic_arn = var.monitoring.create_sns_topic ? one(aws_sns_topic.alarms[*].arn) : var.monitoring.sns_topic_arn
   alarm_actions   = local.monitoring && local.alarm_topic_arn != null ? [local.alarm_topic_arn] : []
 
+  # Defaults that fit every allowed retention and buffering interval.
+  failure_queue_age_seconds  = coalesce(var.monitoring.failure_queue_age_seconds, min(86400, floor(var.lambda_failure_queue.message_retention_seconds / 2)))
+  firehose_freshness_seconds = coalesce(var.monitoring.firehose_freshness_seconds, max(900, 2 * var.firehose_buffering.interval_seconds))
+
   # Firehose publishes DeliveryToS3.* only for periods in which it delivers, at least once per buffering interval.
   firehose_alarm_period = max(300, ceil(var.firehose_buffering.interval_seconds / 60) * 60)
 
@@ -49,7 +53,7 @@ locals {
       metric_name = "ApproximateAgeOfOldestMessage"
       dimensions  = { QueueName = aws_sqs_queue.failures.name }
       statistic   = "Maximum"
-      threshold   = var.monitoring.failure_queue_age_seconds
+      threshold   = local.failure_queue_age_seconds
     }
     firehose-delivery = {
       description         = "Firehose failed to write objects to the bucket, or delivered nothing at all (is the metric stream running?). Delivery errors are in the Firehose log group and under errors/."
@@ -71,7 +75,7 @@ locals {
       statistic           = "Maximum"
       period              = local.firehose_alarm_period
       comparison_operator = "GreaterThanThreshold"
-      threshold           = var.monitoring.firehose_freshness_seconds
+      threshold           = local.firehose_freshness_seconds
     }
     metric-stream-publish-errors = {
       description         = "The metric stream could not put records to Firehose: check the metric stream role and the Firehose stream."

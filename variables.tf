@@ -14,6 +14,8 @@ locals {
   iam_role_path_pattern = "^/([!-~]*/)?$"
   # Customer or AWS managed IAM policies, which permissions boundaries are.
   iam_policy_arn_pattern = "^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/.+$"
+  # The secret's URLs as the forwarder takes them: http(s), a host, no user info; group 1 the port.
+  secret_url_pattern = "^https?://(?:\\[[0-9A-Fa-f:.]+\\]|[^\\s/?#@:\\[\\]]+)(?::([0-9]*))?(?:[/?#]\\S*)?$"
 }
 
 ################################################################################
@@ -320,8 +322,8 @@ variable "secret_arn" {
   default     = null
 
   validation {
-    condition     = var.secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.secret_arn))
-    error_message = "secret_arn must be a Secrets Manager secret ARN such as \"arn:aws:secretsmanager:eu-west-1:111122223333:secret:otlp-AbCdEf\"."
+    condition     = var.secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+-[A-Za-z0-9]{6}$", var.secret_arn))
+    error_message = "secret_arn must be the full ARN of a Secrets Manager secret, with the six characters Secrets Manager adds to the name, such as \"arn:aws:secretsmanager:eu-west-1:111122223333:secret:otlp-AbCdEf\" (the policy that lets the forwarder read it names this ARN)."
   }
 
   validation {
@@ -378,6 +380,37 @@ variable "secret_value" {
       )
     )
     error_message = "secret_value needs all of token_url, client_id and client_secret (OAuth2 client credentials, with optional audience and scope, and optional extra headers such as a tenant), or at least one header in headers (an API key) and no OAuth2 field: the forwarder refuses a secret without credentials."
+  }
+
+  validation {
+    condition = var.secret_value == null ? true : alltrue([
+      for url in concat([var.secret_value.endpoint], compact([var.secret_value.token_url])) :
+      can(regex(local.secret_url_pattern, url)) && try(
+        tonumber(regex(local.secret_url_pattern, url)[0]) >= 1 && tonumber(regex(local.secret_url_pattern, url)[0]) <= 65535,
+        true # no port: the scheme's
+      )
+    ])
+    error_message = "secret_value.endpoint and secret_value.token_url must each be a URL with a host, such as \"https://otlp.example.com\": no spaces or control characters, no user or password before the host (put credentials in their fields), and a port, if any, from 1 to 65535."
+  }
+
+  validation {
+    condition = var.secret_value == null ? true : alltrue([
+      for text in compact([
+        var.secret_value.endpoint, var.secret_value.token_url, var.secret_value.client_id,
+        var.secret_value.client_secret, var.secret_value.audience, var.secret_value.scope,
+      ]) : length(text) <= 8192 && can(regex("^(?:[^\\p{C}\\p{Z}]| )*$", text))
+    ])
+    error_message = "secret_value's fields must each be at most 8192 characters, without line breaks, tabs or other control or invisible characters (a value copied with its trailing newline, say)."
+  }
+
+  validation {
+    condition = var.secret_value == null ? true : alltrue([
+      for name, value in coalesce(var.secret_value.headers, {}) :
+      value == null ? false : (
+        can(regex("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", name)) && can(regex("^[\\x20-\\x7e\\t]*$", value)) && value == trimspace(value)
+      )
+    ])
+    error_message = "secret_value.headers must map HTTP header names (letters, digits and !#$%&'*+-.^_`|~) to values of visible ASCII characters and spaces, without line breaks, leading or trailing spaces, or null."
   }
 
   validation {
@@ -559,6 +592,11 @@ variable "lambda_resource_attributes" {
       for k in keys(var.lambda_resource_attributes) : length(trimspace(k)) > 0 && !startswith(k, "cloud.") && k != "service.name"
     ])
     error_message = "lambda_resource_attributes keys must be non-empty and must not set cloud.* or service.name (the forwarder sets those; use lambda_service_name for service.name)."
+  }
+
+  validation {
+    condition     = alltrue([for value in values(var.lambda_resource_attributes) : value != null])
+    error_message = "lambda_resource_attributes values must be strings, not null (a variable left unset, say): the forwarder refuses the setting otherwise."
   }
 }
 
@@ -793,8 +831,8 @@ variable "monitoring" {
     lambda_errors_threshold                = optional(number, 1)
     lambda_throttles_threshold             = optional(number, 1)
     failure_queue_messages_threshold       = optional(number, 1)
-    failure_queue_age_seconds              = optional(number, 86400)
-    firehose_freshness_seconds             = optional(number, 900)
+    failure_queue_age_seconds              = optional(number)
+    firehose_freshness_seconds             = optional(number)
     metric_stream_publish_errors_threshold = optional(number, 0)
   })
   default  = {}
@@ -831,20 +869,25 @@ variable "monitoring" {
     error_message = "monitoring.lambda_errors_threshold, lambda_throttles_threshold and failure_queue_messages_threshold must be whole numbers from 1 up (1 alarms on the first one)."
   }
 
+  # Checked only with the alarms on: these thresholds mean nothing without them.
   validation {
     condition = (
-      var.monitoring.failure_queue_age_seconds >= 60 &&
-      var.monitoring.failure_queue_age_seconds < var.lambda_failure_queue.message_retention_seconds
+      !var.monitoring.enabled || var.monitoring.failure_queue_age_seconds == null ? true : (
+        var.monitoring.failure_queue_age_seconds >= 1 &&
+        var.monitoring.failure_queue_age_seconds < var.lambda_failure_queue.message_retention_seconds
+      )
     )
-    error_message = "monitoring.failure_queue_age_seconds must be at least 60 and below lambda_failure_queue.message_retention_seconds, so the alarm fires before failed events expire unreplayed."
+    error_message = "monitoring.failure_queue_age_seconds must be at least 1 and below lambda_failure_queue.message_retention_seconds, so the alarm fires before failed events expire unreplayed; leave it out for a day, or half the retention when that is shorter."
   }
 
   validation {
     condition = (
-      var.monitoring.firehose_freshness_seconds > var.firehose_buffering.interval_seconds &&
-      var.monitoring.firehose_freshness_seconds <= 86400
+      !var.monitoring.enabled || var.monitoring.firehose_freshness_seconds == null ? true : (
+        var.monitoring.firehose_freshness_seconds > var.firehose_buffering.interval_seconds &&
+        var.monitoring.firehose_freshness_seconds <= 86400
+      )
     )
-    error_message = "monitoring.firehose_freshness_seconds must exceed firehose_buffering.interval_seconds (records wait that long by design) and be at most 86400 (Firehose keeps undelivered records for a day)."
+    error_message = "monitoring.firehose_freshness_seconds must exceed firehose_buffering.interval_seconds (records wait that long by design) and be at most 86400 (Firehose keeps undelivered records for a day); leave it out for 900 seconds, or twice the interval when that is longer."
   }
 
   validation {

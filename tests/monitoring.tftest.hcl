@@ -113,6 +113,35 @@ run "thresholds_follow_the_inputs" {
   }
 }
 
+run "default_thresholds_fit_every_interval_and_retention" {
+  command = plan
+
+  variables {
+    firehose_buffering   = { interval_seconds = 900 }
+    lambda_failure_queue = { message_retention_seconds = 60 }
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.this["firehose-freshness"].threshold == 1800 && aws_cloudwatch_metric_alarm.this["failure-queue-age"].threshold == 30
+    error_message = "Left out, the freshness threshold is twice a long buffering interval and the age threshold half a short retention."
+  }
+}
+
+run "thresholds_that_cannot_hold_are_not_checked_with_monitoring_off" {
+  command = plan
+
+  variables {
+    firehose_buffering   = { interval_seconds = 900 }
+    lambda_failure_queue = { message_retention_seconds = 600 }
+    monitoring           = { enabled = false, failure_queue_age_seconds = 86400, firehose_freshness_seconds = 60 }
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.this) == 0
+    error_message = "With monitoring off there is no alarm, and its thresholds are not checked."
+  }
+}
+
 run "created_topic_receives_alarms_and_state_changes" {
   command = plan
 

@@ -272,6 +272,17 @@ run "secret_arn_must_be_a_secret_arn" {
   expect_failures = [var.secret_arn]
 }
 
+run "secret_arn_must_be_the_full_arn" {
+  command = plan
+
+  variables {
+    create_secret = false
+    secret_arn    = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:otlp"
+  }
+
+  expect_failures = [var.secret_arn]
+}
+
 run "secret_arn_is_required_without_create_secret" {
   command = plan
 
@@ -322,6 +333,114 @@ run "secret_value_endpoint_must_be_a_url" {
   }
 
   expect_failures = [var.secret_value]
+}
+
+run "secret_value_endpoint_needs_a_host" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "https://", headers = { "x-api-key" = "k" } }
+  }
+
+  expect_failures = [var.secret_value]
+}
+
+run "secret_value_endpoint_without_user_info" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "https://user:pass@otlp.example.com", headers = { "x-api-key" = "k" } }
+  }
+
+  expect_failures = [var.secret_value]
+}
+
+run "secret_value_endpoint_without_spaces" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "https://otlp.example.com/v1 metrics", headers = { "x-api-key" = "k" } }
+  }
+
+  expect_failures = [var.secret_value]
+}
+
+run "secret_value_endpoint_port_within_range" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "https://otlp.example.com:99999", headers = { "x-api-key" = "k" } }
+  }
+
+  expect_failures = [var.secret_value]
+}
+
+run "secret_value_token_url_needs_a_host" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "https://otlp.example.com", token_url = "https:///token", client_id = "id", client_secret = "s" }
+  }
+
+  expect_failures = [var.secret_value]
+}
+
+run "secret_value_field_without_a_line_break" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "https://otlp.example.com", token_url = "https://auth.example.com/token", client_id = "id", client_secret = "s\n" }
+  }
+
+  expect_failures = [var.secret_value]
+}
+
+run "secret_value_header_value_without_a_line_break" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "https://otlp.example.com", headers = { "x-api-key" = "k\n" } }
+  }
+
+  expect_failures = [var.secret_value]
+}
+
+run "secret_value_header_value_without_trailing_spaces" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "https://otlp.example.com", headers = { "x-api-key" = "k " } }
+  }
+
+  expect_failures = [var.secret_value]
+}
+
+run "secret_value_header_value_not_null" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "https://otlp.example.com", headers = { "x-api-key" = "k", "x-tenant" = null } }
+  }
+
+  expect_failures = [var.secret_value]
+}
+
+run "secret_value_header_name_is_a_token" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "https://otlp.example.com", headers = { "X Api: Key" = "k" } }
+  }
+
+  expect_failures = [var.secret_value]
+}
+
+run "secret_value_urls_with_ports_paths_and_ipv6_hosts_are_accepted" {
+  command = plan
+
+  variables {
+    secret_value = { endpoint = "https://[fd00::1]:4318/otlp/v1/metrics?tenant=a", token_url = "https://auth.example.com:8443/oauth2/token", client_id = "id", client_secret = "s p@ce and symbols: ?#&" }
+  }
 }
 
 run "secret_value_headers_alone_need_no_oauth2_parts" {
@@ -527,6 +646,16 @@ run "lambda_service_name_not_empty" {
   }
 
   expect_failures = [var.lambda_service_name]
+}
+
+run "lambda_resource_attributes_are_not_null" {
+  command = plan
+
+  variables {
+    lambda_resource_attributes = { environment = null }
+  }
+
+  expect_failures = [var.lambda_resource_attributes]
 }
 
 run "lambda_resource_attributes_leave_cloud_attributes_alone" {
@@ -759,6 +888,7 @@ run "monitoring_firehose_freshness_above_the_buffering_interval" {
 
   variables {
     firehose_buffering = { interval_seconds = 900 }
+    monitoring         = { firehose_freshness_seconds = 900 }
   }
 
   expect_failures = [var.monitoring]

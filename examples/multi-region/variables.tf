@@ -11,18 +11,21 @@ variable "eu_region" {
 }
 
 variable "endpoint" {
-  description = "Base URL of the OTLP/HTTP collector; the forwarder posts to <endpoint>/v1/metrics."
+  description = "Base URL of the OTLP/HTTP collector; the forwarder posts to <endpoint>/v1/metrics. Ephemeral, as the secret it goes into: it stays out of the plan and the state."
   type        = string
+  ephemeral   = true
 }
 
 variable "token_url" {
-  description = "OAuth2 token endpoint of the collector's identity provider."
+  description = "OAuth2 token endpoint of the collector's identity provider. Ephemeral, as the secret it goes into: it stays out of the plan and the state."
   type        = string
+  ephemeral   = true
 }
 
 variable "client_id" {
-  description = "OAuth2 client id."
+  description = "OAuth2 client id. Ephemeral, as the secret it goes into: it stays out of the plan and the state."
   type        = string
+  ephemeral   = true
 }
 
 variable "client_secret" {

@@ -109,9 +109,11 @@ def assert_no_changes(lane: Lane, tf: Terraform) -> None:
     lane.say("a second plan -detailed-exitcode shows no changes")
 
 
-def assert_secret_kept_out(lane: Lane, tf: Terraform, plan_file: Path, secret: str, control: str) -> None:
-    """The secret is in none of the saved plan, its JSON, the state and the state's JSON. `control`, a plain
-    variable of the example, must be found in the saved plan: proof that the search reads its contents."""
+def assert_secret_kept_out(
+    lane: Lane, tf: Terraform, plan_file: Path, secrets: list[str], *, control: str
+) -> None:
+    """The secrets are in none of the saved plan, its JSON, the state and the state's JSON. `control`, a
+    plain value of the example, must be found in the saved plan: proof that the search reads its contents."""
     _, plan_json = tf.show(plan_file.name)
     _, state_json = tf.show()
     places = {
@@ -123,9 +125,10 @@ def assert_secret_kept_out(lane: Lane, tf: Terraform, plan_file: Path, secret: s
     if not leaked([control], places["saved plan"]):
         raise AssertionError(f"{lane.name}: the search did not find a plain variable in the saved plan")
     for place, texts in places.items():
-        if leaked([secret], texts):
-            raise AssertionError(f"{lane.name}: the client secret is in the {place}")
-    lane.say(f"the client secret is in none of: {', '.join(places)}")
+        for secret in secrets:
+            if leaked([secret], texts):
+                raise AssertionError(f"{lane.name}: a value of the collector's secret is in the {place}")
+    lane.say(f"the collector's endpoint and credentials are in none of: {', '.join(places)}")
 
 
 def destroy_and_check_empty(lane: Lane, tf: Terraform, before: Callable[[], None] = lambda: None) -> None:
@@ -193,9 +196,9 @@ def quickstart(settings: Settings) -> None:
         secret_value = local.secret_value()
         tf = lane.terraform(example, secret_value)
         plan_file = apply_with_saved_plan(lane, tf)
-        # The example takes endpoint, token_url and client_id as plain variables, which a saved plan keeps;
-        # the client secret is ephemeral and must be nowhere.
-        assert_secret_kept_out(lane, tf, plan_file, secret_value["client_secret"], secret_value["endpoint"])
+        # The example's collector variables are ephemeral, as the secret they go into: none may be anywhere.
+        secrets = [secret_value[name] for name in ("client_secret", "endpoint", "token_url", "client_id")]
+        assert_secret_kept_out(lane, tf, plan_file, secrets, control=REGION)
         state, _ = tf.show()
         secret_arn = resource(state, "aws_secretsmanager_secret.this[0]")["values"]["arn"]
         bucket = state["values"]["outputs"]["s3_bucket_name"]["value"]
