@@ -11,7 +11,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import unquote_plus
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -61,7 +61,7 @@ def objects_in_event(event: Any) -> EventObjects:
     return found
 
 
-def _name(value: Any) -> bool:
+def _name(value: Any) -> TypeGuard[str]:
     """Whether an event's bucket name or key can be one: a string that is not empty and is UTF-8 (a
     lone surrogate, which JSON can escape, is not)."""
     if not isinstance(value, str) or not value:
