@@ -241,6 +241,54 @@ run "metric_stream_statistics_only_percentiles" {
   expect_failures = [var.metric_stream_statistics]
 }
 
+run "metric_stream_statistics_percentile_p0_is_refused" {
+  command = plan
+
+  variables {
+    metric_stream_statistics = [{ additional_statistics = ["p0"], metrics = [{ namespace = "AWS/ELB", metric_name = "Latency" }] }]
+  }
+
+  expect_failures = [var.metric_stream_statistics]
+}
+
+run "metric_stream_statistics_percentile_p05_is_refused" {
+  command = plan
+
+  variables {
+    metric_stream_statistics = [{ additional_statistics = ["p05"], metrics = [{ namespace = "AWS/ELB", metric_name = "Latency" }] }]
+  }
+
+  expect_failures = [var.metric_stream_statistics]
+}
+
+run "metric_stream_statistics_percentile_p0_1_is_refused" {
+  command = plan
+
+  variables {
+    metric_stream_statistics = [{ additional_statistics = ["p0.1"], metrics = [{ namespace = "AWS/ELB", metric_name = "Latency" }] }]
+  }
+
+  expect_failures = [var.metric_stream_statistics]
+}
+
+run "metric_stream_statistics_percentile_p100_is_refused" {
+  command = plan
+
+  variables {
+    metric_stream_statistics = [{ additional_statistics = ["p100"], metrics = [{ namespace = "AWS/ELB", metric_name = "Latency" }] }]
+  }
+
+  expect_failures = [var.metric_stream_statistics]
+}
+
+run "metric_stream_statistics_percentiles_between_0_and_100_are_accepted" {
+  command = plan
+
+  variables {
+    metric_stream_statistics = [{ additional_statistics = ["p1", "p1.5", "p50", "p99.9999999999"], metrics = [{ namespace = "AWS/ELB", metric_name = "Latency" }] }]
+  }
+}
+
 run "metric_stream_statistics_percentile_at_most_100" {
   command = plan
 

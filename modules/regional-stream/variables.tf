@@ -248,9 +248,9 @@ variable "metric_stream_statistics" {
   validation {
     # The forwarder turns percentiles into summary quantiles; other statistics (TM, WM, PR, ...) would be dropped.
     condition = alltrue(flatten([
-      for s in var.metric_stream_statistics : [for stat in s.additional_statistics : can(regex("^p(100|[0-9]{1,2}(\\.[0-9]{1,10})?)$", stat))]
+      for s in var.metric_stream_statistics : [for stat in s.additional_statistics : can(regex("^p[1-9][0-9]?(\\.[0-9]{1,10})?$", stat))]
     ]))
-    error_message = "additional_statistics may only hold percentiles written as p followed by 0 to 100, such as \"p50\", \"p99\" or \"p99.9\": the forwarder sends percentiles as summary quantiles and has no place for other statistics."
+    error_message = "additional_statistics may only hold percentiles written as p followed by a number above 0 and below 100 without a leading zero, such as \"p50\", \"p99\" or \"p99.9\" (CloudWatch streams no p0 or p100: min and max are those): the forwarder sends percentiles as summary quantiles and has no place for other statistics."
   }
 }
 
