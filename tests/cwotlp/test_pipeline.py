@@ -183,6 +183,30 @@ def test_a_failed_delivery_resumes_where_it_stopped(world: World) -> None:
     assert len(identities) == len(set(identities)) == 127
 
 
+def test_an_object_written_again_while_it_is_started_fails_and_the_retry_delivers_the_new_content(
+    world: World,
+) -> None:
+    """The HEAD names the content whose progress the marker counts; a body that is no longer that
+    content is not read under its marker."""
+    ref = world.put("metrics/moving.gz", DATA)
+    rewrites: list[bytes] = [gzip.compress(DATA[: len(DATA) // 2])]
+
+    def write_again(**_: Any) -> None:
+        if rewrites:
+            world.s3.put_object(Bucket=BUCKET, Key=ref.key, Body=rewrites.pop())
+
+    world.s3.meta.events.register("before-call.s3.GetObject", write_again, unique_id="test-write-again")
+    failed = world.forward(ref)
+    assert (failed.status, failed.error) == (
+        "failed",
+        "the object was written again while it was being started; the retry delivers it anew",
+    )
+    assert world.collector.datapoint_count() == 0
+    retried = world.forward(ref, holder="invocation-2")
+    assert (retried.status, retried.restarted) == ("delivered", True)
+    assert 0 < retried.records < 127
+
+
 def test_an_object_with_nothing_readable_fails(world: World) -> None:
     ref = world.put("metrics/c.gz", b"{not json\n{still not\n")
     report = world.forward(ref)
