@@ -22,8 +22,6 @@ from cwotlp.report import ObjectReport
 
 log = logging.getLogger("cwotlp")
 
-# Time kept back from the Lambda timeout to record progress and log after the last request.
-
 
 class Runtime:
     """What outlives one invocation: settings, AWS clients, HTTP connections, the cached secret. Clients
