@@ -88,7 +88,7 @@ class Destination:
             if url.query:
                 found.add(url.query)
                 found.update(value for _, value in parse_qsl(url.query) if len(value) > 3)
-            found.update(part for part in url.target.partition("?")[0].split("/") if _KEY_LIKE.search(part))
+            found.update(part for part in url.path.split("/") if _KEY_LIKE.search(part))
         if self.oauth2 is not None:
             found.update(self.oauth2.secrets())
         return {value for value in found if value}

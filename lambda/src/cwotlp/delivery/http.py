@@ -89,6 +89,10 @@ class Url:
     def query(self) -> str:
         return self.target.partition("?")[2]
 
+    @property
+    def path(self) -> str:
+        return self.target.partition("?")[0]
+
 
 def check_header(name: str, value: str, what: str) -> None:
     """A header must be sendable as is; the error names the header, never its value."""
