@@ -22,7 +22,7 @@ from cwotlp.otlp.convert import Converter, Entry
 from cwotlp.otlp.encoding import encoding_named
 from cwotlp.report import ObjectReport
 from cwotlp.rules import DROPPED_BY_RULE, record_filter
-from cwotlp.source import CHUNK_BYTES, Decompressed, ObjectRef
+from cwotlp.source import CHUNK_BYTES, Decompressed, ObjectRef, body_of, content_tag
 
 if TYPE_CHECKING:
     from cwotlp.tags import ResourceTags
@@ -161,7 +161,7 @@ def forward_object(
     try:
         if deadline.remaining() <= 0:
             raise DeliveryError("out of time before the object was started; the retry delivers it")
-        content = _content_tag(s3, ref)
+        content = content_tag(s3, ref)
         store = ProgressStore(
             s3,
             ref.bucket,
@@ -176,7 +176,7 @@ def forward_object(
             report.status = "already_delivered"
             return report
         report.resumed_from, report.restarted = progress.resume_from, progress.restarted
-        chunks = timed(_body(s3, ref, content).iter_chunks(CHUNK_BYTES), deadline)
+        chunks = timed(body_of(s3, ref, content).iter_chunks(CHUNK_BYTES), deadline)
         conversion = Conversion(chunks, settings, resume_from=progress.resume_from, tags=tags)
         send = make_exporter(report)
         for batch in conversion.batches():
@@ -199,37 +199,6 @@ def forward_object(
             report.tag_lookups, report.tag_failures = counted.lookups, counted.failures
         report.duration_ms = round((time.monotonic() - started) * 1000)
     return report
-
-
-def _content_tag(s3: Any, ref: ObjectRef) -> str:
-    """The ETag of the object's content now. Progress counts the units of one content: an object
-    written again under its key is delivered again, from its start."""
-    from botocore.exceptions import ClientError
-
-    try:
-        return str(s3.head_object(Bucket=ref.bucket, Key=ref.key).get("ETag", ""))
-    except ClientError as error:  # an answer to HEAD has no body: its code is the HTTP status
-        code = str(error.response.get("Error", {}).get("Code", "error"))
-        raise DeliveryError(f"S3 HeadObject: {_HEAD_CODES.get(code, code)}") from None
-
-
-def _body(s3: Any, ref: ObjectRef, content: str) -> Any:
-    """The object's body, if it still holds the content whose progress the marker counts."""
-    from botocore.exceptions import ClientError
-
-    try:
-        return s3.get_object(Bucket=ref.bucket, Key=ref.key, **({"IfMatch": content} if content else {}))[
-            "Body"
-        ]
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
-            raise DeliveryError(
-                "the object was written again while it was being started; the retry delivers it anew"
-            ) from None
-        raise
-
-
-_HEAD_CODES = {"404": "NoSuchKey", "403": "AccessDenied"}
 
 
 def _reason(error: Exception) -> str:

@@ -14,6 +14,8 @@ from itertools import chain
 from typing import Any, TypeGuard
 from urllib.parse import unquote_plus
 
+from cwotlp.errors import DeliveryError
+
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK_BYTES = 1 << 20
 INFLATE_STEP = 256 << 10
@@ -71,6 +73,36 @@ def _name(value: Any) -> TypeGuard[str]:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def content_tag(s3: Any, ref: ObjectRef) -> str:
+    """The ETag of the object's content now: delivery progress counts the units of one content, so an
+    object written again under its key is delivered again, from its start."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return str(s3.head_object(Bucket=ref.bucket, Key=ref.key).get("ETag", ""))
+    except ClientError as error:  # an answer to HEAD has no body: its code is the HTTP status
+        code = str(error.response.get("Error", {}).get("Code", "error"))
+        raise DeliveryError(f"S3 HeadObject: {_HEAD_CODES.get(code, code)}") from None
+
+
+def body_of(s3: Any, ref: ObjectRef, content: str) -> Any:
+    """The object's streamed body, if it still holds `content` (content_tag's ETag)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        response = s3.get_object(Bucket=ref.bucket, Key=ref.key, **({"IfMatch": content} if content else {}))
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+            raise DeliveryError(
+                "the object was written again while it was being started; the retry delivers it anew"
+            ) from None
+        raise
+    return response["Body"]
+
+
+_HEAD_CODES = {"404": "NoSuchKey", "403": "AccessDenied"}
 
 
 class Decompressed:

@@ -338,3 +338,22 @@ def test_an_object_timeout_beyond_the_functions_longest_run_is_refused(
         main(["replay", "--bucket", BUCKET, "--object-timeout", seconds])
     assert caught.value.code == 2
     assert "not a number of seconds from 1 to 900" in capsys.readouterr().err
+
+
+def test_a_dry_run_tells_an_object_written_again_and_one_that_is_gone(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As a delivery would: a marker counts one content, and an object must exist to be delivered."""
+    aws.put("metrics/again.gz")
+    aws.put("metrics/same.gz")
+    status, summary, _ = replay(capsys, "--bucket", BUCKET)
+    assert (status, summary["delivered"]) == (0, 2)
+    aws.put("metrics/again.gz", DATA + b"\n")  # another content under the key
+    status, summary, _ = replay(capsys, "--bucket", BUCKET, "--dry-run")
+    assert (summary["would_deliver"], summary["already_delivered"]) == (1, 1)
+    aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=aws.failure_record("metrics/gone.gz"))
+    status, summary, progress = replay(
+        capsys, "--queue-url", aws.queue_url, "--dry-run", "--visibility-timeout", "0"
+    )
+    assert (status, summary["failed"]) == (1, 1)
+    assert "S3 HeadObject: NoSuchKey" in progress

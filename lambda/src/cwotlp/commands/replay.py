@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from cwotlp.delivery.progress import DELIVERED, ProgressStore
 from cwotlp.errors import DeliveryError
 from cwotlp.pipeline import ObjectReport
-from cwotlp.source import ObjectRef, objects_in_event
+from cwotlp.source import ObjectRef, content_tag, objects_in_event
 
 RECEIVE_BATCH = 10  # SQS's maximum per ReceiveMessage
 RECEIVE_WAIT_SECONDS = 1
@@ -139,11 +139,11 @@ class Replay:
                 self._s3, ref.bucket, ref.key, prefix=settings.progress_prefix, fingerprint="", holder=""
             )
             try:
-                marker = store.peek()
-            except DeliveryError as error:  # the marker cannot be read: say so, go on with the others
+                content, marker = content_tag(self._s3, ref), store.peek()
+            except DeliveryError as error:  # gone, or its marker unreadable: say so, go on with the others
                 status, detail = "failed", str(error)
             else:
-                delivered = marker is not None and marker.state == DELIVERED
+                delivered = marker is not None and marker.state == DELIVERED and marker.counts_for(content)
                 status = "already_delivered" if delivered else "would_deliver"
                 detail = (
                     f"{marker.position} units sent before" if marker is not None and marker.position else ""

@@ -60,6 +60,11 @@ class Marker:
     def body(self) -> bytes:
         return json.dumps(self.__dict__, sort_keys=True).encode()
 
+    def counts_for(self, content: str) -> bool:
+        """Whether the marker counts units of this content (the object's ETag); one written before
+        contents were recorded counts for whatever content is there."""
+        return self.content in ("", content)
+
     @classmethod
     def parse(cls, data: bytes) -> Marker | None:
         try:
@@ -139,7 +144,7 @@ class ProgressStore:
         conflicts = polls = 0
         while True:
             marker, etag = self._read()
-            same = marker is not None and marker.content in ("", self._content)
+            same = marker is not None and marker.counts_for(self._content)
             if marker is not None and marker.state == DELIVERED and same:
                 return Progress(complete=True)
             if marker is not None and marker.holder != self._holder and self._live(marker):
