@@ -71,8 +71,10 @@ def test_blank_runs_cost_no_lines() -> None:
     reader = Lines(chunked(b"\n" * 100_000 + LINE + b"\n" * 100_000, 4096), Counter())
     assert list(reader) == [LINE]
     assert not reader.unterminated
-    for blank in (b"\r\n", b"  \n", b"\t\r\n"):
-        values, skipped = read(blank * 20_000 + LINE + b"\n" + blank * 20_000, 4096)
+    for blank in (b"\r\n", b"  \n", b"\t\r\n", b" \t \r\n\n"):
+        data = blank * 20_000 + LINE + b"\n" + blank * 20_000
+        assert list(Lines(chunked(data, 4096), Counter())) == [LINE]  # none left to fail parsing
+        values, skipped = read(data, 4096)
         assert values == [RECORD] and not skipped
 
 
