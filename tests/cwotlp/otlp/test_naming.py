@@ -333,16 +333,22 @@ def test_account_and_region_attributes_default_on_for_prometheus_only(scheme: st
     assert Naming(scheme=scheme, account_region_attributes=not default).account_region is not default
 
 
-def random_text(rng: random.Random) -> str:
-    alphabet = 'abcXYZ09 _-/.:"\\\t\n\x00\x1f\x7fé€😀'
+ANY_TEXT = 'abcXYZ09 _-/.:"\\\t\n\x00\x1f\x7fé€😀'
+PLAIN_TEXT = "ab09 :,{}[]'/."  # no escapes, but the separators' characters
+
+
+def random_text(rng: random.Random, alphabet: str = ANY_TEXT) -> str:
     return "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 12)))
 
 
-def test_dimensions_text_is_exactly_pythons_json_dumps() -> None:
+@pytest.mark.parametrize("alphabet", [ANY_TEXT, PLAIN_TEXT], ids=["any", "plain"])
+def test_dimensions_text_is_exactly_pythons_json_dumps(alphabet: str) -> None:
+    """With or without orjson's text of the dimensions given, as the converter gives it."""
     rng = random.Random(7)
     for _ in range(2000):
-        dimensions = {random_text(rng): random_text(rng) for _ in range(rng.randrange(0, 5))}
+        dimensions = {random_text(rng, alphabet): random_text(rng, alphabet) for _ in range(rng.randrange(5))}
         assert python_json(dimensions) == json.dumps(dimensions)
+        assert python_json(dimensions, orjson.dumps(dimensions)) == json.dumps(dimensions)
 
 
 # The otel scheme against the OpenTelemetry Collector's golden files -----------------------------------

@@ -13,6 +13,7 @@ An attribute value is a string, or a key-value list (a tuple of string pairs) fo
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 
 import orjson
 
@@ -42,15 +43,16 @@ class JsonEncoding:
     )
     _EMPTY_SUMMARY = b'{"attributes":[%b],%b,"count":"0","sum":%b}'
     _GAUGE = b'{"attributes":[%b],%b,"asDouble":%b}'
+    _STRING = b'{"key":%b,"value":{"stringValue":%b}}'
+    _KVLIST = b'{"key":%b,"value":{"kvlistValue":{"values":[%b]}}}'
 
     def attribute(self, key: str, value: AttributeValue) -> bytes:
         if isinstance(value, str):
-            return b'{"key":' + _dumps(key) + b',"value":{"stringValue":' + _dumps(value) + b"}}"
-        values = b",".join(self.attribute(k, v) for k, v in value)
-        return b'{"key":' + _dumps(key) + b',"value":{"kvlistValue":{"values":[' + values + b"]}}}"
+            return self._STRING % (_dumps(key), _dumps(value))
+        return self._KVLIST % (_dumps(key), self.attributes(value))
 
-    def attributes(self, attributes: list[Attribute]) -> bytes:
-        return b",".join(self.attribute(k, v) for k, v in attributes)
+    def attributes(self, attributes: Iterable[Attribute]) -> bytes:
+        return b",".join([self.attribute(k, v) for k, v in attributes])
 
     def resource(self, attributes: list[Attribute], scope: Scope) -> bytes:
         scope_text = b""
@@ -120,12 +122,17 @@ def _read_varint(data: bytes, position: int) -> tuple[int, int]:
 
 def varint(value: int) -> bytes:
     """An unsigned varint, as protobuf writes lengths."""
+    if value < 0x80:
+        return _ONE_BYTE[value]
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+_ONE_BYTE = [bytes((value,)) for value in range(0x80)]
 
 
 def field(number: int, payload: bytes) -> bytes:
