@@ -246,11 +246,11 @@ class Converter:
 
     def _dimension_attributes(self, key: bytes, dimensions: Any) -> bytes:
         """The attributes that stand for a dimensions object. ValueError for what is no such object."""
-        if type(dimensions) is not dict or not all(map(str.__instancecheck__, dimensions.values())):
+        if type(dimensions) is not dict or not all(type(v) is str for v in dimensions.values()):
             raise ValueError("dimensions must be an object of strings")
         if "" in dimensions:
             raise ValueError("a dimension's name must not be empty")  # OTLP forbids empty attribute keys
-        found = self._encoding.attributes(self._scheme.dimension_attributes(dimensions, key))
+        found = self._encoding.attributes(self._scheme.dimension_attributes(dimensions))
         self._dimensions[bytes(memoryview(key))] = found  # orjson's buffer is larger than its text
         self._remember(100 + len(key) + len(found))
         return found

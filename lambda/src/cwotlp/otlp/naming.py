@@ -37,7 +37,6 @@ SCOPE: Scope = ("aws.cloudwatch", __version__)
 PERIOD_MS = 60_000  # metric streams send one-minute aggregates
 
 _PLAIN = re.compile(rb"[\x20-\x5b\x5d-\x7e]*")
-_SEPARATORS = frozenset((":", ","))
 # The OpenTelemetry Collector renames this dimension to the semantic convention's attribute.
 OTEL_DIMENSION_NAMES = {"InstanceId": "service.instance.id"}
 
@@ -100,9 +99,8 @@ class Scheme:
     def metric_attributes(self, namespace: str, metric_name: str) -> list[Attribute]:
         return [("Namespace", namespace), ("MetricName", metric_name)]
 
-    def dimension_attributes(self, dimensions: dict[str, str], text: bytes) -> list[Attribute]:
-        """The attributes of a series' dimensions; `text` is orjson's text of them."""
-        found: list[Attribute] = [("Dimensions", python_json(dimensions, text))]
+    def dimension_attributes(self, dimensions: dict[str, str]) -> list[Attribute]:
+        found: list[Attribute] = [("Dimensions", python_json(dimensions))]
         if not self.naming.dimension_attributes:
             return found
         return self.distinct([*found, *dimensions.items()])  # one named like another is in Dimensions
@@ -155,7 +153,7 @@ class OtelScheme(Scheme):
     def metric_attributes(self, namespace: str, metric_name: str) -> list[Attribute]:
         return []
 
-    def dimension_attributes(self, dimensions: dict[str, str], text: bytes) -> list[Attribute]:
+    def dimension_attributes(self, dimensions: dict[str, str]) -> list[Attribute]:
         return self.distinct((OTEL_DIMENSION_NAMES.get(k, k), v) for k, v in dimensions.items())
 
 
@@ -179,7 +177,7 @@ class NativeScheme(Scheme):
     def metric(self, namespace: str, metric_name: str, unit: str) -> tuple[str, str]:
         return f"amazonaws.com/{namespace}/{metric_name}", to_ucum(unit)
 
-    def dimension_attributes(self, dimensions: dict[str, str], text: bytes) -> list[Attribute]:
+    def dimension_attributes(self, dimensions: dict[str, str]) -> list[Attribute]:
         return [("Dimensions", tuple(dimensions.items()))]
 
 
@@ -195,7 +193,7 @@ class PrometheusScheme(Scheme):
     def metric_attributes(self, namespace: str, metric_name: str) -> list[Attribute]:
         return []
 
-    def dimension_attributes(self, dimensions: dict[str, str], text: bytes) -> list[Attribute]:
+    def dimension_attributes(self, dimensions: dict[str, str]) -> list[Attribute]:
         labels = ((yace.label_name("dimension_", name), value) for name, value in dimensions.items())
         return self.distinct((label, value) for label, value in labels if label is not None)
 
@@ -216,19 +214,10 @@ def scheme_for(naming: Naming) -> Scheme:
     return kinds[naming.scheme](naming)
 
 
-def python_json(dimensions: dict[str, str], text: bytes | None = None) -> str:
+def python_json(dimensions: dict[str, str]) -> str:
     """The dimensions as Python's json.dumps writes them (", " and ": " separators, ASCII escapes), the
-    text dashboards built on the reference guide match on; without its cost when nothing needs escaping.
-
-    `text` is orjson's compact text of the same dimensions, when the caller has it. When it is printable
-    ASCII without a backslash, every quote in it opens or closes a string, so a '":"' or '","' in it is
-    a separator unless a name or value is just ":" or ",".
-    """
-    if text is None:
-        text = orjson.dumps(dimensions)
-    if _PLAIN.fullmatch(text):
-        if _SEPARATORS.isdisjoint(dimensions) and _SEPARATORS.isdisjoint(dimensions.values()):
-            return text.replace(b'":"', b'": "').replace(b'","', b'", "').decode()
+    text dashboards built on the reference guide match on; without its cost when nothing needs escaping."""
+    if _PLAIN.fullmatch(orjson.dumps(dimensions)):  # printable ASCII without a backslash: no escapes
         return "{" + ", ".join([f'"{k}": "{v}"' for k, v in dimensions.items()]) + "}"
     import json
 
