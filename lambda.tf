@@ -35,7 +35,10 @@ locals {
   lambda_environment_bound = merge(local.lambda_environment, {
     CWOTLP_SECRET_ARN = var.create_secret ? "arn:aws-us-gov:secretsmanager:${format("%-20s", "<region>")}:111122223333:secret:${local.names.secret}-AbCdEf" : var.secret_arn
   })
-  lambda_environment_bytes = length(join("", [for name, value in local.lambda_environment_bound : "${name}${value}"]))
+  # In bytes of UTF-8, as Lambda counts them: base64 writes 4 characters for every 3 bytes, so the
+  # unpadded length times 3/4, rounded down, is the byte count.
+  lambda_environment_base64 = base64encode(join("", [for name, value in local.lambda_environment_bound : "${name}${value}"]))
+  lambda_environment_bytes  = floor(length(trimsuffix(trimsuffix(local.lambda_environment_base64, "="), "=")) * 3 / 4)
 }
 
 resource "aws_cloudwatch_log_group" "lambda" {
@@ -101,7 +104,7 @@ resource "aws_lambda_function" "this" {
   lifecycle {
     precondition {
       condition     = local.lambda_environment_bytes <= 4096
-      error_message = "The forwarder's environment variables (${local.lambda_environment_bytes} characters, counting a created secret's ARN at its longest) exceed Lambda's 4 KB: shorten lambda_metric_rules, lambda_resource_tags.tag_keys or lambda_resource_attributes."
+      error_message = "The forwarder's environment variables (${local.lambda_environment_bytes} bytes, counting a created secret's ARN at its longest) exceed Lambda's 4 KB: shorten lambda_metric_rules, lambda_resource_tags.tag_keys or lambda_resource_attributes."
     }
   }
 

@@ -42,6 +42,15 @@ variable "tags" {
   type        = map(string)
   default     = {}
   nullable    = false
+
+  validation {
+    # AWS refuses these at apply, resource by resource; the provider's default_tags count towards the 50 too.
+    condition = length(var.tags) <= 50 && alltrue([
+      for key, value in var.tags :
+      length(key) >= 1 && length(key) <= 128 && !startswith(lower(key), "aws:") && try(length(value) <= 256, false)
+    ])
+    error_message = "tags may hold at most 50 tags (AWS's limit per resource, default_tags included), each key 1 to 128 characters not starting with \"aws:\" (reserved for AWS) and each value a string of at most 256 characters."
+  }
 }
 
 variable "iam_role_path" {
@@ -204,15 +213,19 @@ variable "metric_stream_namespaces" {
   validation {
     condition = alltrue([
       for f in var.metric_stream_namespaces :
-      length(f.namespace) >= 1 && length(f.namespace) <= 255 &&
-      length(f.metric_names) <= 999 && alltrue([for m in f.metric_names : length(m) >= 1 && length(m) <= 255])
+      # try(): a null entry, namespace or metric name fails here with this message, not with length()'s error.
+      try(
+        length(f.namespace) >= 1 && length(f.namespace) <= 255 &&
+        length(f.metric_names) <= 999 && alltrue([for m in f.metric_names : length(m) >= 1 && length(m) <= 255]),
+        false
+      )
     ])
     error_message = "Each metric_stream_namespaces entry needs a namespace of 1 to 255 characters (such as \"AWS/EC2\") and at most 999 metric_names of 1 to 255 characters each."
   }
 
   validation {
     condition = (
-      length(distinct([for f in var.metric_stream_namespaces : f.namespace])) ==
+      length(distinct([for f in var.metric_stream_namespaces : try(f.namespace, null)])) ==
       length(var.metric_stream_namespaces)
     )
     error_message = "Each namespace may appear only once in metric_stream_namespaces: merge the metric_names of repeated entries."
@@ -241,15 +254,19 @@ variable "metric_stream_exclude_namespaces" {
   validation {
     condition = alltrue([
       for f in var.metric_stream_exclude_namespaces :
-      length(f.namespace) >= 1 && length(f.namespace) <= 255 &&
-      length(f.metric_names) <= 999 && alltrue([for m in f.metric_names : length(m) >= 1 && length(m) <= 255])
+      # try(): a null entry, namespace or metric name fails here with this message, not with length()'s error.
+      try(
+        length(f.namespace) >= 1 && length(f.namespace) <= 255 &&
+        length(f.metric_names) <= 999 && alltrue([for m in f.metric_names : length(m) >= 1 && length(m) <= 255]),
+        false
+      )
     ])
     error_message = "Each metric_stream_exclude_namespaces entry needs a namespace of 1 to 255 characters (such as \"AWS/Usage\") and at most 999 metric_names of 1 to 255 characters each."
   }
 
   validation {
     condition = (
-      length(distinct([for f in var.metric_stream_exclude_namespaces : f.namespace])) ==
+      length(distinct([for f in var.metric_stream_exclude_namespaces : try(f.namespace, null)])) ==
       length(var.metric_stream_exclude_namespaces)
     )
     error_message = "Each namespace may appear only once in metric_stream_exclude_namespaces: merge the metric_names of repeated entries."
@@ -271,16 +288,22 @@ variable "metric_stream_statistics" {
   validation {
     condition = alltrue([
       for s in var.metric_stream_statistics :
-      length(s.additional_statistics) >= 1 && length(s.additional_statistics) <= 20 &&
-      length(s.metrics) >= 1 && length(s.metrics) <= 100
+      try(
+        length(s.additional_statistics) >= 1 && length(s.additional_statistics) <= 20 &&
+        length(s.metrics) >= 1 && length(s.metrics) <= 100 && alltrue([
+          for m in s.metrics :
+          length(m.namespace) >= 1 && length(m.namespace) <= 255 && length(m.metric_name) >= 1 && length(m.metric_name) <= 255
+        ]),
+        false
+      )
     ])
-    error_message = "Each metric_stream_statistics entry needs 1 to 20 additional_statistics and 1 to 100 metrics (the metric stream limits); split larger lists into several entries."
+    error_message = "Each metric_stream_statistics entry needs 1 to 20 additional_statistics and 1 to 100 metrics (the metric stream limits), each metric a namespace and a metric_name of 1 to 255 characters; split larger lists into several entries."
   }
 
   validation {
     # The forwarder turns percentiles into summary quantiles; other statistics (TM, WM, PR, ...) would be dropped.
     condition = alltrue(flatten([
-      for s in var.metric_stream_statistics : [for stat in s.additional_statistics : can(regex("^p[1-9][0-9]?(\\.[0-9]{1,10})?$", stat))]
+      for s in var.metric_stream_statistics : [for stat in try(coalesce(s.additional_statistics, []), []) : can(regex("^p[1-9][0-9]?(\\.[0-9]{1,10})?$", stat))]
     ]))
     error_message = "additional_statistics may only hold percentiles written as p followed by a number above 0 and below 100 without a leading zero, such as \"p50\", \"p99\" or \"p99.9\" (CloudWatch streams no p0 or p100: min and max are those): the forwarder sends percentiles as summary quantiles and has no place for other statistics."
   }
@@ -649,22 +672,23 @@ variable "lambda_metric_rules" {
   nullable = false
 
   validation {
-    condition     = alltrue([for r in var.lambda_metric_rules : contains(["drop", "keep"], r.action)])
+    condition     = alltrue([for r in var.lambda_metric_rules : try(contains(["drop", "keep"], r.action), false)])
     error_message = "Each lambda_metric_rules entry needs action = \"drop\" or \"keep\"."
   }
 
   validation {
     condition = alltrue([
       for r in var.lambda_metric_rules :
-      length(r.namespace) > 0 && length(r.metric_name) > 0 && alltrue([for k, v in r.dimensions : length(k) > 0 && length(v) > 0])
+      try(length(r.namespace) > 0 && length(r.metric_name) > 0 && alltrue([for k, v in r.dimensions : length(k) > 0 && length(v) > 0]), false)
     ])
     error_message = "lambda_metric_rules globs must not be empty: leave namespace or metric_name out (or use \"*\") to match any, and give each dimension a non-empty name and value glob."
   }
 
   validation {
-    # The rules travel in CWOTLP_RULES, and Lambda allows 4 KB for all environment variables together.
-    condition     = length(jsonencode(var.lambda_metric_rules)) <= 3072
-    error_message = "lambda_metric_rules must fit in 3072 characters of JSON (Lambda allows 4 KB of environment variables in all): merge rules with globs, such as metric_name = \"*Bytes\", or narrow the stream with metric_stream_namespaces instead."
+    # The rules travel in CWOTLP_RULES, and Lambda allows 4 KB for all environment variables together,
+    # counted in bytes. Base64 writes 4 characters for every 3 bytes: 4096 of them hold at most 3072 bytes.
+    condition     = length(base64encode(jsonencode(var.lambda_metric_rules))) <= 4096
+    error_message = "lambda_metric_rules must fit in 3072 bytes of JSON (Lambda allows 4 KB of environment variables in all): merge rules with globs, such as metric_name = \"*Bytes\", or narrow the stream with metric_stream_namespaces instead."
   }
 }
 
@@ -687,7 +711,7 @@ variable "lambda_resource_tags" {
   validation {
     condition = (
       length(var.lambda_resource_tags.tag_keys) <= 20 &&
-      alltrue([for key in var.lambda_resource_tags.tag_keys : length(key) >= 1 && length(key) <= 128])
+      alltrue([for key in var.lambda_resource_tags.tag_keys : try(length(key) >= 1 && length(key) <= 128, false)])
     )
     error_message = "lambda_resource_tags.tag_keys may hold up to 20 tag keys of 1 to 128 characters each (the AWS limit of a tag key)."
   }

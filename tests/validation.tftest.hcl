@@ -19,6 +19,55 @@ run "valid_defaults_pass" {
   command = plan
 }
 
+# AWS refuses these tags at apply, resource by resource: plan refuses them first.
+run "tags_at_most_50" {
+  command = plan
+
+  variables {
+    tags = { for i in range(51) : "tag-${i}" => "value" }
+  }
+
+  expect_failures = [var.tags]
+}
+
+run "tags_keys_starting_with_aws_are_reserved" {
+  command = plan
+
+  variables {
+    tags = { "AWS:team" = "platform" }
+  }
+
+  expect_failures = [var.tags]
+}
+
+run "tags_values_at_most_256_characters" {
+  command = plan
+
+  variables {
+    tags = { team = join("", [for i in range(257) : "x"]) }
+  }
+
+  expect_failures = [var.tags]
+}
+
+run "tags_values_not_null" {
+  command = plan
+
+  variables {
+    tags = { team = null }
+  }
+
+  expect_failures = [var.tags]
+}
+
+run "tags_50_within_limits_pass" {
+  command = plan
+
+  variables {
+    tags = merge({ for i in range(49) : "tag-${i}" => "value" }, { (join("", [for i in range(128) : "k"])) = join("", [for i in range(256) : "v"]) })
+  }
+}
+
 run "name_rejects_upper_case" {
   command = plan
 
@@ -160,6 +209,37 @@ run "metric_stream_namespaces_need_a_namespace" {
   expect_failures = [var.metric_stream_namespaces]
 }
 
+# A null where a value belongs fails the validation with its message, not with an error of length().
+run "metric_stream_namespaces_null_entries_are_refused_with_the_message" {
+  command = plan
+
+  variables {
+    metric_stream_namespaces = [{ namespace = "AWS/EC2", metric_names = [null] }]
+  }
+
+  expect_failures = [var.metric_stream_namespaces]
+}
+
+run "metric_stream_namespaces_null_namespace_is_refused" {
+  command = plan
+
+  variables {
+    metric_stream_namespaces = [null]
+  }
+
+  expect_failures = [var.metric_stream_namespaces]
+}
+
+run "metric_stream_exclude_namespaces_null_namespace_is_refused" {
+  command = plan
+
+  variables {
+    metric_stream_exclude_namespaces = [{ namespace = null }]
+  }
+
+  expect_failures = [var.metric_stream_exclude_namespaces]
+}
+
 run "metric_stream_namespaces_unique" {
   command = plan
 
@@ -226,6 +306,46 @@ run "metric_stream_statistics_need_metrics" {
 
   variables {
     metric_stream_statistics = [{ additional_statistics = ["p99"], metrics = [] }]
+  }
+
+  expect_failures = [var.metric_stream_statistics]
+}
+
+run "metric_stream_statistics_null_statistics_are_refused" {
+  command = plan
+
+  variables {
+    metric_stream_statistics = [{ additional_statistics = null, metrics = [{ namespace = "AWS/EC2", metric_name = "CPUUtilization" }] }]
+  }
+
+  expect_failures = [var.metric_stream_statistics]
+}
+
+run "metric_stream_statistics_metrics_need_a_metric_name" {
+  command = plan
+
+  variables {
+    metric_stream_statistics = [{ additional_statistics = ["p99"], metrics = [{ namespace = "AWS/EC2", metric_name = null }] }]
+  }
+
+  expect_failures = [var.metric_stream_statistics]
+}
+
+run "metric_stream_statistics_metrics_need_a_namespace" {
+  command = plan
+
+  variables {
+    metric_stream_statistics = [{ additional_statistics = ["p99"], metrics = [{ namespace = "", metric_name = "CPUUtilization" }] }]
+  }
+
+  expect_failures = [var.metric_stream_statistics]
+}
+
+run "metric_stream_statistics_null_entry_is_refused" {
+  command = plan
+
+  variables {
+    metric_stream_statistics = [null]
   }
 
   expect_failures = [var.metric_stream_statistics]
@@ -820,6 +940,32 @@ run "lambda_environment_over_4_kb_is_refused_at_plan_with_a_created_secret" {
   expect_failures = [aws_lambda_function.this]
 }
 
+# Lambda counts the environment in bytes of UTF-8: "é" is two of them, "€" three.
+run "lambda_environment_is_counted_in_bytes" {
+  command = plan
+
+  variables {
+    lambda_resource_attributes = { team = "équipe", currency = "€" }
+  }
+
+  assert {
+    condition = local.lambda_environment_bytes == 3 + length(join("", [
+      for name, value in local.lambda_environment_bound : "${name}${value}"
+    ]))
+    error_message = "Each character of the environment counts for its UTF-8 bytes: two for é and three for €."
+  }
+}
+
+run "lambda_environment_over_4_kb_in_bytes_is_refused" {
+  command = plan
+
+  variables {
+    lambda_resource_attributes = { for i in range(24) : "attribute.${i}" => join("", [for j in range(70) : "é"]) }
+  }
+
+  expect_failures = [aws_lambda_function.this]
+}
+
 run "lambda_naming_known" {
   command = plan
 
@@ -855,6 +1001,47 @@ run "lambda_metric_rules_globs_not_empty" {
 
   variables {
     lambda_metric_rules = [{ action = "drop", dimensions = { InstanceId = "" } }]
+  }
+
+  expect_failures = [var.lambda_metric_rules]
+}
+
+run "lambda_metric_rules_null_action_is_refused" {
+  command = plan
+
+  variables {
+    lambda_metric_rules = [{ action = null }]
+  }
+
+  expect_failures = [var.lambda_metric_rules]
+}
+
+run "lambda_metric_rules_null_dimension_glob_is_refused" {
+  command = plan
+
+  variables {
+    lambda_metric_rules = [{ action = "drop", dimensions = { InstanceId = null } }]
+  }
+
+  expect_failures = [var.lambda_metric_rules]
+}
+
+run "lambda_metric_rules_null_entry_is_refused" {
+  command = plan
+
+  variables {
+    lambda_metric_rules = [null]
+  }
+
+  expect_failures = [var.lambda_metric_rules]
+}
+
+# 3,043 characters of JSON, 3,183 bytes: Lambda counts bytes.
+run "lambda_metric_rules_fit_the_lambda_environment_in_bytes" {
+  command = plan
+
+  variables {
+    lambda_metric_rules = [for i in range(28) : { action = "drop", metric_name = "Latenz-für-Anfragen-über-Grenzwerte-äöü-${i}" }]
   }
 
   expect_failures = [var.lambda_metric_rules]
@@ -985,6 +1172,16 @@ run "lambda_resource_tags_tag_keys_at_most_128_characters" {
 
   variables {
     lambda_resource_tags = { enabled = true, tag_keys = [join("", [for i in range(129) : "k"])] }
+  }
+
+  expect_failures = [var.lambda_resource_tags]
+}
+
+run "lambda_resource_tags_null_tag_key_is_refused" {
+  command = plan
+
+  variables {
+    lambda_resource_tags = { enabled = true, tag_keys = [null] }
   }
 
   expect_failures = [var.lambda_resource_tags]
