@@ -14,8 +14,9 @@ locals {
   iam_role_path_pattern = "^/([!-~]*/)?$"
   # Customer or AWS managed IAM policies, which permissions boundaries are.
   iam_policy_arn_pattern = "^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/.+$"
-  # The secret's URLs as the forwarder takes them: http(s), a host, no user info; group 1 the port.
-  secret_url_pattern = "^https?://(?:\\[[0-9A-Fa-f:.]+\\]|[^\\s/?#@:\\[\\]]+)(?::([0-9]*))?(?:[/?#]\\S*)?$"
+  # The secret's URLs as the forwarder takes them: http(s) in any case, a host, no user info; group 1
+  # an IPv6 address in brackets, group 2 the port.
+  secret_url_pattern = "^(?i:https?)://(?:\\[([0-9A-Fa-f:.]+)\\]|[^\\s/?#@:\\[\\]]+)(?::([0-9]*))?(?:[/?#]\\S*)?$"
 }
 
 ################################################################################
@@ -386,7 +387,7 @@ variable "secret_value" {
   validation {
     condition = var.secret_value == null ? true : alltrue([
       for url in concat([var.secret_value.endpoint], compact([var.secret_value.token_url])) :
-      can(regex("^https://", url)) || (can(regex("^http://", url)) && var.secret_value.allow_http == true)
+      can(regex("^(?i)https://", url)) || (can(regex("^(?i)http://", url)) && var.secret_value.allow_http == true)
     ])
     error_message = "secret_value.endpoint and secret_value.token_url must be URLs starting with https://; a plain http:// URL sends credentials unencrypted and needs allow_http = true (for a collector and token endpoint on a trusted network)."
   }
@@ -409,11 +410,21 @@ variable "secret_value" {
     condition = var.secret_value == null ? true : alltrue([
       for url in concat([var.secret_value.endpoint], compact([var.secret_value.token_url])) :
       can(regex(local.secret_url_pattern, url)) && try(
-        tonumber(regex(local.secret_url_pattern, url)[0]) >= 1 && tonumber(regex(local.secret_url_pattern, url)[0]) <= 65535,
+        tonumber(regex(local.secret_url_pattern, url)[1]) >= 1 && tonumber(regex(local.secret_url_pattern, url)[1]) <= 65535,
         true # no port: the scheme's
       )
     ])
     error_message = "secret_value.endpoint and secret_value.token_url must each be a URL with a host, such as \"https://otlp.example.com\": no spaces or control characters, no user or password before the host (put credentials in their fields), and a port, if any, from 1 to 65535."
+  }
+
+  validation {
+    # The forwarder's URL parser refuses brackets that hold anything but an IPv6 address; cidrhost() reads
+    # only a valid one with a /128 prefix (an IPv4 address has at most /32).
+    condition = var.secret_value == null ? true : alltrue([
+      for url in concat([var.secret_value.endpoint], compact([var.secret_value.token_url])) :
+      try(regex(local.secret_url_pattern, url)[0], null) == null ? true : can(cidrhost("${regex(local.secret_url_pattern, url)[0]}/128", 0))
+    ])
+    error_message = "A host in brackets in secret_value.endpoint or secret_value.token_url must be an IPv6 address, such as \"https://[2001:db8::1]:4318\"; write other hosts without brackets."
   }
 
   validation {

@@ -108,6 +108,16 @@ def test_plain_http_is_accepted_only_when_allowed() -> None:
         ({**OAUTH, "headers": {"Authorization": f"Bearer {API_KEY}"}}, "must not set Authorization"),
         ({**OAUTH, "headers": {"authorization": f"Bearer {API_KEY}"}}, "must not set Authorization"),
         ({"endpoint": "https://c.example.test"}, "lacks 'token_url' (or 'headers' for API-key collectors)"),
+        ({**STATIC, "client_id": "Ctl-value"}, "has 'client_id' without 'token_url': add token_url"),
+        ({**STATIC, "audience": "a", "scope": "b"}, "has 'audience', 'scope' without 'token_url'"),
+        (
+            {**OAUTH, "endpoint": "https://[Ctl-value]/v1"},
+            "'endpoint' has a host in brackets that is not an IPv6",
+        ),
+        (
+            {**OAUTH, "token_url": "https://[Ctl-value/token"},
+            "'token_url' has a host in brackets that is not",
+        ),
         ({**STATIC, "headers": {"x-api-key": 1}}, "'headers' must be an object of header names"),
         ({**STATIC, "headers": [API_KEY]}, "'headers' must be an object of header names"),
         ({**STATIC, "headers": {"x api key": API_KEY}}, "the header name 'x'... is not a valid"),

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus
 
-from cwotlp.delivery.http import Url, check_header
+from cwotlp.delivery.http import Url, check_header, visible
 from cwotlp.errors import ConfigError
 
 OTLP_METRICS_PATH = "/v1/metrics"
 FIELDS = ("endpoint", "token_url", "client_id", "client_secret", "audience", "scope", "headers", "allow_http")
+OAUTH2_FIELDS = ("client_id", "client_secret", "audience", "scope")  # beside token_url
 MAX_FIELD_CHARS = 8192
 _FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z_]{0,31}")
 MIN_CREDENTIAL_CHARS = 8  # a part of a header value this long may be a key on its own
@@ -107,6 +108,12 @@ class Destination:
         if token_url is None:
             if not headers:
                 raise ConfigError(f"{origin} lacks 'token_url' (or 'headers' for API-key collectors)")
+            stray = [name for name in OAUTH2_FIELDS if fields.text(name) is not None]
+            if stray:  # an OAuth2 setting that would be ignored: most likely token_url was forgotten
+                raise ConfigError(
+                    f"{origin} has {', '.join(map(repr, stray))} without 'token_url': add token_url for "
+                    "OAuth2, or remove them to authenticate with the headers alone"
+                )
             return cls(endpoint=endpoint, headers=headers)
         oauth2 = OAuth2(
             token_url=token_url,
@@ -155,7 +162,7 @@ class _Fields:
             return None
         if not isinstance(raw, str):
             raise ConfigError(f"{self._origin}: the field '{name}' must be a string")
-        if len(raw) > MAX_FIELD_CHARS or not raw.isprintable():
+        if len(raw) > MAX_FIELD_CHARS or not visible(raw):
             raise ConfigError(
                 f"{self._origin}: the field '{name}' is longer than {MAX_FIELD_CHARS} characters "
                 "or holds a line break or another control character"

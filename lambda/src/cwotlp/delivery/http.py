@@ -24,6 +24,7 @@ import socket
 import ssl
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -56,10 +57,14 @@ class Url:
     def parse(cls, text: str, what: str, *, allow_http: bool = False, default_path: str = "/") -> Url:
         """`what` names the setting in errors ("the secret's field 'endpoint'"); the URL itself is never
         quoted, since its path or query may carry a key."""
-        if not text.isprintable() or any(c.isspace() for c in text):
+        if not visible(text) or any(c.isspace() for c in text):
             raise ConfigError(f"{what} contains spaces or control characters")
-        parts = urlsplit(text)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
+        try:
+            parts = urlsplit(text)
+            host = parts.hostname
+        except ValueError:  # brackets that do not hold an IPv6 address; the message quotes the host
+            raise ConfigError(f"{what} has a host in brackets that is not an IPv6 address") from None
+        if parts.scheme not in ("https", "http") or not host:
             raise ConfigError(f"{what} must be an https:// URL with a host")
         if parts.scheme == "http" and not allow_http:
             raise ConfigError(
@@ -76,7 +81,7 @@ class Url:
             raise ConfigError(f"{what} has a port that is not a number from 1 to 65535")
         path = parts.path if parts.path not in ("", "/") else default_path
         target = path + (f"?{parts.query}" if parts.query else "")
-        return cls(parts.scheme, parts.hostname, port, target)
+        return cls(parts.scheme, host, port, target)
 
     @property
     def origin(self) -> str:
@@ -92,6 +97,17 @@ class Url:
     @property
     def path(self) -> str:
         return self.target.partition("?")[0]
+
+
+def visible(text: str) -> bool:
+    """Whether a setting holds no control, format, surrogate or private-use character and no separator
+    but the space: Unicode categories C and Z, as `plan` checks them with `\\p{C}` and `\\p{Z}`.
+    Unassigned code points pass, as they do at plan: which are unassigned depends on the Unicode version
+    of each Python (a character new in Unicode 15 is unassigned to Python 3.11, not to 3.13)."""
+    return text.isprintable() or all(
+        char == " " or (category := unicodedata.category(char)) == "Cn" or category[0] not in "CZ"
+        for char in text
+    )
 
 
 def check_header(name: str, value: str, what: str) -> None:
