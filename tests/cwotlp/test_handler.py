@@ -180,6 +180,35 @@ def test_an_object_is_delivered_once_and_marked(pipeline: Pipeline, caplog: pyte
     assert abs(line["lag_seconds"] - (time.time() - oldest / 1000)) < 60
 
 
+def test_a_secret_in_another_region_is_read_in_its_region(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    value = pipeline.secrets.get_secret_value(SecretId=pipeline.secret_arn)["SecretString"]
+    elsewhere = boto3.client("secretsmanager", region_name="eu-west-1")
+    arn = elsewhere.create_secret(Name="cwotlp-eu", SecretString=value)["ARN"]
+    assert ":eu-west-1:" in arn
+    pipeline.secrets.delete_secret(SecretId=pipeline.secret_arn, ForceDeleteWithoutRecovery=True)
+    monkeypatch.setenv("CWOTLP_SECRET_ARN", arn)
+    monkeypatch.setattr(cwotlp.handler, "_runtime", None)
+    result = pipeline.invoke(pipeline.put(KEY, gzip.compress(DATA)))
+    assert result["delivered"] == 1
+    assert pipeline.collector.datapoint_count() == RECORDS
+
+
+@pytest.mark.parametrize(
+    ("arn", "region"),
+    [
+        ("arn:aws:secretsmanager:eu-west-1:111122223333:secret:otlp-AbCdEf", "eu-west-1"),
+        ("arn:aws-us-gov:secretsmanager:us-gov-west-1:111122223333:secret:a:b-AbCdEf", "us-gov-west-1"),
+        ("otlp", None),
+        ("arn:aws:secretsmanager::111122223333:secret:otlp", None),
+        ("", None),
+    ],
+)
+def test_the_region_of_an_arn(arn: str, region: str | None) -> None:
+    assert cwotlp.handler.region_of(arn) == region
+
+
 def test_a_repeated_event_sends_nothing(pipeline: Pipeline, caplog: pytest.LogCaptureFixture) -> None:
     event = pipeline.put(KEY, gzip.compress(DATA))
     pipeline.invoke(event)

@@ -32,13 +32,14 @@ class Runtime:
             raise ConfigError("CWOTLP_SECRET_ARN is not set; it names the secret with the endpoint")
         self.settings = settings
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, region: str | None = None) -> Any:
+        """A client of the function's region, or of `region`."""
         import boto3
         from botocore.config import Config
 
         config = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 3})
         make: Any = boto3.client
-        return make(service, config=config)
+        return make(service, config=config, region_name=region)
 
     @cached_property
     def s3(self) -> Any:
@@ -48,10 +49,10 @@ class Runtime:
     def secret(self) -> Any:
         from cwotlp.secret import SecretSource
 
+        arn = self.settings.secret_arn or ""
+        # Secrets Manager answers for the secrets of its own region: a secret elsewhere is read there.
         return SecretSource(
-            self.settings.secret_arn or "",
-            self.settings.secret_ttl_seconds,
-            lambda: self.client("secretsmanager"),
+            arn, self.settings.secret_ttl_seconds, lambda: self.client("secretsmanager", region_of(arn))
         )
 
     @cached_property
@@ -68,6 +69,12 @@ class Runtime:
 
             self.__dict__["tags"] = ResourceTags(self.settings.tags, own_account=own_account)
         return self.__dict__["tags"]
+
+
+def region_of(arn: str) -> str | None:
+    """The region an ARN names (arn:partition:service:region:...), None when it names none."""
+    parts = arn.split(":")
+    return parts[3] if len(parts) > 4 and parts[0] == "arn" and parts[3] else None
 
 
 _runtime: Runtime | None = None
