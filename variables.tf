@@ -308,6 +308,17 @@ variable "metric_stream_statistics" {
     ]))
     error_message = "additional_statistics may only hold percentiles written as p followed by a number above 0 and below 100 without a leading zero, such as \"p50\", \"p99\" or \"p99.9\" (CloudWatch streams no p0 or p100: min and max are those): the forwarder sends percentiles as summary quantiles and has no place for other statistics."
   }
+
+  validation {
+    # p99 and p99.0 are one quantile: the forwarder would send one of them and count the other dropped.
+    condition = alltrue([
+      for s in var.metric_stream_statistics : try(
+        length(distinct([for stat in s.additional_statistics : tonumber(substr(stat, 1, -1))])) == length(s.additional_statistics),
+        true # not percentiles: the rule above says so
+      )
+    ])
+    error_message = "Each metric_stream_statistics entry must name each percentile once: p99 and p99.0 (or p99 twice) are one statistic."
+  }
 }
 
 variable "metric_stream_output_format" {

@@ -351,6 +351,24 @@ run "metric_stream_statistics_null_entry_is_refused" {
   expect_failures = [var.metric_stream_statistics]
 }
 
+run "metric_stream_statistics_each_percentile_once" {
+  command = plan
+
+  variables {
+    metric_stream_statistics = [{ additional_statistics = ["p99", "p50", "p99.0"], metrics = [{ namespace = "AWS/EC2", metric_name = "CPUUtilization" }] }]
+  }
+
+  expect_failures = [var.metric_stream_statistics]
+}
+
+run "metric_stream_statistics_close_percentiles_are_distinct" {
+  command = plan
+
+  variables {
+    metric_stream_statistics = [{ additional_statistics = ["p99", "p99.9", "p99.99"], metrics = [{ namespace = "AWS/EC2", metric_name = "CPUUtilization" }] }]
+  }
+}
+
 run "metric_stream_statistics_only_percentiles" {
   command = plan
 
