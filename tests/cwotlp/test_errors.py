@@ -35,3 +35,27 @@ def test_redaction_replaces_a_secret_as_json_encoders_escape_it() -> None:
     ]
     for echo in echoes:
         assert redact('{"error":"key ' + echo + ' revoked"}', {secret}) == '{"error":"key *** revoked"}'
+
+
+KEY = "pk-4f9a2c71-Zq8d-Kx7w-credential"
+
+
+def test_redaction_withholds_a_secret_in_other_letter_case() -> None:
+    for echo in (KEY.upper(), KEY.lower(), KEY.swapcase()):
+        assert redact(f"key {echo} revoked", {KEY}) == "(withheld: it quoted a credential)"
+
+
+def test_redaction_withholds_a_part_of_a_secret_from_twelve_characters() -> None:
+    for start in range(len(KEY) - 12 + 1):
+        part = KEY[start : start + 12]
+        assert redact(f"key starting {part}... revoked", {KEY}) == "(withheld: it quoted a credential)", part
+    shown = redact(f"key starting {KEY[:11]}... revoked", {KEY})
+    assert shown == f"key starting {KEY[:11]}... revoked"
+
+
+def test_redaction_withholds_a_part_of_a_secret_url_encoded() -> None:
+    assert redact("key pk-4f9a2c71%2DZq8d revoked", {KEY}) == "(withheld: it quoted a credential)"
+
+
+def test_redaction_leaves_short_secrets_in_other_case_alone() -> None:
+    assert redact("the K3Y header and ABC123", {"k3y", "abc123"}) == "the K3Y header and ABC123"

@@ -16,19 +16,41 @@ class DeliveryError(Exception):
     """Data could not be delivered this time; the message says why. Lambda's retry may succeed."""
 
 
+PART_CHARS = 12  # this many consecutive characters of a secret, in any case, are a secret's part
+WHOLE_CHARS = 8  # a secret at least this long is looked for in any case too
+
+
 def redact(text: str, secrets: Iterable[str], limit: int = 200) -> str:
     """Text from a peer made fit for a log or an error: every secret replaced, as it is and as JSON
     encoders escape it; control characters and runs of whitespace collapsed; cut to `limit` characters
     (after the replacement, so no cut can leave a secret's prefix behind). A text that still holds a
-    secret once URL-decoded (however a peer chose to encode it) is withheld whole. Give it the whole
-    text: a cut made before it could leave a secret's prefix."""
-    found = {form for secret in secrets if secret for form in _json_forms(secret)}
+    secret once URL-decoded (however a peer chose to encode it), a secret of WHOLE_CHARS or more in
+    other letter case, or PART_CHARS consecutive characters of one (a peer that quotes the start of a
+    key) is withheld whole. Give it the whole text: a cut made before it could leave a secret's prefix."""
+    given = {secret for secret in secrets if secret}
+    found = {form for secret in given for form in _json_forms(secret)}
     for secret in sorted(found, key=len, reverse=True):
         text = text.replace(secret, "***")
-    if any(secret in decoded for decoded in (unquote(text), unquote_plus(text)) for secret in found):
+    decoded = (text, unquote(text), unquote_plus(text))
+    if any(secret in form for form in decoded[1:] for secret in found) or _quotes_a_part(decoded, given):
         return "(withheld: it quoted a credential)"
     text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _quotes_a_part(texts: tuple[str, ...], secrets: set[str]) -> bool:
+    """Whether a text holds a secret of WHOLE_CHARS or more in any letter case, or PART_CHARS
+    consecutive characters of one."""
+    lowered = [text.lower() for text in texts]
+    for secret in secrets:
+        if len(secret) < WHOLE_CHARS:
+            continue
+        secret = secret.lower()
+        width = min(len(secret), PART_CHARS)
+        parts = {secret[start : start + width] for start in range(len(secret) - width + 1)}
+        if any(part in text for text in lowered for part in parts):
+            return True
+    return False
 
 
 def _json_forms(secret: str) -> set[str]:

@@ -422,6 +422,7 @@ def test_401_with_static_headers_fails_at_once(collector: Collector) -> None:
     [
         (f"https://other.example.test/v1/metrics?api_key={QUERY_KEY}", "a redirect to other.example.test;"),
         (f"/v2/metrics?api_key={QUERY_KEY}", "a redirect on the same host;"),
+        (f"https://{API_KEY.lower()}.example.test/v1/metrics", "a redirect to another host;"),
         (None, "a redirect;"),
     ],
 )
@@ -435,6 +436,7 @@ def test_a_redirect_is_not_followed_and_says_where_to(
     assert f"answered HTTP 308, {said} redirects are not followed" in message
     assert "set the endpoint to the URL that takes the data" in message
     assert QUERY_KEY not in message and "api_key" not in message and "?" not in message
+    assert API_KEY.lower() not in message.lower()
     assert collector.attempts == 1
 
 

@@ -163,7 +163,7 @@ class ClientCredentials:
     def _refusal(self, response: Response, body: dict[str, Any] | None) -> AuthError:
         status = response.status
         if 300 <= status < 400:
-            target = location_host(response.header("Location"))
+            target = location_host(response.header("Location"), self.secrets())
             return AuthError(
                 f"{self._what} answered HTTP {status}, a redirect{target}, which is not followed"
             )

@@ -183,7 +183,7 @@ class Exporter:
     def _failure(self, response: Response) -> str:
         status = response.status
         if 300 <= status < 400:
-            target = location_host(response.header("Location"))
+            target = location_host(response.header("Location"), self._secrets | self._auth.secrets())
             return (
                 f"{self._what} answered HTTP {status}, a redirect{target}; redirects are not followed: "
                 "set the endpoint to the URL that takes the data"

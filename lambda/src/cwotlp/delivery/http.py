@@ -25,14 +25,14 @@ import ssl
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from cwotlp.deadline import Deadline
-from cwotlp.errors import ConfigError, DeliveryError
+from cwotlp.errors import ConfigError, DeliveryError, redact
 
 RETRYABLE_STATUS = frozenset((429, 502, 503, 504))
 RESPONSE_LIMIT = 64 * 1024  # collector and token answers are small; anything beyond is dropped
@@ -263,15 +263,18 @@ class HttpClient:
         return self._tls
 
 
-def location_host(location: str | None) -> str:
-    """ " to <host>" for a redirect's Location, never its path or query (which may carry a key)."""
+def location_host(location: str | None, secrets: Iterable[str]) -> str:
+    """ " to <host>" for a redirect's Location, never its path or query (which may carry a key), nor a
+    host that holds a credential (a peer may write the key it was sent into a host name)."""
     if not location:
         return ""
     try:
         host = urlsplit(location.strip()).hostname
     except ValueError:
         return ""
-    return f" to {host}" if host and host.isascii() and host.isprintable() else " on the same host"
+    if not (host and host.isascii() and host.isprintable()):
+        return " on the same host"
+    return f" to {host}" if redact(host, secrets, limit=len(host)) == host else " to another host"
 
 
 def _default_ca_file() -> str | None:
