@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus
 
-from cwotlp.delivery.http import Url, check_header, visible
+from cwotlp.delivery.urls import Url, check_header, visible
 from cwotlp.errors import ConfigError
 
 OTLP_METRICS_PATH = "/v1/metrics"

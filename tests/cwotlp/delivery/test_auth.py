@@ -22,7 +22,8 @@ from cwotlp.delivery.auth import (
     StaticHeaders,
     authenticator,
 )
-from cwotlp.delivery.http import Deadline, HttpClient, RetryPolicy, Url
+from cwotlp.delivery.http import Deadline, HttpClient, RetryPolicy
+from cwotlp.delivery.urls import Url
 from cwotlp.secret import Destination, OAuth2
 from cwotlp_local.faults import Fault
 from cwotlp_local.token_server import TokenServer

@@ -20,7 +20,8 @@ from conftest import Retries, decode, make_settings
 from cwotlp import __version__
 from cwotlp.delivery.auth import AuthError, ClientCredentials, StaticHeaders
 from cwotlp.delivery.export import MAX_REFUSALS, Delivery, ExportCounters, Exporter
-from cwotlp.delivery.http import Deadline, HttpClient, RetryPolicy, Url
+from cwotlp.delivery.http import Deadline, HttpClient, RetryPolicy
+from cwotlp.delivery.urls import Url
 from cwotlp.errors import DeliveryError
 from cwotlp.otlp.batch import Batch
 from cwotlp.pipeline import Conversion

@@ -21,11 +21,10 @@ from cwotlp.delivery.http import (
     HttpClient,
     RetryPolicy,
     TransportError,
-    Url,
-    check_header,
     post_with_retries,
     retry_after_seconds,
 )
+from cwotlp.delivery.urls import Url, check_header
 from cwotlp.errors import ConfigError, DeliveryError
 from cwotlp_local.collector import Collector
 from cwotlp_local.faults import Fault

@@ -21,7 +21,8 @@ import orjson
 from cwotlp import __version__
 from cwotlp.deadline import Deadline
 from cwotlp.delivery.auth import authenticator
-from cwotlp.delivery.http import HttpClient, Response, RetryPolicy, Url, location_host, post_with_retries
+from cwotlp.delivery.http import HttpClient, Response, RetryPolicy, location_host, post_with_retries
+from cwotlp.delivery.urls import Url
 from cwotlp.errors import DeliveryError, redact
 from cwotlp.otlp.batch import Batch
 from cwotlp.report import ExportCounters
