@@ -439,11 +439,13 @@ variable "secret_value" {
   }
 
   validation {
+    # Counted in code points, as the forwarder counts: length() counts what a reader sees as one
+    # character, and "q" with a combining accent is one of those but two code points.
     condition = var.secret_value == null ? true : alltrue([
       for text in compact([
         var.secret_value.endpoint, var.secret_value.token_url, var.secret_value.client_id,
         var.secret_value.client_secret, var.secret_value.audience, var.secret_value.scope,
-      ]) : length(text) <= 8192 && can(regex("^(?:[^\\p{C}\\p{Z}]| )*$", text))
+      ]) : length(regexall("(?s).", text)) <= 8192 && can(regex("^(?:[^\\p{C}\\p{Z}]| )*$", text))
     ])
     error_message = "secret_value's fields must each be at most 8192 characters, without line breaks, tabs or other control or invisible characters (a value copied with its trailing newline, say)."
   }

@@ -501,6 +501,36 @@ run "secret_kms_key_arn_must_be_a_key_arn" {
 
 # Checked by a precondition of the secret's version, so that the error points at the module's code
 # instead of at the "line 0" of a variable the caller left out.
+# 8,192 code points at most, as the forwarder counts them: "q" and a combining accent (which has no
+# precomposed form that would replace the two) are two.
+run "secret_value_fields_of_8192_code_points_pass" {
+  command = plan
+
+  variables {
+    secret_value = {
+      endpoint      = "https://otlp.example.com"
+      token_url     = "https://auth.example.com/oauth2/token"
+      client_id     = "client"
+      client_secret = join("", [for i in range(1024) : "q\u0301q\u0301q\u0301q\u0301"])
+    }
+  }
+}
+
+run "secret_value_fields_over_8192_code_points_are_refused" {
+  command = plan
+
+  variables {
+    secret_value = {
+      endpoint      = "https://otlp.example.com"
+      token_url     = "https://auth.example.com/oauth2/token"
+      client_id     = "client"
+      client_secret = join("", concat([for i in range(1024) : "q\u0301q\u0301q\u0301q\u0301"], ["q\u0301"]))
+    }
+  }
+
+  expect_failures = [var.secret_value]
+}
+
 run "secret_value_is_required_with_create_secret" {
   command = plan
 

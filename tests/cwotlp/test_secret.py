@@ -71,6 +71,12 @@ def test_plain_http_is_accepted_only_when_allowed() -> None:
     assert destination.oauth2 is not None and destination.oauth2.token_url.origin == "http://10.0.0.6"
 
 
+def test_fields_are_counted_in_code_points_as_plan_counts_them() -> None:
+    accent = "q\u0301"  # one character to a reader, two code points
+    Destination.from_secret({**OAUTH, "client_secret": accent * (MAX_FIELD_CHARS // 2)}, ORIGIN)
+    assert "'client_secret' is longer than" in refused({**OAUTH, "client_secret": accent * 4097})
+
+
 @pytest.mark.parametrize(
     ("secret", "message"),
     [
