@@ -40,16 +40,21 @@ def redact(text: str, secrets: Iterable[str], limit: int = 200) -> str:
 
 def _quotes_a_part(texts: tuple[str, ...], secrets: set[str]) -> bool:
     """Whether a text holds a secret of WHOLE_CHARS or more in any letter case, or PART_CHARS
-    consecutive characters of one."""
-    lowered = [text.lower() for text in texts]
+    consecutive characters of one. The texts' windows are looked up among the secrets' (a set), so the
+    cost grows with the lengths of the texts and of the secrets, not with their product: a peer's answer
+    is up to 64 KiB and a token up to 16 KiB."""
+    parts: dict[int, set[str]] = {}  # window width -> the secrets' windows of that width
     for secret in secrets:
-        if len(secret) < WHOLE_CHARS:
-            continue
-        secret = secret.lower()
-        width = min(len(secret), PART_CHARS)
-        parts = {secret[start : start + width] for start in range(len(secret) - width + 1)}
-        if any(part in text for text in lowered for part in parts):
-            return True
+        if len(secret) >= WHOLE_CHARS:
+            width = min(len(secret), PART_CHARS)
+            lowered = secret.lower()
+            parts.setdefault(width, set()).update(
+                lowered[i : i + width] for i in range(len(lowered) - width + 1)
+            )
+    for text in {text.lower() for text in texts}:
+        for width, windows in parts.items():
+            if not windows.isdisjoint(text[i : i + width] for i in range(len(text) - width + 1)):
+                return True
     return False
 
 
