@@ -50,11 +50,12 @@ variable "tags" {
 
   validation {
     # AWS refuses these at apply, resource by resource; the provider's default_tags count towards the 50 too.
-    condition = length(var.tags) <= 50 && alltrue([
+    # A null value is a placeholder the provider leaves out (hashicorp/aws 5.1 and later).
+    condition = length([for value in values(var.tags) : value if value != null]) <= 50 && alltrue([
       for key, value in var.tags :
-      length(key) >= 1 && length(key) <= 128 && !startswith(lower(key), "aws:") && try(length(value) <= 256, false)
+      length(key) >= 1 && length(key) <= 128 && !startswith(lower(key), "aws:") && (value == null ? true : length(value) <= 256)
     ])
-    error_message = "tags may hold at most 50 tags (AWS's limit per resource, default_tags included), each key 1 to 128 characters not starting with \"aws:\" (reserved for AWS) and each value a string of at most 256 characters."
+    error_message = "tags may hold at most 50 tags (AWS's limit per resource, default_tags included), each key 1 to 128 characters not starting with \"aws:\" (reserved for AWS) and each value at most 256 characters."
   }
 }
 
