@@ -6,28 +6,17 @@ After changing either file, regenerate the tables with `python scripts/readme-ta
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import hcl2
 import pytest
+from module.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("readme_tables", ROOT / "scripts" / "readme-tables.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-tables = _load_script()
+tables = load_script("readme-tables.py")
 MODULES = tables.modules()
 IDS = [str(module.relative_to(ROOT)) if module != ROOT else "root" for module in MODULES]
 # A sentence ends with . ! or ? followed by a space and an upper-case letter, a quote or a parenthesis.

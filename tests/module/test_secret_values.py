@@ -8,32 +8,15 @@ scripts/secret-values-test.py, holds `plan` to it under `terraform test`.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from module.scripts import load_script
 
 from cwotlp.errors import ConfigError
 from cwotlp.secret import Destination
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "secret_values_test", ROOT / "scripts" / "secret-values-test.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-script = _load_script()
+script = load_script("secret-values-test.py")
 CASES = script.cases()
 
 
