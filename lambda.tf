@@ -35,10 +35,11 @@ locals {
   lambda_environment_bound = merge(local.lambda_environment, {
     CWOTLP_SECRET_ARN = var.create_secret ? "arn:aws-us-gov:secretsmanager:${format("%-20s", "<region>")}:111122223333:secret:${local.names.secret}-AbCdEf" : var.secret_arn
   })
-  # In bytes of UTF-8, as Lambda counts them: base64 writes 4 characters for every 3 bytes, so the
-  # unpadded length times 3/4, rounded down, is the byte count.
-  lambda_environment_base64 = base64encode(join("", [for name, value in local.lambda_environment_bound : "${name}${value}"]))
-  lambda_environment_bytes  = floor(length(trimsuffix(trimsuffix(local.lambda_environment_base64, "="), "=")) * 3 / 4)
+  # In bytes of UTF-8, as Lambda counts them: base64 writes 4 characters for every 3 bytes, so its length
+  # without the "=" padding, times 3/4 and rounded down, is the byte count.
+  lambda_environment_bytes = floor(length(replace(base64encode(join("", [
+    for name, value in local.lambda_environment_bound : "${name}${value}"
+  ])), "=", "")) * 3 / 4)
 }
 
 resource "aws_cloudwatch_log_group" "lambda" {
