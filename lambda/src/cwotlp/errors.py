@@ -31,8 +31,8 @@ def redact(text: str, secrets: Iterable[str], limit: int = 200) -> str:
     found = {form for secret in given for form in _json_forms(secret)}
     for secret in sorted(found, key=len, reverse=True):
         text = text.replace(secret, "***")
-    decoded = (text, unquote(text), unquote_plus(text))
-    if any(secret in form for form in decoded[1:] for secret in found) or _quotes_a_part(decoded, given):
+    decoded = (unquote(text), unquote_plus(text))
+    if any(secret in form for form in decoded for secret in found) or _quotes_a_part((text, *decoded), given):
         return "(withheld: it quoted a credential)"
     text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
