@@ -72,6 +72,7 @@ def with_value(**changes: object) -> dict[str, Any]:
         (without("timestamp"), NOT_A_METRIC),
         (without("namespace"), NOT_A_METRIC),
         (without("metric_name"), NOT_A_METRIC),
+        (without("metric_name", without("unit")), NOT_A_METRIC),  # read the way of a record lacking fields
         ({**RECORD, "value": {"max": 1.0, "min": 0.0, "sum": 1.0}}, NOT_A_METRIC),
         ({**RECORD, "value": [1.0, 0.0]}, NOT_A_METRIC),
         ({**RECORD, "namespace": 7}, NOT_A_METRIC),
@@ -94,6 +95,11 @@ def with_value(**changes: object) -> dict[str, Any]:
         (with_value(count=1e30), INVALID_VALUE),
         (with_value(count="6"), INVALID_VALUE),
         (with_value(count=True), INVALID_VALUE),
+        (with_value(count=2**63), INVALID_VALUE),  # a count must fit a signed 64-bit integer
+        (with_value(count=float(2**63)), INVALID_VALUE),
+        (with_value(sum=True), INVALID_VALUE),
+        (with_value(min=False), INVALID_VALUE),
+        (with_value(max=[]), INVALID_VALUE),
         (with_value(count=math.nan), INVALID_VALUE),
         (with_value(sum=math.inf), INVALID_VALUE),
         (with_value(min=-math.inf), INVALID_VALUE),
@@ -103,6 +109,21 @@ def with_value(**changes: object) -> dict[str, Any]:
 )
 def test_records_that_cannot_be_converted_are_skipped_with_a_reason(record: object, reason: str) -> None:
     assert skipped_for(record) == {reason: 1}
+
+
+@pytest.mark.parametrize("count", [0, 2**63 - 1, math.nextafter(2.0**63, 0), 0.0, 0.4])
+def test_counts_up_to_the_largest_int64_are_sent(count: float) -> None:
+    point, conversion = point_of(with_value(count=count))
+    assert point.count == round(count) and not conversion.skipped
+
+
+@pytest.mark.parametrize("key", ["unit", "metric_stream_name", "account_id", "region", "dimensions"])
+@pytest.mark.parametrize("scheme", ["cloudwatch", "native", "prometheus"])
+def test_an_optional_field_left_out_reads_as_null(key: str, scheme: str) -> None:
+    naming = Naming(scheme=scheme)
+    lacking = list(Converter(naming).entries([without(key)], Counter()))
+    null = list(Converter(naming).entries([{**RECORD, key: None}], Counter()))
+    assert lacking == null and lacking
 
 
 @pytest.mark.parametrize("timestamp", [MIN_TIMESTAMP_MS, MAX_TIMESTAMP_MS - 1])

@@ -34,9 +34,8 @@ SUMMARY_STATISTICS = frozenset(STATISTICS)
 AVERAGE = "Average"  # not streamed: sum / count, as YACE users query it
 MIN_TIMESTAMP_MS = 946_684_800_000  # 2000-01-01
 MAX_TIMESTAMP_MS = 4_102_444_800_000  # 2100-01-01
-MAX_COUNT = 2**63 - 1
+COUNT_BOUND = float(2**63)  # a count must be below it: it has to fit a signed 64-bit integer
 MEMO_BYTES = 16 * 1024 * 1024
-_NUMBERS = (int, float)
 _dumps = orjson.dumps
 
 Entry = tuple[bytes, bytes, bytes]
@@ -54,23 +53,12 @@ class TagSource(Protocol):
 # (prometheus) the gauge header of each statistic.
 _Metric = tuple[bytes, bytes, str, str, dict[str, bytes]]
 _EMPTY: dict[str, str] = {}
+_OPTIONAL = ("unit", "metric_stream_name", "account_id", "region", "dimensions")  # fields a record may lack
 
 
-def _valid(timestamp: Any, count: Any, total: Any, low: Any, high: Any, numbers: Any = _NUMBERS) -> bool:
-    """Whether a record's timestamp and numbers can be sent: checked by type and with `x - x`, which is 0
-    for finite numbers and NaN otherwise."""
-    return not (
-        type(timestamp) is not int
-        or not MIN_TIMESTAMP_MS <= timestamp < MAX_TIMESTAMP_MS
-        or type(count) not in numbers
-        or type(total) not in numbers
-        or type(low) not in numbers
-        or type(high) not in numbers
-        or total - total
-        or low - low
-        or high - high
-        or not 0 <= count <= MAX_COUNT
-    )
+def _finite(number: Any) -> bool:
+    """Whether a statistic's value can be sent: a finite float or int (not a bool)."""
+    return (type(number) is float or type(number) is int) and not number - number
 
 
 def _invalid(timestamp: Any) -> str:
@@ -127,7 +115,7 @@ class Converter:
         """
         places, metrics, dimensions_of = self._places.get, self._metric_pieces.get, self._dimensions.get
         times_of, new_times = self._times.get, self._times_of
-        valid, dumps, separator, tags = _valid, _dumps, self._separator, self._tags
+        dumps, separator, tags = _dumps, self._separator, self._tags
         summary, percentiles, gauges = self._encoding.summary, self._percentiles, self._gauges
         by_namespace, summaries = self._scheme.resource_by_namespace, self._scheme.kind == SUMMARY
         converted = 0
@@ -137,15 +125,23 @@ class Converter:
                     timestamp, value = record["timestamp"], record["value"]
                     count, total, low, high = value["count"], value["sum"], value["min"], value["max"]
                     namespace = record["namespace"]
-                    metric_key = (namespace, record["metric_name"], record.get("unit"))
+                    try:  # subscripts cost less than get(), and CloudWatch writes every field
+                        unit, stream, account_id, region, dimensions = (
+                            record["unit"],
+                            record["metric_stream_name"],
+                            record["account_id"],
+                            record["region"],
+                            record["dimensions"],
+                        )
+                    except KeyError:
+                        unit, stream, account_id, region, dimensions = map(record.get, _OPTIONAL)
+                    metric_key = (namespace, record["metric_name"], unit)
                     place_key: tuple[Any, ...] = (
-                        record.get("metric_stream_name"),
-                        record.get("account_id"),
-                        record.get("region"),
+                        (stream, account_id, region, namespace)
+                        if by_namespace
+                        else (stream, account_id, region)
                     )
-                    if by_namespace:
-                        place_key += (namespace,)
-                    dimensions = record.get("dimensions") or _EMPTY
+                    dimensions = dimensions or _EMPTY
                     dimensions_key = dumps(dimensions)
                     place = places(place_key) or self._place(place_key)
                     metric = metrics(metric_key) or self._metric_of(metric_key)
@@ -155,7 +151,22 @@ class Converter:
                 except (KeyError, TypeError, AttributeError, ValueError, orjson.JSONEncodeError):
                     skipped[NOT_A_METRIC] += 1
                     continue
-                if not valid(timestamp, count, total, low, high):
+                # The timestamp and numbers can be sent: checked by type (a float or an int, not a
+                # bool: two identity tests cost less than a lookup in a tuple of types) and with `x - x`,
+                # which is 0 for finite numbers and NaN otherwise; a count below 2**63 compared as a
+                # float, which is exact for ints and floats alike. Inline: a call costs more.
+                if (
+                    type(timestamp) is not int
+                    or not MIN_TIMESTAMP_MS <= timestamp < MAX_TIMESTAMP_MS
+                    or (type(count) is not float and type(count) is not int)
+                    or (type(total) is not float and type(total) is not int)
+                    or (type(low) is not float and type(low) is not int)
+                    or (type(high) is not float and type(high) is not int)
+                    or total - total
+                    or low - low
+                    or high - high
+                    or not 0 <= count < COUNT_BOUND
+                ):
                     skipped[_invalid(timestamp)] += 1
                     continue
                 converted += 1
@@ -195,7 +206,7 @@ class Converter:
         average = (gauges.get(AVERAGE) or self._gauge(metric, AVERAGE)) if count else None
         taken = [average]
         for statistic, number in value.items():
-            if type(number) not in _NUMBERS or number - number:
+            if not _finite(number):
                 self.statistics_dropped += 1
                 continue
             header = gauges.get(statistic) or self._gauge(metric, statistic)
@@ -336,9 +347,7 @@ class Converter:
         entries = self._quantile_entries(plan[0], value)
         if entries is None:
             sendable = tuple(
-                name
-                for name, number in value.items()
-                if name in SUMMARY_STATISTICS or (type(number) in _NUMBERS and not number - number)
+                name for name, number in value.items() if name in SUMMARY_STATISTICS or _finite(number)
             )
             self.statistics_dropped += len(names) - len(sendable)
             plan = self._plan(sendable)
@@ -353,7 +362,7 @@ class Converter:
         out = []
         for statistic, prefix in sent:
             number = value[statistic]
-            if type(number) not in _NUMBERS or number - number:
+            if (type(number) is not float and type(number) is not int) or number - number:
                 return None
             out.append(prefix + quantile_value(number))
         return b"".join(out)
