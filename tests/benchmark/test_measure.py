@@ -47,3 +47,22 @@ def test_a_baseline_has_loaded_what_the_rows_process_loads(
     if output_format != FORMATS[0] and "--encoding protobuf --naming native" not in label:
         # every reader of OpenTelemetry 1.0 frames but the forwarder's passthrough parses them
         assert "opentelemetry.proto.collector.metrics.v1.metrics_service_pb2" in by_the_baseline
+
+
+def test_sources_are_compiled_for_the_runs_and_only_what_was_made_is_removed(tmp_path: Path) -> None:
+    import importlib.util
+    import py_compile
+
+    from measure import compiled
+
+    package = tmp_path / "package"
+    (package / "inner").mkdir(parents=True)
+    sources = [package / "a.py", package / "inner" / "b.py"]
+    for source in sources:
+        source.write_text("VALUE = 1\n")
+    caches = [Path(importlib.util.cache_from_source(str(source))) for source in sources]
+    py_compile.compile(str(sources[1]))  # bytecode that was there before
+    with compiled([package]):
+        assert all(cache.read_bytes()[:4] == importlib.util.MAGIC_NUMBER for cache in caches)
+    assert not caches[0].exists()
+    assert caches[1].exists()

@@ -16,7 +16,6 @@ import dataclasses
 import itertools
 import os
 import sys
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -157,6 +156,8 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         runtime = Runtime(settings, need_secret=not args.dry_run)
+        import uuid
+
         holder = f"replay-{uuid.uuid4()}"
         forward = None
         if not args.dry_run:

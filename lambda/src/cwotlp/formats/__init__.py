@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
-from cwotlp.formats import json_lines, otel1
+from cwotlp.formats import json_lines
 
 JSON = "json"
 OPENTELEMETRY_1_0 = "opentelemetry1.0"
@@ -40,6 +40,8 @@ class OpenTelemetry10:
     def records(
         self, chunks: Iterable[bytes], skipped: Counter[str], truncated: Callable[[], bool]
     ) -> Iterator[Any]:
+        from cwotlp.formats import otel1  # protobuf's modules, for the objects that need them
+
         return otel1.records(chunks, skipped)
 
 

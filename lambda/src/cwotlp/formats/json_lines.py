@@ -32,6 +32,12 @@ class Lines:
         self.unterminated = False
 
     def __iter__(self) -> Iterator[bytes]:
+        for run in self.runs():
+            yield from run
+
+    def runs(self) -> Iterator[list[bytes]]:
+        """The lines in lists, one or more at a time: a reader that loops over each list itself saves a
+        generator step per line."""
         tail = b""
         skipping = False  # inside a line already found too long
         for chunk in _sliced(_without_bom(self._chunks)):
@@ -45,21 +51,19 @@ class Lines:
             if len(tail) > MAX_LINE_BYTES:
                 self._skipped[LINE_TOO_LONG] += 1
                 tail, skipping = b"", True
-            if len(text) <= MAX_LINE_BYTES or max(map(len, lines), default=0) <= MAX_LINE_BYTES:
-                yield from lines
-            else:
-                yield from self._usable(lines)
+            if len(text) > MAX_LINE_BYTES and max(map(len, lines), default=0) > MAX_LINE_BYTES:
+                lines = self._usable(lines)
+            if lines:
+                yield lines
         if tail:
             self.unterminated = True
-            yield tail
+            yield [tail]
 
-    def _usable(self, lines: list[bytes]) -> Iterator[bytes]:
+    def _usable(self, lines: list[bytes]) -> list[bytes]:
         """The lines that are not too long; those too long are counted."""
-        for line in lines:
-            if len(line) > MAX_LINE_BYTES:
-                self._skipped[LINE_TOO_LONG] += 1
-            else:
-                yield line
+        usable = [line for line in lines if len(line) <= MAX_LINE_BYTES]
+        self._skipped[LINE_TOO_LONG] += len(lines) - len(usable)
+        return usable
 
 
 def _split(text: bytes) -> tuple[list[bytes], bytes]:
@@ -121,10 +125,11 @@ def records(chunks: Iterable[bytes], skipped: Counter[str], truncated: Callable[
     """
     loads = orjson.loads
     reader = Lines(chunks, skipped)
-    for line in reader:
-        try:
-            yield loads(line)
-        except orjson.JSONDecodeError:
-            if line.strip():
-                cut = reader.unterminated and truncated()
-                skipped[TRUNCATED_LINE if cut else MALFORMED_JSON] += 1
+    for lines in reader.runs():
+        for line in lines:
+            try:
+                yield loads(line)
+            except orjson.JSONDecodeError:
+                if line.strip():
+                    cut = reader.unterminated and truncated()
+                    skipped[TRUNCATED_LINE if cut else MALFORMED_JSON] += 1
