@@ -25,7 +25,7 @@ from conftest import (
     otel1_request,
     parse_request,
 )
-from cwotlp.commands.cli import main
+from cwotlp.commands.cli import IOV_MAX, main, write_parts
 from cwotlp.formats.json_lines import BOM
 from cwotlp.formats.otel1 import read_varint
 from cwotlp_local.collector import Collector
@@ -313,6 +313,52 @@ def test_the_command_runs_as_a_module() -> None:
     assert result.returncode == 0, result.stderr
     [body] = delimited(result.stdout)
     assert len(list(datapoints(decode(body, "protobuf")))) == 1
+
+
+@pytest.mark.parametrize("encoding", ["json", "protobuf"])
+def test_convert_writes_the_same_bytes_to_a_pipe_a_file_and_a_capture(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes], encoding: str
+) -> None:
+    """Megabytes of requests, each of thousands of parts: a pipe takes them a part of a part at a time,
+    a file at once, and a capture (no file descriptor) through writelines."""
+    data = b"\n".join(orjson.dumps(record) for record in generate_records(6000, seed=9))
+    source = tmp_path / "object.json"
+    source.write_bytes(data)
+    args = ["convert", str(source), "--encoding", encoding, "--max-request-bytes", "400000"]
+    captured = run(capsysbinary, *args).out
+    command = [sys.executable, "-m", "cwotlp.commands.cli", *args]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CWOTLP_")}
+    piped = subprocess.run(command, capture_output=True, env=clean, timeout=120, check=True).stdout
+    with (tmp_path / "out").open("wb") as out:
+        subprocess.run(command, stdout=out, stderr=subprocess.DEVNULL, env=clean, timeout=120, check=True)
+    assert len(captured) > 1_000_000
+    assert piped == captured == (tmp_path / "out").read_bytes()
+
+
+@pytest.mark.parametrize("most", [None, 13, 4096])
+def test_parts_are_written_whole_and_in_order_through_partial_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, most: int | None
+) -> None:
+    """More parts than one writev takes, one larger than a pipe's buffer; and writes that take at most
+    `most` bytes, as the kernel may when a signal arrives or stdout is a socket."""
+    assert IOV_MAX is not None and IOV_MAX >= 16
+    parts = [bytes([n % 251]) * (n % 97) for n in range(IOV_MAX * 3 + 5)] + [b"x" * 300_000, b"y" * 7]
+    if most is not None:
+        writev = os.writev
+
+        def partly(descriptor: int, buffers: list[bytes]) -> int:
+            taken: list[bytes] = []
+            for buffer in buffers:
+                taken.append(bytes(buffer[: most - sum(map(len, taken))]))
+                if sum(map(len, taken)) == most:
+                    break
+            return writev(descriptor, taken)
+
+        monkeypatch.setattr(os, "writev", partly)
+    with (tmp_path / "out").open("wb") as out:
+        out.write(b"head:")  # buffered, so written before the parts
+        write_parts(out, parts)
+    assert (tmp_path / "out").read_bytes() == b"head:" + b"".join(parts)
 
 
 def test_convert_of_json_loads_no_network_secret_or_protobuf_code() -> None:
