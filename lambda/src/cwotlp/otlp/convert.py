@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
+from operator import itemgetter
 from typing import Any, Protocol
 
 import orjson
@@ -54,6 +55,7 @@ class TagSource(Protocol):
 _Metric = tuple[bytes, bytes, str, str, dict[str, bytes]]
 _EMPTY: dict[str, str] = {}
 _OPTIONAL = ("unit", "metric_stream_name", "account_id", "region", "dimensions")  # fields a record may lack
+_optional_fields = itemgetter(*_OPTIONAL)
 
 
 def _finite(number: Any) -> bool:
@@ -108,41 +110,25 @@ class Converter:
         self.oldest_timestamp_ms: int | None = None
 
     def entries(self, records: Iterable[Any], skipped: Counter[str]) -> Iterator[Entry]:
-        """The entries of the records that pass the checks; the others are counted in `skipped`.
-
-        This loop runs once per record of every object, so it is one loop with its lookups bound to
-        locals.
-        """
+        """The entries of the records that pass the checks; the others are counted in `skipped`. (One
+        loop, its lookups bound to locals: it runs once per record of every object.)"""
         places, metrics, dimensions_of = self._places.get, self._metric_pieces.get, self._dimensions.get
-        times_of, new_times = self._times.get, self._times_of
-        dumps, separator, tags = _dumps, self._separator, self._tags
+        times_of, separator, tags = self._times.get, self._separator, self._tags
         summary, percentiles, gauges = self._encoding.summary, self._percentiles, self._gauges
         by_namespace, summaries = self._scheme.resource_by_namespace, self._scheme.kind == SUMMARY
         converted = 0
         try:
             for record in records:
                 try:
-                    timestamp, value = record["timestamp"], record["value"]
+                    timestamp, value, namespace = record["timestamp"], record["value"], record["namespace"]
                     count, total, low, high = value["count"], value["sum"], value["min"], value["max"]
-                    namespace = record["namespace"]
-                    try:  # subscripts cost less than get(), and CloudWatch writes every field
-                        unit, stream, account_id, region, dimensions = (
-                            record["unit"],
-                            record["metric_stream_name"],
-                            record["account_id"],
-                            record["region"],
-                            record["dimensions"],
-                        )
+                    try:  # an itemgetter costs less than get() per field, and CloudWatch writes every field
+                        unit, stream, account_id, region, dimensions = _optional_fields(record)
                     except KeyError:
                         unit, stream, account_id, region, dimensions = map(record.get, _OPTIONAL)
                     metric_key = (namespace, record["metric_name"], unit)
-                    place_key: tuple[Any, ...] = (
-                        (stream, account_id, region, namespace)
-                        if by_namespace
-                        else (stream, account_id, region)
-                    )
-                    dimensions = dimensions or _EMPTY
-                    dimensions_key = dumps(dimensions)
+                    place_key = (stream, account_id, region, namespace if by_namespace else None)
+                    dimensions_key = _dumps(dimensions := dimensions or _EMPTY)
                     place = places(place_key) or self._place(place_key)
                     metric = metrics(metric_key) or self._metric_of(metric_key)
                     attributes = dimensions_of(dimensions_key)
@@ -151,10 +137,8 @@ class Converter:
                 except (KeyError, TypeError, AttributeError, ValueError, orjson.JSONEncodeError):
                     skipped[NOT_A_METRIC] += 1
                     continue
-                # The timestamp and numbers can be sent: checked by type (a float or an int, not a
-                # bool: two identity tests cost less than a lookup in a tuple of types) and with `x - x`,
-                # which is 0 for finite numbers and NaN otherwise; a count below 2**63 compared as a
-                # float, which is exact for ints and floats alike. Inline: a call costs more.
+                # Inline (a call costs more): types by identity (not bool; cheaper than `in` a tuple); x - x
+                # is NaN unless x is finite; the count's bound as a float, exact for ints and floats alike.
                 if (
                     type(timestamp) is not int
                     or not MIN_TIMESTAMP_MS <= timestamp < MAX_TIMESTAMP_MS
@@ -162,9 +146,7 @@ class Converter:
                     or (type(total) is not float and type(total) is not int)
                     or (type(low) is not float and type(low) is not int)
                     or (type(high) is not float and type(high) is not int)
-                    or total - total
-                    or low - low
-                    or high - high
+                    or (total - total or low - low or high - high)
                     or not 0 <= count < COUNT_BOUND
                 ):
                     skipped[_invalid(timestamp)] += 1
@@ -176,10 +158,9 @@ class Converter:
                     attributes = attributes + separator + place[1] if attributes else place[1]
                 if tags is not None:
                     attributes = self._tagged(attributes, place_key, namespace, dimensions_key, dimensions)
-                times = times_of(timestamp) or new_times(timestamp)
+                times = times_of(timestamp) or self._times_of(timestamp)
                 if summaries:
-                    count = round(count)
-                    quantiles = percentiles(value) if len(value) != 4 and count else b""
+                    quantiles = percentiles(value) if (count := round(count)) and len(value) != 4 else b""
                     yield place[0], metric[0], summary(attributes, times, count, total, low, quantiles, high)
                 else:
                     yield from gauges(place[0], metric, attributes, times, count, total, value)
@@ -225,8 +206,7 @@ class Converter:
 
     def _place(self, key: tuple[Any, ...]) -> tuple[bytes, bytes]:
         """The resource header and the account and region attributes. ValueError for what is no place."""
-        stream, account_id, region = (text or "" for text in key[:3])
-        namespace = key[3] if len(key) > 3 else ""
+        stream, account_id, region, namespace = (text or "" for text in key)
         if not (type(stream) is str and type(account_id) is str and type(region) is str):
             raise ValueError("metric_stream_name, account_id and region must be strings")
         scheme, encoding = self._scheme, self._encoding
