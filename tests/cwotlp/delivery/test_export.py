@@ -18,6 +18,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 
 from conftest import Retries, decode, make_settings
 from cwotlp import __version__
+from cwotlp.delivery import export
 from cwotlp.delivery.auth import AuthError, ClientCredentials, StaticHeaders
 from cwotlp.delivery.export import MAX_REFUSALS, Delivery, ExportCounters, Exporter
 from cwotlp.delivery.http import Deadline, HttpClient, RetryPolicy
@@ -264,6 +265,21 @@ def test_too_many_refusals_fail_the_delivery() -> None:
 
 def gzipped(data: bytes) -> bytes:
     return gzip.compress(data)
+
+
+RUN = export.GZIP_RUN_BYTES
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [[], [0], [3] * 200_000, [RUN - 1, 1, 2], [RUN, 0, RUN], [3 << 20], [7, 3 << 20, 7]],
+    ids=["none", "empty", "many-small", "across-a-run", "runs-exactly", "one-large", "large-between"],
+)
+def test_a_request_is_gzipped_whole_whatever_its_parts(sizes: list[int]) -> None:
+    parts = [bytes([n % 251]) * size for n, size in enumerate(sizes)]
+    raw_bytes, compressed = export.gzipped(parts)
+    assert raw_bytes == sum(sizes)
+    assert gzip.decompress(compressed) == b"".join(parts)
 
 
 PROTOBUF_ANSWER = ExportMetricsServiceResponse()
