@@ -37,10 +37,8 @@ if TYPE_CHECKING:  # send and replay import it: convert needs no HTTP, TLS or se
 
 EXIT_DELIVERY = 1
 EXIT_USAGE = 2
-# The parts one writev takes: POSIX guarantees 16; Linux and macOS take 1024. None: no writev (Windows).
-IOV_MAX = (
-    (os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 16) if hasattr(os, "writev") else None
-)
+# The parts one writev takes (1,024 on Linux and macOS); None where there is no writev (Windows).
+IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "writev") else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -309,13 +309,13 @@ def gzipped(parts: list[bytes]) -> tuple[int, bytes]:
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # wbits 31: gzip framing, mtime 0
     out: list[bytes] = []
     run: list[bytes] = []
-    run_bytes = total = 0
+    run_bytes = 0
     for part in parts:
         run.append(part)
         run_bytes += len(part)
         if run_bytes >= GZIP_RUN_BYTES:
             out.append(compressor.compress(b"".join(run)))
-            total, run, run_bytes = total + run_bytes, [], 0
+            run, run_bytes = [], 0
     out.append(compressor.compress(b"".join(run)))
     out.append(compressor.flush())
-    return total + run_bytes, b"".join(out)
+    return sum(map(len, parts)), b"".join(out)

@@ -342,7 +342,7 @@ class Converter:
         out = []
         for statistic, prefix in sent:
             number = value[statistic]
-            if (type(number) is not float and type(number) is not int) or number - number:
+            if not _finite(number):
                 return None
             out.append(prefix + quantile_value(number))
         return b"".join(out)
