@@ -319,8 +319,9 @@ def test_the_command_runs_as_a_module() -> None:
 def test_convert_writes_the_same_bytes_to_a_pipe_a_file_and_a_capture(
     tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes], encoding: str
 ) -> None:
-    """Megabytes of requests, each of thousands of parts: a pipe takes them a part of a part at a time,
-    a file at once, and a capture (no file descriptor) through writelines."""
+    """Megabytes of requests, each of thousands of parts, through a pipe (which holds 64 KiB: writev
+    waits for the reader), a file, and a capture (no file descriptor: writelines). Writes cut short
+    are the next test's."""
     data = b"\n".join(orjson.dumps(record) for record in generate_records(6000, seed=9))
     source = tmp_path / "object.json"
     source.write_bytes(data)
