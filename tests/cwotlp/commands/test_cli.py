@@ -336,6 +336,54 @@ def test_convert_writes_the_same_bytes_to_a_pipe_a_file_and_a_capture(
     assert piped == captured == (tmp_path / "out").read_bytes()
 
 
+def test_a_reader_that_closes_stdout_stops_the_conversion_with_what_happened(tmp_path: Path) -> None:
+    """`cwotlp convert A B | head -c 100`: the write error is stdout's, not a file's that cannot be read;
+    the second file is not converted into the closed pipe; no traceback at exit."""
+    source = tmp_path / "object.json"
+    source.write_bytes(b"\n".join(orjson.dumps(record) for record in generate_records(6000, seed=9)))
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CWOTLP_")}
+    command = [sys.executable, "-m", "cwotlp.commands.cli", "convert", str(source), str(source)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.read(100).startswith(b'{"resourceMetrics":')
+        process.stdout.close()
+        err = process.stderr.read()
+        assert process.wait(timeout=120) == 2
+    assert err.decode().splitlines() == [f"cwotlp: cannot write stdout: Broken pipe; stopped at {source}"]
+
+
+@pytest.mark.parametrize("where", ["file", "full device"])
+def test_requests_that_cannot_be_written_stop_the_run_with_status_2(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes], where: str
+) -> None:
+    if where == "file":  # a directory where the first request's file would go
+        (tmp_path / "out" / "decoded.jsonl.0001.json").mkdir(parents=True)
+        result = run(capsysbinary, "convert", DECODED, SINGLE, "--output-dir", tmp_path / "out")
+        status, err = result.status, result.err.decode()
+        assert result.summaries == []
+    else:
+        if not Path("/dev/full").exists():
+            pytest.fail("this test needs /dev/full (Linux)")
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("CWOTLP_")}
+        with open("/dev/full", "wb") as full:
+            command = [sys.executable, "-m", "cwotlp.commands.cli", "convert", str(DECODED), str(SINGLE)]
+            done = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, env=clean, timeout=120)
+        status, err = done.returncode, done.stderr.decode()
+    target = tmp_path / "out" / "decoded.jsonl.0001.json" if where == "file" else "stdout"
+    reason = "Is a directory" if where == "file" else "No space left on device"
+    assert status == 2
+    assert err.splitlines() == [f"cwotlp: cannot write {target}: {reason}; stopped at {DECODED}"]
+
+
+def test_an_output_directory_that_cannot_be_made_exits_2_before_converting(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    (tmp_path / "taken").write_bytes(b"a file, not a directory")
+    result = run(capsysbinary, "convert", DECODED, "--output-dir", tmp_path / "taken")
+    assert result.status == 2 and result.summaries == []
+    assert result.err.decode().splitlines() == [f"cwotlp: cannot write {tmp_path / 'taken'}: File exists"]
+
+
 @pytest.mark.parametrize("most", [None, 13, 4096])
 def test_parts_are_written_whole_and_in_order_through_partial_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, most: int | None

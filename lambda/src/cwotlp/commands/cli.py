@@ -6,7 +6,8 @@
 
 convert and send print a JSON summary per file to stderr; replay prints progress to stderr and a JSON
 summary to stdout. Exit status: 0 on success (skipped lines included), 1 when a delivery failed, 2 when
-a file cannot be read, AWS cannot be reached, or the options are wrong.
+a file cannot be read, AWS cannot be reached, or the options are wrong. When convert's requests cannot
+be written (stdout closed by its reader, a full disk), it says so and stops, with status 2.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import itertools
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -39,6 +41,10 @@ EXIT_DELIVERY = 1
 EXIT_USAGE = 2
 # The parts one writev takes (1,024 on Linux and macOS); None where there is no writev (Windows).
 IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "writev") else None
+
+
+class OutputError(Exception):
+    """The requests cannot be written where they go: nothing more is converted."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,6 +84,9 @@ def _for_each_file(
             print(f"cwotlp: cannot read {path}: {error.strerror or type(error).__name__}", file=sys.stderr)
             status = EXIT_USAGE
             continue
+        except OutputError as error:
+            print(f"cwotlp: {error}; stopped at {path}", file=sys.stderr)
+            return EXIT_USAGE
         except DeliveryError as error:
             report.status, report.error = "failed", str(error)
             status = status or EXIT_DELIVERY
@@ -97,6 +106,7 @@ def _detected(chunks: Iterator[bytes]) -> tuple[Iterator[bytes], str]:
 def _convert(args: argparse.Namespace, settings: Settings) -> int:
     out = sys.stdout.buffer
     protobuf = settings.encoding == "protobuf"
+    suffix = "pb" if protobuf else "json"
 
     def write(conversion: Conversion, report: ObjectReport) -> None:
         report.status = "converted"
@@ -104,18 +114,50 @@ def _convert(args: argparse.Namespace, settings: Settings) -> int:
             parts = batch.body_parts()
             size = sum(map(len, parts))
             if args.output_dir is not None:
-                name = f"{Path(report.key).name}.{number:04d}.{'pb' if protobuf else 'json'}"
-                (args.output_dir / name).write_bytes(b"".join(parts))
+                file = args.output_dir / f"{Path(report.key).name}.{number:04d}.{suffix}"
+                with _writing(file):
+                    file.write_bytes(b"".join(parts))
             else:
-                write_parts(out, [varint(size), *parts] if protobuf else [*parts, b"\n"])
+                with _writing(None):
+                    write_parts(out, [varint(size), *parts] if protobuf else [*parts, b"\n"])
             report.counters.requests += 1
             report.counters.raw_bytes += size
             report.counters.datapoints += batch.datapoints
-        out.flush()
+        with _writing(None):
+            out.flush()
 
     if args.output_dir is not None:
-        args.output_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            with _writing(args.output_dir):
+                args.output_dir.mkdir(parents=True, exist_ok=True)
+        except OutputError as error:
+            print(f"cwotlp: {error}", file=sys.stderr)
+            return EXIT_USAGE
     return _for_each_file(args, settings, write)
+
+
+@contextmanager
+def _writing(file: Path | None) -> Iterator[None]:
+    """An OSError of writing to the file (None: stdout) as an OutputError, so that it is not taken for
+    one of reading the object. Once stdout is closed by its reader, it is pointed at the null device: the
+    interpreter's last flush at exit would fail on it again."""
+    try:
+        yield
+    except OSError as error:
+        if file is None and isinstance(error, BrokenPipeError):
+            _stdout_to_null()
+        reason = error.strerror or type(error).__name__
+        raise OutputError(f"cannot write {file or 'stdout'}: {reason}") from None
+
+
+def _stdout_to_null() -> None:
+    try:
+        descriptor = sys.stdout.fileno()
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        return  # not a file descriptor (a test's capture): nothing is flushed to it at exit
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, descriptor)
+    os.close(null)
 
 
 def write_parts(out: BinaryIO, parts: list[bytes]) -> None:
