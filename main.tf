@@ -33,3 +33,33 @@ data "aws_caller_identity" "current" {}
 
 # The ARN partition (aws, aws-cn, aws-us-gov) of the role names the forwarder may assume.
 data "aws_partition" "current" {}
+
+# The KMS keys and the alarm topic given must be in the module's region, and an existing secret's key in
+# the secret's region (the forwarder reads a secret where its ARN says): AWS refuses a key or topic of
+# another region only at apply, resource by resource. The Firehose key is checked in
+# modules/regional-stream. An ARN unknown until apply is checked then.
+locals {
+  regional_arns = {
+    for name, arn in {
+      s3_kms_key_arn                     = var.s3_kms_key_arn
+      "lambda_failure_queue.kms_key_arn" = var.lambda_failure_queue.kms_key_arn
+      "monitoring.sns_topic_arn"         = var.monitoring.sns_topic_arn
+      "monitoring.sns_kms_key_arn"       = var.monitoring.sns_kms_key_arn
+    } : name => split(":", arn)[3] if arn != null
+  }
+  secret_region     = var.secret_arn == null ? null : split(":", var.secret_arn)[3]
+  secret_key_region = var.secret_kms_key_arn == null ? null : split(":", var.secret_kms_key_arn)[3]
+}
+
+data "aws_region" "current" {
+  lifecycle {
+    postcondition {
+      condition     = local.secret_key_region == null || local.secret_key_region == coalesce(local.secret_region, self.id)
+      error_message = "secret_kms_key_arn is in ${coalesce(local.secret_key_region, "?")}, but the secret is in ${coalesce(local.secret_region, self.id)}${local.secret_region == null ? " (created in the module's region)" : " (secret_arn)"}: a secret's KMS key must be in the secret's region."
+    }
+    postcondition {
+      condition     = alltrue([for region in values(local.regional_arns) : region == self.id])
+      error_message = "Not in ${self.id}, the region this module deploys to: ${join(", ", [for name, region in local.regional_arns : "${name} (${region})" if region != self.id])}. Use a key or topic of ${self.id} (a KMS multi-Region replica key has an ARN there)."
+    }
+  }
+}

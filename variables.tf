@@ -106,7 +106,7 @@ variable "bucket_arn" {
 }
 
 variable "s3_kms_key_arn" {
-  description = "ARN of a KMS key for the bucket's default encryption and the Firehose objects. Null uses SSE-S3 (AES256)."
+  description = "ARN of a KMS key, in the module's region, for the bucket's default encryption and the Firehose objects. Null uses SSE-S3 (AES256)."
   type        = string
   default     = null
 
@@ -369,7 +369,7 @@ variable "secret_arn" {
 }
 
 variable "secret_kms_key_arn" {
-  description = "ARN of the KMS key that encrypts the secret (the created one, or the existing secret_arn), which the Lambda may decrypt with. Null uses the AWS managed key."
+  description = "ARN of the KMS key that encrypts the secret (the created one, or the existing secret_arn), in the secret's region, which the Lambda may decrypt with. Null uses the AWS managed key."
   type        = string
   default     = null
 
@@ -828,7 +828,7 @@ variable "lambda_async_invoke" {
 }
 
 variable "lambda_failure_queue" {
-  description = "The SQS queue that receives failed invocations: message retention and an optional KMS key (null uses SQS managed encryption). A message can be replayed only while the objects it names still exist (s3_lifecycle.metrics_expiration_days on a created bucket)."
+  description = "The SQS queue that receives failed invocations: message retention and an optional KMS key in the module's region (null uses SQS managed encryption). A message can be replayed only while the objects it names still exist (s3_lifecycle.metrics_expiration_days on a created bucket)."
   type = object({
     message_retention_seconds = optional(number, 1209600)
     kms_key_arn               = optional(string)
@@ -870,7 +870,7 @@ variable "lambda_package_path" {
 ################################################################################
 
 variable "monitoring" {
-  description = "CloudWatch alarms on every stage of the pipeline and a dashboard, notifying sns_topic_arn, a created topic (create_sns_topic) or nobody; thresholds are counts per five minutes and ages in seconds. docs/deployment.md describes each alarm."
+  description = "CloudWatch alarms on every stage of the pipeline and a dashboard, notifying sns_topic_arn (in the module's region), a created topic (create_sns_topic) or nobody; thresholds are counts per five minutes and ages in seconds. docs/deployment.md describes each alarm."
   type = object({
     enabled                                = optional(bool, true)
     create_dashboard                       = optional(bool, true)

@@ -7,7 +7,7 @@ mock_provider "aws" {
     defaults = { arn = "arn:aws:s3:::cwotlp-bucket", id = "cwotlp-bucket" }
   }
   mock_resource "aws_sns_topic" {
-    defaults = { arn = "arn:aws:sns:eu-west-1:111122223333:cwotlp-complete-alarms" }
+    defaults = { arn = "arn:aws:sns:us-east-1:111122223333:cwotlp-complete-alarms" }
   }
   mock_data "aws_caller_identity" {
     defaults = { account_id = "111122223333" }
@@ -58,19 +58,19 @@ run "complete" {
   }
 
   variables {
-    secret_arn               = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:otlp/collector-AbCdEf"
-    kms_key_arn              = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    secret_arn               = "arn:aws:secretsmanager:us-east-1:111122223333:secret:otlp/collector-AbCdEf"
+    kms_key_arn              = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     permissions_boundary_arn = "arn:aws:iam::111122223333:policy/workload-boundary"
     subnet_ids               = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
     security_group_ids       = ["sg-0123456789abcdef0"]
   }
 
   assert {
-    condition     = output.secret_arn == "arn:aws:secretsmanager:eu-west-1:111122223333:secret:otlp/collector-AbCdEf"
+    condition     = output.secret_arn == "arn:aws:secretsmanager:us-east-1:111122223333:secret:otlp/collector-AbCdEf"
     error_message = "The complete example must use the existing secret."
   }
   assert {
-    condition     = output.sns_topic_arn == "arn:aws:sns:eu-west-1:111122223333:cwotlp-complete-alarms" && output.cloudwatch_dashboard_name == "cwotlp-complete"
+    condition     = output.sns_topic_arn == "arn:aws:sns:us-east-1:111122223333:cwotlp-complete-alarms" && output.cloudwatch_dashboard_name == "cwotlp-complete"
     error_message = "The complete example must alarm to a created topic and create the dashboard."
   }
 }
@@ -83,8 +83,8 @@ run "complete_outside_a_vpc" {
   }
 
   variables {
-    secret_arn  = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:otlp/collector-AbCdEf"
-    kms_key_arn = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    secret_arn  = "arn:aws:secretsmanager:us-east-1:111122223333:secret:otlp/collector-AbCdEf"
+    kms_key_arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
   }
 
   # Subnets, security groups and the boundary are optional: the run passes when the example plans without

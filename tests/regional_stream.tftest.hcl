@@ -589,3 +589,19 @@ run "iam_role_permissions_boundary_is_a_policy_arn" {
 
   expect_failures = [var.iam_role_permissions_boundary]
 }
+
+# The Firehose key must be in the stream's region (us-east-1 here); the bucket's key is the home region's.
+run "firehose_kms_key_of_another_region_fails_at_plan" {
+  command = plan
+
+  module {
+    source = "./modules/regional-stream"
+  }
+
+  variables {
+    s3_kms_key_arn       = "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-00000000000a"
+    firehose_kms_key_arn = "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-00000000000f"
+  }
+
+  expect_failures = [data.aws_region.current]
+}

@@ -4,6 +4,9 @@ mock_provider "aws" {
   mock_data "aws_caller_identity" {
     defaults = { account_id = "111122223333" }
   }
+  mock_data "aws_region" {
+    defaults = { id = "eu-west-1", name = "eu-west-1" }
+  }
 }
 
 variables {
@@ -1322,4 +1325,92 @@ run "iam_role_permissions_boundary_is_a_policy_arn" {
   }
 
   expect_failures = [var.iam_role_permissions_boundary]
+}
+
+# KMS keys and an alarm topic must be in the module's region (eu-west-1 here), an existing secret's key in
+# the secret's region: AWS refuses one of another region only at apply, after the resources before it
+# are created. The Firehose key is checked by modules/regional-stream (regional_stream.tftest.hcl).
+run "keys_and_topic_of_the_module_region_pass" {
+  command = plan
+
+  variables {
+    secret_kms_key_arn   = "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-00000000000b"
+    s3_kms_key_arn       = "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-00000000000a"
+    firehose_kms_key_arn = "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-00000000000d"
+    lambda_failure_queue = { kms_key_arn = "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-00000000000c" }
+    monitoring           = { create_sns_topic = true, sns_kms_key_arn = "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-00000000000e" }
+  }
+}
+
+# The forwarder reads a secret in the region its ARN names.
+run "existing_secret_of_another_region_with_its_key_there_passes" {
+  command = plan
+
+  variables {
+    create_secret      = false
+    secret_arn         = "arn:aws:secretsmanager:us-west-2:111122223333:secret:otlp/collector-AbCdEf"
+    secret_kms_key_arn = "arn:aws:kms:us-west-2:111122223333:key/00000000-0000-0000-0000-00000000000b"
+  }
+}
+
+run "existing_secret_with_its_key_in_another_region_fails_at_plan" {
+  command = plan
+
+  variables {
+    create_secret      = false
+    secret_arn         = "arn:aws:secretsmanager:us-west-2:111122223333:secret:otlp/collector-AbCdEf"
+    secret_kms_key_arn = "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-00000000000b"
+  }
+
+  expect_failures = [data.aws_region.current]
+}
+
+run "s3_kms_key_of_another_region_fails_at_plan" {
+  command = plan
+
+  variables {
+    s3_kms_key_arn = "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-00000000000a"
+  }
+
+  expect_failures = [data.aws_region.current]
+}
+
+run "created_secret_with_a_kms_key_of_another_region_fails_at_plan" {
+  command = plan
+
+  variables {
+    secret_kms_key_arn = "arn:aws:kms:eu-central-1:111122223333:key/00000000-0000-0000-0000-00000000000b"
+  }
+
+  expect_failures = [data.aws_region.current]
+}
+
+run "failure_queue_kms_key_of_another_region_fails_at_plan" {
+  command = plan
+
+  variables {
+    lambda_failure_queue = { kms_key_arn = "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-00000000000c" }
+  }
+
+  expect_failures = [data.aws_region.current]
+}
+
+run "alarm_topic_of_another_region_fails_at_plan" {
+  command = plan
+
+  variables {
+    monitoring = { sns_topic_arn = "arn:aws:sns:us-east-1:111122223333:on-call" }
+  }
+
+  expect_failures = [data.aws_region.current]
+}
+
+run "alarm_topic_kms_key_of_another_region_fails_at_plan" {
+  command = plan
+
+  variables {
+    monitoring = { create_sns_topic = true, sns_kms_key_arn = "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-00000000000e" }
+  }
+
+  expect_failures = [data.aws_region.current]
 }

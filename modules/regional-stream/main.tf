@@ -86,7 +86,20 @@ locals {
 
 data "aws_caller_identity" "current" {}
 
-data "aws_region" "current" {}
+# AWS refuses a Firehose key of another region only at apply; an ARN unknown until apply is checked then.
+# (s3_kms_key_arn is the bucket's key, in the home region.)
+locals {
+  firehose_key_region = var.firehose_kms_key_arn == null ? null : split(":", var.firehose_kms_key_arn)[3]
+}
+
+data "aws_region" "current" {
+  lifecycle {
+    postcondition {
+      condition     = local.firehose_key_region == null || local.firehose_key_region == self.id
+      error_message = "Not in ${self.id}, the region of this stream: firehose_kms_key_arn (${coalesce(local.firehose_key_region, "?")}). Use a key of ${self.id} (a KMS multi-Region replica key has an ARN there)."
+    }
+  }
+}
 
 resource "aws_cloudwatch_log_group" "firehose" {
   #checkov:skip=CKV_AWS_158:Delivery error messages hold no secrets or metric data; CloudWatch Logs encrypts them at rest with its own key.
