@@ -89,6 +89,14 @@ locals {
   }
 }
 
+# A warning, not an error: turning the alarms off for a while should not mean editing their settings too.
+check "monitoring_settings_take_effect" {
+  assert {
+    condition     = var.monitoring.enabled || !(var.monitoring.create_sns_topic || var.monitoring.sns_topic_arn != null)
+    error_message = "monitoring.enabled is false, so no alarm, topic or dashboard is created: ${var.monitoring.create_sns_topic ? "create_sns_topic = true creates no topic" : "sns_topic_arn is notified by nothing"}. Set monitoring.enabled = true for the alarms, or leave the topic settings out."
+  }
+}
+
 resource "aws_sns_topic" "alarms" {
   count = local.monitoring && var.monitoring.create_sns_topic ? 1 : 0
 

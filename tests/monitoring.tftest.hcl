@@ -221,7 +221,7 @@ run "monitoring_off_creates_nothing" {
   command = plan
 
   variables {
-    monitoring = { enabled = false, create_sns_topic = true }
+    monitoring = { enabled = false }
   }
 
   assert {
@@ -232,6 +232,32 @@ run "monitoring_off_creates_nothing" {
     condition     = output.sns_topic_arn == null && output.cloudwatch_alarm_names == {} && output.cloudwatch_dashboard_name == null
     error_message = "Outputs must be empty when monitoring is off."
   }
+}
+
+# Topic settings beside enabled = false are a warning (a check), and still create nothing.
+run "monitoring_off_with_a_topic_to_create_warns_and_creates_nothing" {
+  command = plan
+
+  variables {
+    monitoring = { enabled = false, create_sns_topic = true }
+  }
+
+  expect_failures = [check.monitoring_settings_take_effect]
+
+  assert {
+    condition     = length(aws_sns_topic.alarms) == 0 && length(aws_cloudwatch_metric_alarm.this) == 0 && output.sns_topic_arn == null
+    error_message = "enabled = false must create no topic and no alarm."
+  }
+}
+
+run "monitoring_off_with_a_topic_to_notify_warns" {
+  command = plan
+
+  variables {
+    monitoring = { enabled = false, sns_topic_arn = "arn:aws:sns:eu-west-1:111122223333:on-call" }
+  }
+
+  expect_failures = [check.monitoring_settings_take_effect]
 }
 
 run "dashboard_shows_each_stage_in_the_module_region" {
