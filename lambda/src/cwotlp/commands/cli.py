@@ -139,25 +139,12 @@ def _convert(args: argparse.Namespace, settings: Settings) -> int:
 @contextmanager
 def _writing(file: Path | None) -> Iterator[None]:
     """An OSError of writing to the file (None: stdout) as an OutputError, so that it is not taken for
-    one of reading the object. Once stdout is closed by its reader, it is pointed at the null device: the
-    interpreter's last flush at exit would fail on it again."""
+    one of reading the object."""
     try:
         yield
     except OSError as error:
-        if file is None and isinstance(error, BrokenPipeError):
-            _stdout_to_null()
         reason = error.strerror or type(error).__name__
         raise OutputError(f"cannot write {file or 'stdout'}: {reason}") from None
-
-
-def _stdout_to_null() -> None:
-    try:
-        descriptor = sys.stdout.fileno()
-    except (OSError, AttributeError, io.UnsupportedOperation):
-        return  # not a file descriptor (a test's capture): nothing is flushed to it at exit
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, descriptor)
-    os.close(null)
 
 
 def write_parts(out: BinaryIO, parts: list[bytes]) -> None:
