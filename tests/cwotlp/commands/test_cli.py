@@ -411,6 +411,22 @@ def test_parts_are_written_whole_and_in_order_through_partial_writes(
     assert (tmp_path / "out").read_bytes() == b"head:" + b"".join(parts)
 
 
+def test_an_output_that_takes_no_bytes_is_an_error_not_an_endless_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+
+    def nothing(descriptor: int, buffers: list[bytes]) -> int:
+        calls.append(len(buffers))
+        assert len(calls) < 100, "write_parts keeps calling writev that takes nothing"
+        return 0
+
+    monkeypatch.setattr(os, "writev", nothing)
+    with (tmp_path / "out").open("wb") as out, pytest.raises(OSError, match="took none of the bytes"):
+        write_parts(out, [b"", b"request"])
+    assert calls == [2]
+
+
 def test_convert_of_json_loads_no_network_secret_or_protobuf_code() -> None:
     """What a cold `cwotlp convert` of a JSON object imports: none of the HTTP, TLS, AWS, secret or
     protobuf modules that send, replay and OpenTelemetry 1.0 objects need."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import io
 import itertools
 import os
@@ -163,6 +164,8 @@ def write_parts(out: BinaryIO, parts: list[bytes]) -> None:
     start = 0
     while start < len(pending):
         written = os.writev(descriptor, pending[start : start + IOV_MAX])
+        if not written and any(pending[start : start + IOV_MAX]):  # no progress: do not loop forever
+            raise OSError(errno.EIO, "the output took none of the bytes")
         while start < len(pending) and written >= len(pending[start]):
             written -= len(pending[start])
             start += 1
