@@ -37,6 +37,7 @@ SINGLE = FIXTURES / "otel-contrib-cwmetricstream/single_record"
 INVALID = FIXTURES / "otel-contrib-cwmetricstream/some_invalid_records"
 DECODED = FIXTURES / "telegraf-cloudwatch-metric-streams/decoded.jsonl"  # 1160 records
 RECORDS = [only_percentiles(r) for r in generate_records(120, seed=3)]
+COMMAND = [sys.executable, "-m", "cwotlp.commands.cli"]  # a process of its own, in the environment below
 
 
 @pytest.fixture(autouse=True)
@@ -302,11 +303,9 @@ def test_send_without_the_client_secret_says_where_to_put_it(
 
 
 def test_the_command_runs_as_a_module() -> None:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CWOTLP_")}
     result = subprocess.run(
-        [sys.executable, "-m", "cwotlp.commands.cli", "convert", str(SINGLE), "--encoding", "protobuf"],
+        [*COMMAND, "convert", str(SINGLE), "--encoding", "protobuf"],
         capture_output=True,
-        env=clean,
         timeout=120,
         check=False,
     )
@@ -327,11 +326,10 @@ def test_convert_writes_the_same_bytes_to_a_pipe_a_file_and_a_capture(
     source.write_bytes(data)
     args = ["convert", str(source), "--encoding", encoding, "--max-request-bytes", "400000"]
     captured = run(capsysbinary, *args).out
-    command = [sys.executable, "-m", "cwotlp.commands.cli", *args]
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CWOTLP_")}
-    piped = subprocess.run(command, capture_output=True, env=clean, timeout=120, check=True).stdout
+    command = [*COMMAND, *args]
+    piped = subprocess.run(command, capture_output=True, timeout=120, check=True).stdout
     with (tmp_path / "out").open("wb") as out:
-        subprocess.run(command, stdout=out, stderr=subprocess.DEVNULL, env=clean, timeout=120, check=True)
+        subprocess.run(command, stdout=out, stderr=subprocess.DEVNULL, timeout=120, check=True)
     assert len(captured) > 1_000_000
     assert piped == captured == (tmp_path / "out").read_bytes()
 
@@ -342,9 +340,8 @@ def test_a_reader_that_closes_stdout_stops_the_conversion_with_what_happened(tmp
     with writev, so no buffered bytes are left for the interpreter to fail on at exit)."""
     source = tmp_path / "object.json"
     source.write_bytes(b"\n".join(orjson.dumps(record) for record in generate_records(6000, seed=9)))
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CWOTLP_")}
-    command = [sys.executable, "-m", "cwotlp.commands.cli", "convert", str(source), str(source)]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean) as process:
+    command = [*COMMAND, "convert", str(source), str(source)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
         assert process.stdout is not None and process.stderr is not None
         assert process.stdout.read(100).startswith(b'{"resourceMetrics":')
         process.stdout.close()
@@ -365,10 +362,9 @@ def test_requests_that_cannot_be_written_stop_the_run_with_status_2(
     else:
         if not Path("/dev/full").exists():
             pytest.fail("this test needs /dev/full (Linux)")
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("CWOTLP_")}
         with open("/dev/full", "wb") as full:
-            command = [sys.executable, "-m", "cwotlp.commands.cli", "convert", str(DECODED), str(SINGLE)]
-            done = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, env=clean, timeout=120)
+            command = [*COMMAND, "convert", str(DECODED), str(SINGLE)]
+            done = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, timeout=120)
         status, err = done.returncode, done.stderr.decode()
     target = tmp_path / "out" / "decoded.jsonl.0001.json" if where == "file" else "stdout"
     reason = "Is a directory" if where == "file" else "No space left on device"
