@@ -28,6 +28,7 @@ import json
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -183,15 +184,23 @@ def install_shims() -> None:
 
 
 class Handler(WSGIRequestHandler):
-    """Tells the application that the request came over TLS (the socket is wrapped below), and keeps quiet."""
+    """Tells the application that the request came over TLS (the socket is wrapped below), and logs one
+    short line per request: method, path, the JSON protocol's operation and the status, so that a failed
+    deployment's moto.log shows which calls arrived, and how often (never a body, where secrets travel)."""
 
     def make_environ(self) -> Any:
         environ = super().make_environ()
         environ["wsgi.url_scheme"] = "https"
         return environ
 
-    def log_request(self, *args: Any) -> None:
-        pass
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        operation = self.headers.get("X-Amz-Target", "") if self.headers else ""
+        path = self.path.split("?", 1)[0] if self.path else ""
+        print(
+            f"{time.strftime('%H:%M:%S')} {self.command} {path} {operation} {code}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,11 @@ DROPPED_PREFIXES = ("AWS_", "TF_", "CHECKPOINT_")
 # The lanes share one plugin cache, which Terraform does not guard against concurrent installs: two inits
 # that fill it at once can fail ("mkdir ...: file exists"). One init at a time; each takes seconds.
 _INIT_LOCK = threading.Lock()
+# The provider sends DeleteSecret once, and AWS's Go SDK sends it again after a network error on the way
+# back; when the first one took effect (a recovery window marks the secret deleted), the second is refused
+# with this, and the destroy fails although the secret is gone. A second destroy reads the secret as deleted
+# and finishes; the leftover check after it still looks at what remains.
+SECRET_DELETED_TWICE = "currently marked deleted"
 
 
 def clean_environment(cli_config: Path, variables: dict[str, str]) -> dict[str, str]:
@@ -70,8 +75,16 @@ class Terraform:
         document: dict[str, Any] = json.loads(text)
         return document, text
 
-    def destroy(self) -> None:
+    def destroy(self) -> bool:
+        """Destroys everything; True when it took a second run, after a DeleteSecret sent twice (above)."""
+        try:
+            self("destroy", "-input=false", "-auto-approve")
+            return False
+        except ProcessError as error:
+            if "DeleteSecret" not in str(error) or SECRET_DELETED_TWICE not in str(error):
+                raise
         self("destroy", "-input=false", "-auto-approve")
+        return True
 
 
 def resources(state: dict[str, Any]) -> Iterator[dict[str, Any]]:

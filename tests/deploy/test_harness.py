@@ -21,7 +21,7 @@ from deploy import processes
 from deploy.aws import Aws
 from deploy.forwarder import kept_by_rules
 from deploy.lanes import RELEASES, upgrade_summary
-from deploy.terraform import Terraform, leaked, plan_file_texts
+from deploy.terraform import SECRET_DELETED_TWICE, Terraform, leaked, plan_file_texts
 from deploy.workspace import ENDPOINT_SERVICES, REPO, provider_block
 
 ACCOUNT = "123456789012"
@@ -41,8 +41,13 @@ TLS_ONLY = {
 
 
 @pytest.fixture(scope="module")
-def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aws]:
-    work = tmp_path_factory.mktemp("moto")
+def moto_work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("moto")
+
+
+@pytest.fixture(scope="module")
+def aws(moto_work: Path) -> Iterator[Aws]:
+    work = moto_work
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     command = [sys.executable, "-m", "deploy.moto_server", "--tls-dir", str(work / "tls")]
@@ -242,3 +247,66 @@ def test_the_lanes_initialise_one_at_a_time(tmp_path: Path) -> None:
         list(pool.map(Terraform.init, lanes))
     assert all("$ terraform init" in lane.log.read_text() for lane in lanes)
     assert not (tmp_path / "overlaps").exists()
+
+
+def test_the_server_logs_each_request_without_its_body(aws: Aws, moto_work: Path) -> None:
+    secrets = aws.client("secretsmanager")
+    secrets.create_secret(Name="logged", SecretString="s3cr3t-value-never-logged")
+    secrets.delete_secret(SecretId="logged", RecoveryWindowInDays=7)
+    with pytest.raises(ClientError, match="marked deleted"):
+        secrets.delete_secret(SecretId="logged", RecoveryWindowInDays=7)
+    log = (moto_work / "moto.log").read_text()
+    assert log.count(" POST / secretsmanager.DeleteSecret 200") == 1
+    assert log.count(" POST / secretsmanager.DeleteSecret 400") == 1
+    assert "s3cr3t" not in log
+
+
+def _terraform_failing(tmp_path: Path, outputs: list[str]) -> tuple[Terraform, Path]:
+    """A stand-in `terraform` whose n-th run prints outputs[n] and exits 1 when it is not empty, 0 when it
+    is; each run leaves a line in the returned file."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    runs = tmp_path / "runs"
+    for n, output in enumerate(outputs):
+        (tmp_path / f"output-{n}").write_text(output)
+    stand_in = bin_dir / "terraform"
+    stand_in.write_text(
+        f"#!/bin/sh\necho run >> {runs}\nn=$(($(wc -l < {runs}) - 1))\n"
+        f"[ -s {tmp_path}/output-$n ] || exit 0\ncat {tmp_path}/output-$n\nexit 1\n"
+    )
+    stand_in.chmod(0o755)
+    return Terraform(tmp_path, {"PATH": f"{bin_dir}:/usr/bin:/bin"}, tmp_path / "terraform.log"), runs
+
+
+DELETED_TWICE = (
+    "Error: deleting Secrets Manager Secret (arn:aws:secretsmanager:us-east-1:123456789012:secret:x): "
+    "operation error Secrets Manager: DeleteSecret, https response error StatusCode: 400, "
+    "InvalidRequestException: You tried to perform the operation on a secret that's "
+    f"{SECRET_DELETED_TWICE}.\n"
+)
+OTHER_ERROR = "Error: deleting S3 Bucket (b): operation error S3: DeleteBucket, BucketNotEmpty\n"
+
+
+@pytest.mark.parametrize(
+    ("outputs", "second_run", "runs"),
+    [([""], False, 1), ([DELETED_TWICE, ""], True, 2)],
+)
+def test_a_destroy_runs_again_only_after_a_secret_deleted_twice(
+    tmp_path: Path, outputs: list[str], second_run: bool, runs: int
+) -> None:
+    tf, run_file = _terraform_failing(tmp_path, outputs)
+    assert tf.destroy() is second_run
+    assert len(run_file.read_text().splitlines()) == runs
+
+
+@pytest.mark.parametrize(
+    ("outputs", "runs"),
+    [([OTHER_ERROR, ""], 1), ([DELETED_TWICE, DELETED_TWICE, ""], 2), ([DELETED_TWICE, OTHER_ERROR, ""], 2)],
+)
+def test_a_destroy_fails_on_any_other_error_and_on_a_second_failure(
+    tmp_path: Path, outputs: list[str], runs: int
+) -> None:
+    tf, run_file = _terraform_failing(tmp_path, outputs)
+    with pytest.raises(processes.ProcessError, match="terraform destroy"):
+        tf.destroy()
+    assert len(run_file.read_text().splitlines()) == runs
