@@ -357,3 +357,23 @@ def test_a_dry_run_tells_an_object_written_again_and_one_that_is_gone(
     )
     assert (status, summary["failed"]) == (1, 1)
     assert "S3 HeadObject: NoSuchKey" in progress
+
+
+def test_a_summary_that_cannot_be_written_goes_to_stderr_and_exits_2(
+    aws: Aws, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cwotlp replay ... | head -c 0`: the objects are replayed; the summary, which stdout no longer takes,
+    is on stderr, in the one line that says why, and no traceback follows."""
+    aws.put("metrics/a.gz")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with open(write_end, "w", closefd=True) as closed_pipe, monkeypatch.context() as patch:
+        patch.setattr("sys.stdout", closed_pipe)
+        status = main(["replay", "--bucket", BUCKET])
+    err = capsys.readouterr().err
+    assert status == 2
+    (line,) = [line for line in err.splitlines() if line.startswith("cwotlp:")]
+    assert line.startswith("cwotlp: cannot write stdout: Broken pipe; the summary: {")
+    assert orjson.loads(line.split("the summary: ", 1)[1])["delivered"] == 1
+    assert aws.progress("metrics/a.gz") == "all"
+    assert aws.collector.datapoint_count() == RECORDS

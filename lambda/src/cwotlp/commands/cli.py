@@ -250,7 +250,14 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     except BotoCoreError as error:
         print(f"cwotlp: AWS: {type(error).__name__}", file=sys.stderr)
         return EXIT_USAGE
-    print(orjson.dumps(replay.summary.as_dict()).decode())
+    summary = orjson.dumps(replay.summary.as_dict()) + b"\n"
+    try:
+        with _writing(None):
+            sys.stdout.flush()
+            write_parts(sys.stdout.buffer, [summary])
+    except OutputError as error:  # the replay is done: its summary goes where it can still be read
+        print(f"cwotlp: {error}; the summary: {summary.decode().strip()}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_DELIVERY if replay.summary.failed else 0
 
 
