@@ -235,7 +235,8 @@ def test_an_outage_mid_object_fails_the_invocation_and_the_retry_resumes(
     assert failed["retries"] == 2
     assert "HTTP 503" in failed["error"]
 
-    pipeline.invoke(event)  # Lambda's retry
+    with caplog.at_level(logging.INFO, logger="cwotlp"):
+        pipeline.invoke(event)  # Lambda's retry
     assert pipeline.progress(KEY) == "all"
     identities = pipeline.identities()
     assert len(identities) == RECORDS == len(set(identities))
