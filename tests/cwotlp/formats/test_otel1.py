@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from conftest import (
@@ -22,7 +23,7 @@ from conftest import (
     otel1_request,
     varint,
 )
-from cwotlp.formats import JSON, OPENTELEMETRY_1_0, detect, stream_format
+from cwotlp.formats import JSON, OPENTELEMETRY_1_0, detect, otel1, stream_format
 from cwotlp.formats.json_lines import BOM
 from cwotlp.formats.otel1 import (
     EMPTY_FRAME,
@@ -32,6 +33,7 @@ from cwotlp.formats.otel1 import (
     STRAY_DELIMITER,
     TRUNCATED_FRAME,
     frames,
+    lazy_message_class,
     parses,
     read_varint,
     records,
@@ -306,3 +308,61 @@ def test_the_format_is_detected_only_from_the_first_bytes() -> None:
     assert detect(FRAMES[0][:20]) == OPENTELEMETRY_1_0
     assert stream_format(JSON).name == JSON
     assert stream_format(OPENTELEMETRY_1_0).name == OPENTELEMETRY_1_0
+
+
+NOT_A_KEY_VALUE = b"\x0a\x02\xff\xfe"  # a KeyValue whose key is not UTF-8
+
+
+def _points(request: Any) -> list[Any]:
+    return [
+        point
+        for resource_metrics in request.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+        for metric in scope_metrics.metrics
+        for point in metric.summary.data_points
+    ]
+
+
+def test_the_lazy_definitions_read_every_frame_as_the_official_ones() -> None:
+    """Only the datapoints' attributes differ, kept as their bytes: re-encoded, every frame is the same,
+    and each kept attribute is the encoding of the official message's."""
+    lazy, official = lazy_message_class().FromString, ExportMetricsServiceRequest.FromString
+    frames_read, _ = payloads(OBJECT)
+    for payload in frames_read:
+        assert lazy(payload).SerializeToString() == official(payload).SerializeToString()
+        for kept, parsed in zip(_points(lazy(payload)), _points(official(payload)), strict=True):
+            assert list(kept.attributes) == [attribute.SerializeToString() for attribute in parsed.attributes]
+
+
+def test_an_attribute_that_is_no_key_value_ends_its_frame_there() -> None:
+    """The datapoints before it are read; the rest of its frame is one malformed frame; the frames after it
+    are read. (Parsed whole with the official definitions, the frame would be malformed from the start.)"""
+    request = lazy_message_class().FromString(
+        otel1_request(RECORDS[PER_FRAME : 2 * PER_FRAME]).SerializeToString()
+    )
+    assert frame(request) == FRAMES[1]
+    broken = _points(request)[5]
+    del broken.attributes[:]
+    broken.attributes.append(NOT_A_KEY_VALUE)
+    found, skipped = decoded(FRAMES[0] + frame(request) + FRAMES[2])
+    expected, _ = decoded(FRAMES[0] + FRAMES[1] + FRAMES[2])
+    assert skipped == {MALFORMED_FRAME: 1}
+    assert found == expected[: PER_FRAME + 5] + expected[2 * PER_FRAME :]
+    with pytest.raises(DecodeError, match="bad UTF-8"):
+        ExportMetricsServiceRequest.FromString(request.SerializeToString())
+
+
+def test_the_attributes_read_are_forgotten_past_their_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    expected, expected_skipped = decoded(OBJECT)
+    monkeypatch.setattr(otel1, "ATTRIBUTE_MEMO_BYTES", 2_000)
+    kept: list[int] = []
+    original = otel1._Attributes.read
+
+    def read(self: otel1._Attributes, encoded: bytes) -> tuple[str, Any]:
+        found = original(self, encoded)
+        kept.append(len(self._read))
+        return found
+
+    monkeypatch.setattr(otel1._Attributes, "read", read)
+    assert decoded(OBJECT) == (expected, expected_skipped)
+    assert max(kept) <= 2_000 // 200 and len(kept) > 2 * max(kept)  # read again after each start-over

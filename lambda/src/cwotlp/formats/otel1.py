@@ -12,6 +12,13 @@ the newline read as a frame's length do not, or when it is the object's last byt
 Two ways to read frames: `records` turns every summary datapoint into the CloudWatch record it stands
 for (so that every naming applies, and `cwotlp.otlp.convert` checks it like a JSON record);
 `cwotlp.formats.otel1_forward` passes the frames' bytes on, for the naming that keeps their shape.
+
+`records` parses a frame with the datapoints' attributes left encoded (`lazy_message_class`), and each
+distinct attribute once per object: the Namespace, MetricName and Dimensions attributes repeat across
+the datapoints of a series' metrics, and reading them was most of the time a datapoint took. An attribute
+that turns out not to be a KeyValue makes the frame malformed from there on: the datapoints before it
+have been read, the rest of the frame is counted as a malformed_frame (protobuf's nesting limit counts
+from the attribute, not from the frame).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from functools import cache, lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from cwotlp.otlp.units import from_ucum
 
@@ -41,6 +48,7 @@ NEWLINE = 0x0A
 MAX_VARINT_BYTES = 5  # a uint32 length
 MAX_FRAME_BYTES = 8 << 20  # a Firehose record is at most 1,000 KiB; a longer length is corrupt
 MAX_REMEMBERED_RESOURCE = 4096  # CloudWatch's resources are a few hundred bytes
+ATTRIBUTE_MEMO_BYTES = 16 << 20  # what the attributes read in one object may keep, roughly
 
 
 def read_varint(buffer: bytes | bytearray | memoryview, position: int) -> tuple[int, int] | None:
@@ -139,6 +147,31 @@ def message_class() -> type[ExportMetricsServiceRequest]:
     return ExportMetricsServiceRequest
 
 
+@cache
+def lazy_message_class() -> type[ExportMetricsServiceRequest]:
+    """ExportMetricsServiceRequest with a summary datapoint's attributes as repeated bytes: each item
+    the encoding of one KeyValue, as sent (a repeated message and repeated bytes are encoded alike, so the
+    same frames parse, and everything else is read as the official definitions read it)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+    from opentelemetry.proto.common.v1 import common_pb2
+    from opentelemetry.proto.metrics.v1 import metrics_pb2
+    from opentelemetry.proto.resource.v1 import resource_pb2
+
+    pool = descriptor_pool.DescriptorPool()
+    for module in (common_pb2, resource_pb2, metrics_pb2, metrics_service_pb2):
+        file = descriptor_pb2.FileDescriptorProto()
+        module.DESCRIPTOR.CopyToProto(file)
+        for message in file.message_type:
+            if message.name == "SummaryDataPoint":
+                (field,) = [field for field in message.field if field.name == "attributes"]
+                field.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
+                field.ClearField("type_name")
+        pool.Add(file)
+    descriptor = pool.FindMessageTypeByName(message_class().DESCRIPTOR.full_name)
+    return cast("type[ExportMetricsServiceRequest]", message_factory.GetMessageClass(descriptor))
+
+
 def parses(payload: bytes) -> bool:
     """Whether the bytes are an ExportMetricsServiceRequest with at least one resource."""
     from google.protobuf.message import DecodeError
@@ -159,7 +192,8 @@ def records(chunks: Iterable[bytes], skipped: Counter[str]) -> Iterator[dict[str
     """
     from google.protobuf.message import DecodeError
 
-    parse = message_class().FromString
+    parse = lazy_message_class().FromString
+    attributes = _Attributes()
     for payload in frames(chunks, skipped):
         try:
             request = parse(payload)
@@ -167,66 +201,120 @@ def records(chunks: Iterable[bytes], skipped: Counter[str]) -> Iterator[dict[str
             skipped[MALFORMED_FRAME] += 1
             continue
         found = 0
-        for resource_metrics in request.resource_metrics:
-            for record in _resource_records(resource_metrics, skipped):
-                found += 1
-                yield record
+        try:
+            for resource_metrics in request.resource_metrics:
+                for record in _resource_records(resource_metrics, skipped, attributes):
+                    found += 1
+                    yield record
+        except DecodeError:  # an attribute that is no KeyValue
+            skipped[MALFORMED_FRAME] += 1
+            continue
         if not found:
             skipped[EMPTY_FRAME] += 1
 
 
-def _resource_records(resource_metrics: Any, skipped: Counter[str]) -> Iterator[dict[str, Any]]:
+def _resource_records(
+    resource_metrics: Any, skipped: Counter[str], attributes: _Attributes
+) -> Iterator[dict[str, Any]]:
     stream, account_id, region = _place(resource_metrics.resource.SerializeToString())
     statistics = _STATISTICS
+    known, read = attributes.known, attributes.read
+    for unit, points in _summaries(resource_metrics, skipped):
+        for point in points:
+            namespace = metric_name = None
+            dimensions: Any = {}
+            for encoded in point.attributes:
+                key, text = known(encoded) or read(encoded)
+                if key == "Dimensions":
+                    dimensions = text
+                elif key == "Namespace":
+                    namespace = text
+                elif key == "MetricName":
+                    metric_name = text
+            value: dict[str, Any] = {"count": point.count, "sum": point.sum}
+            for entry in point.quantile_values:
+                quantile = entry.quantile
+                value[statistics.get(quantile) or _statistic(quantile)] = entry.value
+            if not point.count and "min" not in value:  # no observations: no quantiles, as JSON has 0
+                value["min"] = value["max"] = 0.0
+            yield {
+                "metric_stream_name": stream,
+                "account_id": account_id,
+                "region": region,
+                "namespace": namespace,
+                "metric_name": metric_name,
+                "dimensions": dimensions,
+                "timestamp": (point.start_time_unix_nano or point.time_unix_nano) // 1_000_000,
+                "value": value,
+                "unit": unit,
+            }
+
+
+def _summaries(resource_metrics: Any, skipped: Counter[str]) -> Iterator[tuple[str, Any]]:
+    """(unit as CloudWatch names it, datapoints) of each summary metric of a resource; the others are
+    counted."""
     for scope_metrics in resource_metrics.scope_metrics:
         for metric in scope_metrics.metrics:
             if metric.WhichOneof("data") != "summary":
                 skipped[NOT_A_SUMMARY] += 1
                 continue
-            unit = from_ucum(metric.unit)
-            for point in metric.summary.data_points:
-                namespace, metric_name, dimensions = point_names(point)
-                value: dict[str, Any] = {"count": point.count, "sum": point.sum}
-                for entry in point.quantile_values:
-                    quantile = entry.quantile
-                    value[statistics.get(quantile) or _statistic(quantile)] = entry.value
-                if not point.count and "min" not in value:  # no observations: no quantiles, as JSON has 0
-                    value["min"] = value["max"] = 0.0
-                yield {
-                    "metric_stream_name": stream,
-                    "account_id": account_id,
-                    "region": region,
-                    "namespace": namespace,
-                    "metric_name": metric_name,
-                    "dimensions": dimensions,
-                    "timestamp": (point.start_time_unix_nano or point.time_unix_nano) // 1_000_000,
-                    "value": value,
-                    "unit": unit,
-                }
+            yield from_ucum(metric.unit), metric.summary.data_points
+
+
+class _Attributes:
+    """The (key, text) of each encoded attribute read in one object, by its bytes; about
+    ATTRIBUTE_MEMO_BYTES at most, then it starts over. The records of a series share its Dimensions
+    dict, which nothing changes."""
+
+    def __init__(self) -> None:
+        self._read: dict[bytes, tuple[str, Any]] = {}
+        self._bytes = 0
+        self.known = self._read.get
+
+    def read(self, encoded: bytes) -> tuple[str, Any]:
+        """DecodeError for bytes that are no KeyValue."""
+        from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+
+        found = attribute_text(KeyValue.FromString(encoded))
+        self._bytes += 200 + 4 * len(encoded)
+        if self._bytes > ATTRIBUTE_MEMO_BYTES:
+            self._read.clear()
+            self._bytes = 0
+        self._read[encoded] = found
+        return found
 
 
 def point_names(point: Any) -> tuple[Any, Any, Any]:
-    """A datapoint's Namespace, MetricName and Dimensions attributes (None where one is missing).
+    """A datapoint's Namespace, MetricName and Dimensions attributes (None where one is missing), the
+    last of each if one repeats."""
+    namespace = metric_name = None
+    dimensions: Any = {}
+    for attribute in point.attributes:
+        key = attribute.key
+        if key == "Dimensions":
+            dimensions = attribute_text(attribute)[1]
+        elif key == "Namespace":
+            namespace = attribute_text(attribute)[1]
+        elif key == "MetricName":
+            metric_name = attribute_text(attribute)[1]
+    return namespace, metric_name, dimensions
+
+
+def attribute_text(attribute: Any) -> tuple[str, Any]:
+    """An attribute's key, and its value as a record holds it: a string, or for Dimensions a dict of
+    strings.
 
     A name or dimension value that is not a string, or Dimensions that are not a key-value list, reads
     as NOT_TEXT, which the record checks refuse, as they refuse a JSON record with such a value;
     reading them as "" (what string_value gives) would merge series.
     """
-    namespace = metric_name = None
-    dimensions: Any = {}
-    for attribute in point.attributes:
-        key, value = attribute.key, attribute.value
-        if key == "Dimensions":
-            dimensions = {
-                kv.key: kv.value.string_value or _text(kv.value) for kv in value.kvlist_value.values
-            }
-            if not dimensions and value.WhichOneof("value") not in ("kvlist_value", None):
-                dimensions = NOT_TEXT
-        elif key == "Namespace":
-            namespace = value.string_value or _text(value)
-        elif key == "MetricName":
-            metric_name = value.string_value or _text(value)
-    return namespace, metric_name, dimensions
+    key, value = attribute.key, attribute.value
+    if key != "Dimensions":
+        return key, value.string_value or _text(value)
+    dimensions: Any = {kv.key: kv.value.string_value or _text(kv.value) for kv in value.kvlist_value.values}
+    if not dimensions and value.WhichOneof("value") not in ("kvlist_value", None):
+        dimensions = NOT_TEXT
+    return key, dimensions
 
 
 def _text(value: Any) -> Any:
