@@ -366,3 +366,47 @@ def test_the_attributes_read_are_forgotten_past_their_bound(monkeypatch: pytest.
     monkeypatch.setattr(otel1._Attributes, "read", read)
     assert decoded(OBJECT) == (expected, expected_skipped)
     assert max(kept) <= 2_000 // 200 and len(kept) > 2 * max(kept)  # read again after each start-over
+
+
+LONGEST_FRAME_PROBE = """
+import resource, sys
+from collections import Counter
+from cwotlp.formats.otel1 import MAX_FRAME_BYTES, records
+
+def varint(n):
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+def field(number, payload):
+    return bytes([number << 3 | 2]) + varint(len(payload)) + payload
+
+# A summary of empty datapoints (two bytes each), as many as the longest frame holds.
+points = (MAX_FRAME_BYTES - 64) // 2
+payload = field(1, field(2, field(2, field(1, b"m") + field(11, b"\\x0a\\x00" * points))))
+assert len(payload) <= MAX_FRAME_BYTES
+data = varint(len(payload)) + payload
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+skipped = Counter()
+read = sum(1 for _ in records(iter([data]), skipped))
+added = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(read, points, added // 1024)
+"""
+
+
+def test_the_longest_frame_of_empty_datapoints_stays_within_64_mib() -> None:
+    """Protobuf's parser keeps every datapoint of a frame, about 80 bytes each, outside Python's allocator
+    (so tracemalloc cannot see it): the frame length's bound is what bounds it. Measured as the resident
+    peak of a process of its own."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", LONGEST_FRAME_PROBE], capture_output=True, text=True, timeout=120, check=True
+    )
+    read, points, added_mib = map(int, result.stdout.split())
+    assert read == points > 100_000  # every datapoint read (each a record the converter refuses)
+    assert added_mib <= 64, f"{added_mib} MiB added reading one frame"

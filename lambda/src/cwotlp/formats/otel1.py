@@ -46,7 +46,9 @@ _ZEROS = re.compile(rb"\x00+")
 NOT_TEXT = ("not a string",)  # an attribute value of another kind: no check takes it for a name
 NEWLINE = 0x0A
 MAX_VARINT_BYTES = 5  # a uint32 length
-MAX_FRAME_BYTES = 8 << 20  # a Firehose record is at most 1,000 KiB; a longer length is corrupt
+# A Firehose record, and so a frame, is at most 1,000 KiB: a longer length is corrupt. The bound also bounds
+# what parsing a frame holds: about 90 bytes per datapoint of two bytes, 45 MiB for the longest.
+MAX_FRAME_BYTES = 1 << 20
 MAX_REMEMBERED_RESOURCE = 4096  # CloudWatch's resources are a few hundred bytes
 ATTRIBUTE_MEMO_BYTES = 16 << 20  # what the attributes read in one object may keep, roughly
 
