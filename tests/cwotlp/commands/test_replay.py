@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -377,3 +378,12 @@ def test_a_summary_that_cannot_be_written_goes_to_stderr_and_exits_2(
     assert orjson.loads(line.split("the summary: ", 1)[1])["delivered"] == 1
     assert aws.progress("metrics/a.gz") == "all"
     assert aws.collector.datapoint_count() == RECORDS
+
+
+def test_the_summary_goes_to_a_stdout_redirected_in_memory(aws: Aws) -> None:
+    """As `contextlib.redirect_stdout` sets it: a text stream with no bytes underneath."""
+    aws.put("metrics/a.gz")
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        status = main(["replay", "--bucket", BUCKET])
+    assert status == 0
+    assert orjson.loads(out.getvalue())["delivered"] == 1

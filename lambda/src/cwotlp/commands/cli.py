@@ -250,15 +250,26 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     except BotoCoreError as error:
         print(f"cwotlp: AWS: {type(error).__name__}", file=sys.stderr)
         return EXIT_USAGE
-    summary = orjson.dumps(replay.summary.as_dict()) + b"\n"
+    summary = orjson.dumps(replay.summary.as_dict()).decode()
     try:
         with _writing(None):
-            sys.stdout.flush()
-            write_parts(sys.stdout.buffer, [summary])
+            _print_unbuffered(summary + "\n")
     except OutputError as error:  # the replay is done: its summary goes where it can still be read
-        print(f"cwotlp: {error}; the summary: {summary.decode().strip()}", file=sys.stderr)
+        print(f"cwotlp: {error}; the summary: {summary}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_DELIVERY if replay.summary.failed else 0
+
+
+def _print_unbuffered(text: str) -> None:
+    """Writes to stdout's file descriptor where there is one, so that a closed pipe leaves nothing in a
+    buffer to fail again when the interpreter flushes it at exit; else (stdout redirected to a text stream
+    in memory) to stdout as it is."""
+    sys.stdout.flush()
+    binary = getattr(sys.stdout, "buffer", None)
+    if binary is None:
+        sys.stdout.write(text)
+    else:
+        write_parts(binary, [text.encode()])
 
 
 def _destination(args: argparse.Namespace) -> Destination:
