@@ -352,20 +352,26 @@ def test_an_attribute_that_is_no_key_value_ends_its_frame_there() -> None:
         ExportMetricsServiceRequest.FromString(request.SerializeToString())
 
 
-def test_the_attributes_read_are_forgotten_past_their_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_past_their_bound_attributes_are_parsed_each_time_and_the_first_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     expected, expected_skipped = decoded(OBJECT)
     monkeypatch.setattr(otel1, "ATTRIBUTE_MEMO_BYTES", 2_000)
-    kept: list[int] = []
+    kept: list[dict[bytes, Any]] = []
     original = otel1._Attributes.read
 
     def read(self: otel1._Attributes, encoded: bytes) -> tuple[str, Any]:
         found = original(self, encoded)
-        kept.append(len(self._read))
+        kept.append(dict(self._read))
         return found
 
     monkeypatch.setattr(otel1._Attributes, "read", read)
     assert decoded(OBJECT) == (expected, expected_skipped)
-    assert max(kept) <= 2_000 // 200 and len(kept) > 2 * max(kept)  # read again after each start-over
+    assert len(kept[-1]) <= 2_000 // 200 + 1  # each takes 200 bytes and more
+    assert len(kept) > 10 * len(kept[-1])  # the others were read when met
+    assert all(memo.items() <= kept[-1].items() for memo in kept)  # nothing kept was dropped
+    namespaces = [b for b in kept[-1] if b.startswith(b"\n\tNamespace")]
+    assert namespaces  # met on the first datapoint, kept for every other
 
 
 LONGEST_FRAME_PROBE = """

@@ -50,7 +50,7 @@ MAX_VARINT_BYTES = 5  # a uint32 length
 # what parsing a frame holds: about 90 bytes per datapoint of two bytes, 45 MiB for the longest.
 MAX_FRAME_BYTES = 1 << 20
 MAX_REMEMBERED_RESOURCE = 4096  # CloudWatch's resources are a few hundred bytes
-ATTRIBUTE_MEMO_BYTES = 16 << 20  # what the attributes read in one object may keep, roughly
+ATTRIBUTE_MEMO_BYTES = 16 << 20  # roughly what the attributes kept in one object take (a 128 MiB one: 15)
 
 
 def read_varint(buffer: bytes | bytearray | memoryview, position: int) -> tuple[int, int] | None:
@@ -264,25 +264,25 @@ def _summaries(resource_metrics: Any, skipped: Counter[str]) -> Iterator[tuple[s
 
 
 class _Attributes:
-    """The (key, text) of each encoded attribute read in one object, by its bytes; about
-    ATTRIBUTE_MEMO_BYTES at most, then it starts over. The records of a series share its Dimensions
-    dict, which nothing changes."""
+    """The (key, text) of the encoded attributes read in one object, by their bytes: those met first,
+    until they take about ATTRIBUTE_MEMO_BYTES; an attribute met after that is parsed each time (starting
+    over instead would parse the Namespace and MetricName attributes, met on every datapoint, again).
+    The records of a series share its Dimensions dict, which nothing changes."""
 
     def __init__(self) -> None:
+        from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+
+        self._parse = KeyValue.FromString
         self._read: dict[bytes, tuple[str, Any]] = {}
         self._bytes = 0
         self.known = self._read.get
 
     def read(self, encoded: bytes) -> tuple[str, Any]:
         """DecodeError for bytes that are no KeyValue."""
-        from opentelemetry.proto.common.v1.common_pb2 import KeyValue
-
-        found = attribute_text(KeyValue.FromString(encoded))
-        self._bytes += 200 + 4 * len(encoded)
-        if self._bytes > ATTRIBUTE_MEMO_BYTES:
-            self._read.clear()
-            self._bytes = 0
-        self._read[encoded] = found
+        found = attribute_text(self._parse(encoded))
+        if self._bytes < ATTRIBUTE_MEMO_BYTES:
+            self._bytes += 200 + 4 * len(encoded)
+            self._read[encoded] = found
         return found
 
 
