@@ -50,7 +50,7 @@ MAX_VARINT_BYTES = 5  # a uint32 length
 # what parsing a frame holds: about 90 bytes per datapoint of two bytes, 45 MiB for the longest.
 MAX_FRAME_BYTES = 1 << 20
 MAX_REMEMBERED_RESOURCE = 4096  # CloudWatch's resources are a few hundred bytes
-ATTRIBUTE_MEMO_BYTES = 16 << 20  # roughly what the attributes kept in one object take (a 128 MiB one: 15)
+ATTRIBUTE_MEMO_BYTES = 8 << 20  # about what the attributes kept in an object take (realistic 32 MiB: 4)
 
 
 def read_varint(buffer: bytes | bytearray | memoryview, position: int) -> tuple[int, int] | None:
