@@ -134,7 +134,8 @@ def assert_secret_kept_out(
 def destroy(lane: Lane, tf: Terraform) -> None:
     if tf.destroy():
         lane.say(
-            "the destroy's DeleteSecret was sent twice and refused the second time; a second destroy ran"
+            "the destroy's DeleteSecret was refused: the secret was already scheduled for deletion; a second "
+            "destroy ran"
         )
 
 

@@ -20,10 +20,11 @@ DROPPED_PREFIXES = ("AWS_", "TF_", "CHECKPOINT_")
 # The lanes share one plugin cache, which Terraform does not guard against concurrent installs: two inits
 # that fill it at once can fail ("mkdir ...: file exists"). One init at a time; each takes seconds.
 _INIT_LOCK = threading.Lock()
-# The provider sends DeleteSecret once, and AWS's Go SDK sends it again after a network error on the way
-# back; when the first one took effect (a recovery window marks the secret deleted), the second is refused
-# with this, and the destroy fails although the secret is gone. A second destroy reads the secret as deleted
-# and finishes; the leftover check after it still looks at what remains.
+# The provider sends DeleteSecret once and takes only "not found" as done. Once, under load, it was refused
+# with this: the secret was already scheduled for deletion (a recovery window marks it deleted), so the
+# request had reached moto before, most likely sent again by the SDK after a network error. The destroy
+# failed although the secret was gone. A second destroy reads the secret as deleted and finishes; the
+# leftover check after it still looks at what remains.
 SECRET_DELETED_TWICE = "currently marked deleted"
 
 
@@ -76,7 +77,7 @@ class Terraform:
         return document, text
 
     def destroy(self) -> bool:
-        """Destroys everything; True when it took a second run, after a DeleteSecret sent twice (above)."""
+        """Destroys everything; True when it took a second run, after a DeleteSecret refused (above)."""
         try:
             self("destroy", "-input=false", "-auto-approve")
             return False
