@@ -15,7 +15,7 @@ for (so that every naming applies, and `cwotlp.otlp.convert` checks it like a JS
 
 `records` parses a frame with the datapoints' attributes left encoded (`lazy_message_class`), and each
 distinct attribute once per object: the Namespace, MetricName and Dimensions attributes repeat across
-the datapoints of a series' metrics, and reading them was most of the time a datapoint took. An attribute
+the datapoints of a series' metrics, and reading them was the largest part of a datapoint's time. An attribute
 that turns out not to be a KeyValue makes the frame malformed from there on: the datapoints before it
 have been read, the rest of the frame is counted as a malformed_frame (protobuf's nesting limit counts
 from the attribute, not from the frame).
@@ -225,7 +225,7 @@ def _resource_records(
         for point in points:
             namespace = metric_name = None
             dimensions: Any = {}
-            for encoded in point.attributes:
+            for encoded in point.attributes:  # point_names, inline: a call would add 0.3 of about 5 us
                 key, text = known(encoded) or read(encoded)
                 if key == "Dimensions":
                     dimensions = text
@@ -292,13 +292,13 @@ def point_names(point: Any) -> tuple[Any, Any, Any]:
     namespace = metric_name = None
     dimensions: Any = {}
     for attribute in point.attributes:
-        key = attribute.key
+        key, text = attribute_text(attribute)
         if key == "Dimensions":
-            dimensions = attribute_text(attribute)[1]
+            dimensions = text
         elif key == "Namespace":
-            namespace = attribute_text(attribute)[1]
+            namespace = text
         elif key == "MetricName":
-            metric_name = attribute_text(attribute)[1]
+            metric_name = text
     return namespace, metric_name, dimensions
 
 
