@@ -5,7 +5,7 @@ local stack."""
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -269,3 +269,24 @@ def resource_metrics_of(part: bytes) -> ResourceMetrics:
     request = parse_protobuf(part)
     assert len(request.resource_metrics) == 1
     return request.resource_metrics[0]
+
+
+def converted_both_ways(data: bytes, naming: Any, encoding: str = "protobuf") -> tuple[Any, Any]:
+    """An OpenTelemetry 1.0 object converted by the fast path (the converter on the frames' datapoints)
+    and by the straightforward one (the same converter on the records they stand for): each as the
+    entries, what was skipped, and the converter's counts."""
+    from cwotlp.formats.otel1 import datapoints, records
+    from cwotlp.otlp.convert import Converter
+    from cwotlp.otlp.encoding import encoding_named
+
+    found = []
+    for fast in (True, False):
+        converter, skipped = Converter(naming, encoding_named(encoding)), Counter()
+        chunks = chunked(data, 4096)
+        if fast:
+            entries = list(converter.datapoint_entries(datapoints(chunks, skipped), skipped))
+        else:
+            entries = list(converter.entries(records(chunks, skipped), skipped))
+        counts = (converter.converted, converter.statistics_dropped, converter.oldest_timestamp_ms)
+        found.append((entries, skipped, counts))
+    return found[0], found[1]

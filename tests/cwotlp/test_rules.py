@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from conftest import fixture_bytes, make_settings
+from conftest import fixture_bytes, make_settings, only_percentiles, otel1_frames
 from cwotlp.pipeline import Conversion
 from cwotlp.rules import Rule, parse_rules, record_filter
 
@@ -108,3 +108,23 @@ def test_a_dimension_rule_needs_the_dimension() -> None:
     assert forward({"namespace": "AWS/EC2", "metric_name": "M", "dimensions": {}})
     assert forward({"namespace": "AWS/EC2", "metric_name": "M"})
     assert not forward({"namespace": "AWS/EC2", "metric_name": "M", "dimensions": {"InstanceId": ""}})
+
+
+def test_rules_apply_to_opentelemetry_1_0_objects_alike() -> None:
+    """The 1.0 format's datapoints go through the rules as the records they stand for."""
+    rules = parse_rules(
+        [
+            {"action": "keep", "namespace": "AWS/*"},
+            {"action": "drop", "dimensions": {"AutoScalingGroupName": "*"}},
+        ],
+        "rules",
+    )
+    data = b"".join(otel1_frames([only_percentiles(record) for record in RECORDS], 10))
+    conversion = Conversion([data], make_settings(rules=rules, stream_format="opentelemetry1.0"))
+    names = [
+        orjson.loads(entry[1] + b"]}}")["name"] for batch in conversion.batches() for entry in batch.entries
+    ]
+    points, from_json = forwarded(rules)
+    assert sorted(names) == sorted(point["name"] for point in points)
+    assert 0 < conversion.records == from_json.records < len(RECORDS)
+    assert conversion.skipped == from_json.skipped

@@ -604,8 +604,11 @@ def test_arn_gives_the_dimension_values_of_its_metrics(
     assert dimensions_of(namespace, arn) == expected
 
 
-def test_tags_that_make_one_prometheus_label_give_it_once(aws: boto3.session.Session) -> None:
-    from conftest import decode, make_settings
+@pytest.mark.parametrize("stream_format", ["json", "opentelemetry1.0"])
+def test_tags_that_make_one_prometheus_label_give_it_once(
+    aws: boto3.session.Session, stream_format: str
+) -> None:
+    from conftest import decode, frame, make_settings, otel1_request
     from cwotlp.otlp.naming import Naming
     from cwotlp.pipeline import Conversion
 
@@ -622,8 +625,9 @@ def test_tags_that_make_one_prometheus_label_give_it_once(aws: boto3.session.Ses
         "value": {"count": 1.0, "sum": 3.0, "min": 3.0, "max": 3.0},
         "unit": "Count",
     }
-    settings = make_settings(naming=Naming(scheme="prometheus"))
-    conversion = Conversion([json.dumps(record).encode()], settings, tags=resource_tags)
+    settings = make_settings(naming=Naming(scheme="prometheus"), stream_format=stream_format)
+    data = json.dumps(record).encode() if stream_format == "json" else frame(otel1_request([record]))
+    conversion = Conversion([data], settings, tags=resource_tags)
     [request] = [decode(batch.body(), settings.encoding) for batch in conversion.batches()]
     for resource_metrics in request.resource_metrics:
         for metric in resource_metrics.scope_metrics[0].metrics:

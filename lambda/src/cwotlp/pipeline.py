@@ -57,6 +57,7 @@ class Conversion:
         self._encoding = encoding_named(settings.encoding)
         self._forward = record_filter(settings.rules)
         self._converter = Converter(settings.naming, self._encoding, tags)
+        self._tagged = tags is not None
         naming = settings.naming
         self.passthrough = (
             self.format == OPENTELEMETRY_1_0
@@ -95,10 +96,17 @@ class Conversion:
             forwarder = FrameForwarder(extra, limit // 4, self._forward)
             parts = self._points(forwarder.parts(self.source, self.skipped))
             return self._counted(part_batches(self._resumed(parts), limit, self._resume_from))
-        records = stream_format(self.format).records(self.source, self.skipped, lambda: self.source.truncated)
-        if self._forward is not None:
-            records = self._kept(records)
-        entries = self._converter.entries(records, self.skipped)
+        if self.format == OPENTELEMETRY_1_0 and self._forward is None and not self._tagged:
+            from cwotlp.formats.otel1 import datapoints
+
+            entries = self._converter.datapoint_entries(datapoints(self.source, self.skipped), self.skipped)
+        else:
+            records = stream_format(self.format).records(
+                self.source, self.skipped, lambda: self.source.truncated
+            )
+            if self._forward is not None:
+                records = self._kept(records)
+            entries = self._converter.entries(records, self.skipped)
         return self._counted(batches(self._resumed(entries), limit, self._encoding, self._resume_from))
 
     def _kept(self, records: Iterable[Any]) -> Iterator[Any]:

@@ -9,11 +9,13 @@ A newline where a frame should start is a delimiter Firehose added by mistake (i
 must be off for this format): it is skipped and counted, when the bytes after it read as a frame and
 the newline read as a frame's length do not, or when it is the object's last byte.
 
-Two ways to read frames: `records` turns every summary datapoint into the CloudWatch record it stands
-for (so that every naming applies, and `cwotlp.otlp.convert` checks it like a JSON record);
-`cwotlp.formats.otel1_forward` passes the frames' bytes on, for the naming that keeps their shape.
+Three ways to read frames: `datapoints` gives every summary datapoint with what surrounds it (its
+resource's place, its metric's unit, its names), which `cwotlp.otlp.convert` converts without building
+a record (`Converter.datapoint_entries`); `records` turns each into the CloudWatch record it stands for,
+for drop and keep rules and resource tags, which look at records; `cwotlp.formats.otel1_forward` passes
+the frames' bytes on, for the naming that keeps their shape.
 
-`records` parses a frame with the datapoints' attributes left encoded (`lazy_message_class`), and each
+`datapoints` parses a frame with the datapoints' attributes left encoded (`lazy_message_class`), and each
 distinct attribute once per object: the Namespace, MetricName and Dimensions attributes repeat across
 the datapoints of a series' metrics, and reading them was the largest part of a datapoint's time. An attribute
 that turns out not to be a KeyValue makes the frame malformed from there on: the datapoints before it
@@ -31,7 +33,7 @@ from decimal import Decimal
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
-from cwotlp.otlp.units import from_ucum
+from cwotlp.otlp.units import FROM_UCUM
 
 if TYPE_CHECKING:
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -51,6 +53,9 @@ MAX_VARINT_BYTES = 5  # a uint32 length
 MAX_FRAME_BYTES = 1 << 20
 MAX_REMEMBERED_RESOURCE = 4096  # CloudWatch's resources are a few hundred bytes
 ATTRIBUTE_MEMO_BYTES = 8 << 20  # about what the attributes kept in an object take (realistic 32 MiB: 4)
+
+# (place, unit, namespace, metric name, dimensions, Dimensions attribute's bytes, datapoint): see datapoints
+Datapoint = tuple[tuple[str, str, str], str, Any, Any, Any, bytes, Any]
 
 
 def read_varint(buffer: bytes | bytearray | memoryview, position: int) -> tuple[int, int] | None:
@@ -184,18 +189,19 @@ def parses(payload: bytes) -> bool:
         return False
 
 
-def records(chunks: Iterable[bytes], skipped: Counter[str]) -> Iterator[dict[str, Any]]:
-    """The CloudWatch record behind every summary datapoint of every frame.
+def datapoints(chunks: Iterable[bytes], skipped: Counter[str]) -> Iterator[Datapoint]:
+    """Every summary datapoint of every frame, with what a record of it needs from around it:
+    (place, unit, namespace, metric name, dimensions, the Dimensions attribute's bytes, datapoint).
 
-    The record is what the JSON format would hold for it: names and dimensions from the datapoint's
-    Namespace, MetricName and Dimensions attributes, account and region from the resource, the stream's
-    name from aws.exporter.arn, the unit translated back from UCUM, `timestamp` the period's start,
-    and the values with min and max from quantiles 0 and 1 and pNN from the others.
+    The place is (stream name, account, region), from the resource; the unit as CloudWatch names it;
+    namespace, metric name and dimensions from the datapoint's attributes, as `attribute_text` reads
+    them (None, None and {} where one is missing, the last of each if one repeats); the Dimensions
+    attribute's bytes (b"" where it is missing) identify the dimensions within the object.
     """
     from google.protobuf.message import DecodeError
 
     parse = lazy_message_class().FromString
-    attributes = _Attributes()
+    memo = _Attributes()
     for payload in frames(chunks, skipped):
         try:
             request = parse(payload)
@@ -205,9 +211,9 @@ def records(chunks: Iterable[bytes], skipped: Counter[str]) -> Iterator[dict[str
         found = 0
         try:
             for resource_metrics in request.resource_metrics:
-                for record in _resource_records(resource_metrics, skipped, attributes):
+                for point in _resource_datapoints(resource_metrics, skipped, memo):
                     found += 1
-                    yield record
+                    yield point
         except DecodeError:  # an attribute that is no KeyValue
             skipped[MALFORMED_FRAME] += 1
             continue
@@ -215,52 +221,73 @@ def records(chunks: Iterable[bytes], skipped: Counter[str]) -> Iterator[dict[str
             skipped[EMPTY_FRAME] += 1
 
 
-def _resource_records(
-    resource_metrics: Any, skipped: Counter[str], attributes: _Attributes
-) -> Iterator[dict[str, Any]]:
-    stream, account_id, region = _place(resource_metrics.resource.SerializeToString())
-    statistics = _STATISTICS
-    known, read = attributes.known, attributes.read
-    for unit, points in _summaries(resource_metrics, skipped):
-        for point in points:
-            namespace = metric_name = None
-            dimensions: Any = {}
-            for encoded in point.attributes:  # point_names, inline: a call would add 0.3 of about 5 us
-                key, text = known(encoded) or read(encoded)
-                if key == "Dimensions":
-                    dimensions = text
-                elif key == "Namespace":
-                    namespace = text
-                elif key == "MetricName":
-                    metric_name = text
-            value: dict[str, Any] = {"count": point.count, "sum": point.sum}
-            for entry in point.quantile_values:
-                quantile = entry.quantile
-                value[statistics.get(quantile) or _statistic(quantile)] = entry.value
-            if not point.count and "min" not in value:  # no observations: no quantiles, as JSON has 0
-                value["min"] = value["max"] = 0.0
-            yield {
-                "metric_stream_name": stream,
-                "account_id": account_id,
-                "region": region,
-                "namespace": namespace,
-                "metric_name": metric_name,
-                "dimensions": dimensions,
-                "timestamp": (point.start_time_unix_nano or point.time_unix_nano) // 1_000_000,
-                "value": value,
-                "unit": unit,
-            }
-
-
-def _summaries(resource_metrics: Any, skipped: Counter[str]) -> Iterator[tuple[str, Any]]:
-    """(unit as CloudWatch names it, datapoints) of each summary metric of a resource; the others are
-    counted."""
+def _resource_datapoints(
+    resource_metrics: Any, skipped: Counter[str], memo: _Attributes
+) -> Iterator[Datapoint]:
+    """The summary datapoints of one resource; its other metrics are counted."""
+    place = _place(resource_metrics.resource.SerializeToString())
+    known, read, units = memo.known, memo.read, FROM_UCUM.get
     for scope_metrics in resource_metrics.scope_metrics:
         for metric in scope_metrics.metrics:
             if metric.WhichOneof("data") != "summary":
                 skipped[NOT_A_SUMMARY] += 1
                 continue
-            yield from_ucum(metric.unit), metric.summary.data_points
+            unit = metric.unit
+            unit = units(unit, unit)
+            for point in metric.summary.data_points:
+                namespace = metric_name = None
+                dimensions: Any = {}
+                encoded_dimensions = b""
+                for encoded in point.attributes:  # point_names, inline: a call would add a tenth
+                    key, text = known(encoded) or read(encoded)
+                    if key == "Dimensions":
+                        dimensions, encoded_dimensions = text, encoded
+                    elif key == "Namespace":
+                        namespace = text
+                    elif key == "MetricName":
+                        metric_name = text
+                yield place, unit, namespace, metric_name, dimensions, encoded_dimensions, point
+
+
+def records(chunks: Iterable[bytes], skipped: Counter[str]) -> Iterator[dict[str, Any]]:
+    """The CloudWatch record behind every summary datapoint of every frame (see `record`)."""
+    for place, unit, namespace, metric_name, dimensions, _, point in datapoints(chunks, skipped):
+        yield record(place, unit, namespace, metric_name, dimensions, point)
+
+
+def record(
+    place: tuple[str, str, str], unit: str, namespace: Any, metric_name: Any, dimensions: Any, point: Any
+) -> dict[str, Any]:
+    """The CloudWatch record a datapoint stands for, what the JSON format would hold for it: names and
+    dimensions from its Namespace, MetricName and Dimensions attributes, account and region from the
+    resource, the stream's name from aws.exporter.arn, the unit translated back from UCUM, `timestamp`
+    the period's start, and the values (`values`)."""
+    stream, account_id, region = place
+    return {
+        "metric_stream_name": stream,
+        "account_id": account_id,
+        "region": region,
+        "namespace": namespace,
+        "metric_name": metric_name,
+        "dimensions": dimensions,
+        "timestamp": (point.start_time_unix_nano or point.time_unix_nano) // 1_000_000,
+        "value": values(point),
+        "unit": unit,
+    }
+
+
+def values(point: Any) -> dict[str, Any]:
+    """A datapoint's count, sum and statistics as a record's `value`: min and max from quantiles 0 and 1,
+    pNN from the others (the last of a repeated quantile); 0 for min and max when a datapoint of no
+    observations has no quantile 0, as the JSON format writes them."""
+    value: dict[str, Any] = {"count": point.count, "sum": point.sum}
+    statistics = _STATISTICS
+    for entry in point.quantile_values:
+        quantile = entry.quantile
+        value[statistics.get(quantile) or _statistic(quantile)] = entry.value
+    if not value["count"] and "min" not in value:
+        value["min"] = value["max"] = 0.0
+    return value
 
 
 class _Attributes:

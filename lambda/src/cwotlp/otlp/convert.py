@@ -18,13 +18,16 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from operator import itemgetter
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from cwotlp.otlp.encoding import GAUGE, SUMMARY, Attribute, Encoding, JsonEncoding
 from cwotlp.otlp.naming import PERIOD_MS, Naming, scheme_for
 from cwotlp.otlp.yace import STATISTICS
+
+if TYPE_CHECKING:
+    from cwotlp.formats.otel1 import Datapoint
 
 # Skip reasons for records (the formats add their own for lines and frames).
 NOT_A_METRIC = "not_a_metric"
@@ -98,7 +101,8 @@ class Converter:
         self._tags = tags
         self._places: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
         self._metric_pieces: dict[tuple[Any, ...], _Metric] = {}
-        self._dimensions: dict[bytes, bytes] = {}
+        self._dimensions: dict[bytes, bytes] = {}  # by the dimensions' JSON
+        self._encoded_dimensions: dict[bytes, bytes] = {}  # by the OpenTelemetry 1.0 attribute's bytes
         self._tag_memo: dict[tuple[Any, ...], bytes] = {}
         self._memo_bytes = 0
         self._metrics: dict[tuple[str, str, str], bytes] = {}
@@ -133,7 +137,7 @@ class Converter:
                     metric = metrics(metric_key) or self._metric_of(metric_key)
                     attributes = dimensions_of(dimensions_key)
                     if attributes is None:
-                        attributes = self._dimension_attributes(dimensions_key, dimensions)
+                        attributes = self._dimension_attributes(self._dimensions, dimensions_key, dimensions)
                 except (KeyError, TypeError, AttributeError, ValueError, orjson.JSONEncodeError):
                     skipped[NOT_A_METRIC] += 1
                     continue
@@ -166,6 +170,84 @@ class Converter:
                     yield from gauges(place[0], metric, attributes, times, count, total, value)
         finally:
             self.converted += converted
+
+    def datapoint_entries(self, datapoints: Iterable[Datapoint], skipped: Counter[str]) -> Iterator[Entry]:
+        """The entries of OpenTelemetry 1.0 datapoints (`cwotlp.formats.otel1.datapoints`): exactly what
+        entries() makes of their records, without making the records. A protobuf datapoint's fields
+        have their types already, so what is left to check is ranges; a datapoint that fails a check,
+        or whose names or dimensions are no metric's, goes through entries() as its record, which
+        counts why it is skipped. No tags: the caller takes records for them."""
+        from cwotlp.formats.otel1 import record, values
+
+        places, metrics, dimensions_of = (
+            self._places.get,
+            self._metric_pieces.get,
+            self._encoded_dimensions.get,
+        )
+        times_of, separator = self._times.get, self._separator
+        summary, percentiles, gauges = self._encoding.summary, self._percentiles, self._gauges
+        by_namespace, summaries = self._scheme.resource_by_namespace, self._scheme.kind == SUMMARY
+        converted = 0
+        try:
+            for place_of, unit, namespace, metric_name, dimensions, encoded, point in datapoints:
+                count, total, quantile_values = point.count, point.sum, point.quantile_values
+                value = low = high = None  # a summary of min and max alone needs no dict
+                if summaries and len(quantile_values) == 2:
+                    first, last = quantile_values
+                    if first.quantile == 0.0 and last.quantile == 1.0:
+                        low, high = first.value, last.value
+                if low is None:
+                    value = values(point)
+                    low, high = value.get("min"), value.get("max")
+                timestamp = (point.start_time_unix_nano or point.time_unix_nano) // 1_000_000
+                place_key = (*place_of, namespace if by_namespace else None)
+                metric_key = (namespace, metric_name, unit)
+                place, metric, attributes = places(place_key), metrics(metric_key), dimensions_of(encoded)
+                if place is None or metric is None or attributes is None:
+                    place, metric, attributes = self._datapoint_pieces(
+                        place_key, metric_key, encoded, dimensions
+                    )
+                if (
+                    attributes is None
+                    or low is None
+                    or high is None
+                    or not MIN_TIMESTAMP_MS <= timestamp < MAX_TIMESTAMP_MS
+                    or total - total
+                    or low - low
+                    or high - high
+                    or count >= COUNT_BOUND
+                ):
+                    unusable = record(place_of, unit, namespace, metric_name, dimensions, point)
+                    yield from self.entries((unusable,), skipped)
+                    continue
+                converted += 1
+                if metric[1]:  # as in entries()
+                    attributes = metric[1] + separator + attributes if attributes else metric[1]
+                if place[1]:
+                    attributes = attributes + separator + place[1] if attributes else place[1]
+                times = times_of(timestamp) or self._times_of(timestamp)
+                if summaries:
+                    quantiles = percentiles(value) if value is not None and count and len(value) != 4 else b""
+                    yield place[0], metric[0], summary(attributes, times, count, total, low, quantiles, high)
+                else:
+                    yield from gauges(place[0], metric, attributes, times, count, total, value)
+        finally:
+            self.converted += converted
+
+    def _datapoint_pieces(
+        self, place_key: tuple[Any, ...], metric_key: tuple[Any, ...], encoded: bytes, dimensions: Any
+    ) -> tuple[Any, Any, Any]:
+        """A datapoint's place, metric and dimension attributes, from the memos or made, as entries()
+        makes them; three Nones when they are no metric's."""
+        try:
+            place = self._places.get(place_key) or self._place(place_key)
+            metric = self._metric_pieces.get(metric_key) or self._metric_of(metric_key)
+            attributes = self._encoded_dimensions.get(encoded)
+            if attributes is None:
+                attributes = self._dimension_attributes(self._encoded_dimensions, encoded, dimensions)
+        except (TypeError, AttributeError, ValueError):  # what entries() counts as no metric's
+            return None, None, None
+        return place, metric, attributes
 
     def _gauges(
         self,
@@ -235,14 +317,15 @@ class Converter:
         self._remember(300 + len(namespace) + len(metric_name) + len(unit) + len(header) + len(attributes))
         return found
 
-    def _dimension_attributes(self, key: bytes, dimensions: Any) -> bytes:
-        """The attributes that stand for a dimensions object. ValueError for what is no such object."""
+    def _dimension_attributes(self, memo: dict[bytes, bytes], key: bytes, dimensions: Any) -> bytes:
+        """The attributes that stand for a dimensions object, kept in memo under key. ValueError for
+        what is no such object."""
         if type(dimensions) is not dict or not all(type(v) is str for v in dimensions.values()):
             raise ValueError("dimensions must be an object of strings")
         if "" in dimensions:
             raise ValueError("a dimension's name must not be empty")  # OTLP forbids empty attribute keys
         found = self._encoding.attributes(self._scheme.dimension_attributes(dimensions))
-        self._dimensions[bytes(memoryview(key))] = found  # orjson's buffer is larger than its text
+        memo[bytes(memoryview(key))] = found  # orjson's buffer is larger than its text
         self._remember(100 + len(key) + len(found))
         return found
 
@@ -255,6 +338,7 @@ class Converter:
                 self._places,
                 self._metric_pieces,
                 self._dimensions,
+                self._encoded_dimensions,
                 self._tag_memo,
                 self._metrics,
                 self._quantiles,
