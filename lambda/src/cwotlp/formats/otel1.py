@@ -28,7 +28,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from decimal import Decimal
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, cast
@@ -211,9 +211,7 @@ def datapoints(chunks: Iterable[bytes], skipped: Counter[str]) -> Iterator[Datap
         found = 0
         try:
             for resource_metrics in request.resource_metrics:
-                for point in _resource_datapoints(resource_metrics, skipped, memo):
-                    found += 1
-                    yield point
+                found += yield from _resource_datapoints(resource_metrics, skipped, memo)
         except DecodeError:  # an attribute that is no KeyValue
             skipped[MALFORMED_FRAME] += 1
             continue
@@ -223,9 +221,11 @@ def datapoints(chunks: Iterable[bytes], skipped: Counter[str]) -> Iterator[Datap
 
 def _resource_datapoints(
     resource_metrics: Any, skipped: Counter[str], memo: _Attributes
-) -> Iterator[Datapoint]:
-    """The summary datapoints of one resource; its other metrics are counted."""
+) -> Generator[Datapoint, None, int]:
+    """The summary datapoints of one resource, returning how many it has; its other metrics are
+    counted."""
     place = _place(resource_metrics.resource.SerializeToString())
+    found = 0
     known, read, units = memo.known, memo.read, FROM_UCUM.get
     for scope_metrics in resource_metrics.scope_metrics:
         for metric in scope_metrics.metrics:
@@ -234,7 +234,9 @@ def _resource_datapoints(
                 continue
             unit = metric.unit
             unit = units(unit, unit)
-            for point in metric.summary.data_points:
+            points = metric.summary.data_points
+            found += len(points)
+            for point in points:
                 namespace = metric_name = None
                 dimensions: Any = {}
                 encoded_dimensions = b""
@@ -247,6 +249,7 @@ def _resource_datapoints(
                     elif key == "MetricName":
                         metric_name = text
                 yield place, unit, namespace, metric_name, dimensions, encoded_dimensions, point
+    return found
 
 
 def records(chunks: Iterable[bytes], skipped: Counter[str]) -> Iterator[dict[str, Any]]:
