@@ -200,3 +200,39 @@ def test_damaged_frames_convert_alike(naming: str) -> None:
         _, skipped, _ = assert_same(frame(bytes(payload)), naming, "protobuf")
         outcomes.add("malformed_frame" in skipped)
     assert outcomes == {True, False}
+
+
+NUMBERS = [0.0, -0.0, 1.0, -5.5, 1e308, math.inf, -math.inf, math.nan, 2.5e-300]
+QUANTILES = [0.0, 1.0, 0.5, 0.99, 0.999, -1.0, 2.0, math.nan, 0.25]
+COUNTS = [0, 1, 5, 2**63 - 1, 2**63, 2**64 - 1]
+TIMES_NS = [0, 1, 1_714_564_800_123_456_789, 4_102_444_800_000_000_000, 946_684_799_999_999_999]
+
+
+def _shuffle(rng: random.Random, point: Any) -> None:
+    """The datapoint's values and attributes drawn from the edges of what each can hold."""
+    choice = rng.randrange(5)
+    if choice == 0:
+        point.count = rng.choice(COUNTS)
+    elif choice == 1:
+        point.sum = rng.choice(NUMBERS)
+    elif choice == 2:
+        _quantiles(point, [(rng.choice(QUANTILES), rng.choice(NUMBERS)) for _ in range(rng.randint(0, 5))])
+    elif choice == 3:
+        point.start_time_unix_nano, point.time_unix_nano = rng.choice(TIMES_NS), rng.choice(TIMES_NS)
+    else:
+        pairs = list(_names(point).items())
+        rng.shuffle(pairs)
+        _attributes(point, pairs[: rng.randint(0, len(pairs))])
+
+
+@pytest.mark.parametrize(("naming", "encoding"), EVERY_WAY)
+def test_random_datapoints_at_the_edges_convert_alike(naming: str, encoding: str) -> None:
+    rng = random.Random(naming + encoding)
+    for _ in range(8):
+        request = otel1_request(RECORDS[:40])
+        for resource_metrics in request.resource_metrics:
+            for metric in resource_metrics.scope_metrics[0].metrics:
+                for point in metric.summary.data_points:
+                    if rng.random() < 0.5:
+                        _shuffle(rng, point)
+        assert_same(frame(request), naming, encoding)
