@@ -185,7 +185,7 @@ def otel1_request(records: Iterable[dict[str, Any]]) -> ExportMetricsServiceRequ
     as the period's start and the start plus 60 s as its end, count and sum, and the quantiles 0 (min),
     the pNN percentiles, and 1 (max). Statistics that are not percentiles are not in this format.
     """
-    from cwotlp.otlp.convert import quantile_of
+    from cwotlp.otlp.quantiles import quantile_of
     from cwotlp.otlp.units import to_ucum
 
     grouped: dict[tuple[str, ...], dict[tuple[str, ...], list[dict[str, Any]]]] = defaultdict(
@@ -253,7 +253,7 @@ def otel1_frames(records: list[dict[str, Any]], per_frame: int) -> list[bytes]:
 def only_percentiles(record: dict[str, Any]) -> dict[str, Any]:
     """The record with the statistics the 1.0 format cannot carry (trimmed means and the like) left out,
     and the count whole, as the 1.0 format carries it."""
-    from cwotlp.otlp.convert import quantile_of
+    from cwotlp.otlp.quantiles import quantile_of
 
     value = {
         name: number

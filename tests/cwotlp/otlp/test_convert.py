@@ -21,10 +21,10 @@ from cwotlp.otlp.convert import (
     MIN_TIMESTAMP_MS,
     NOT_A_METRIC,
     Converter,
-    quantile_of,
 )
 from cwotlp.otlp.encoding import JsonEncoding
 from cwotlp.otlp.naming import Naming
+from cwotlp.otlp.quantiles import quantile_of
 from cwotlp_local.generator import generate_records
 
 RECORD: dict[str, Any] = {

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from decimal import Decimal, InvalidOperation
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,6 +23,7 @@ import orjson
 
 from cwotlp.otlp.encoding import GAUGE, SUMMARY, Attribute, Encoding, JsonEncoding
 from cwotlp.otlp.naming import PERIOD_MS, Naming, scheme_for
+from cwotlp.otlp.quantiles import Percentiles, finite
 from cwotlp.otlp.yace import STATISTICS
 
 if TYPE_CHECKING:
@@ -34,7 +34,6 @@ NOT_A_METRIC = "not_a_metric"
 INVALID_TIMESTAMP = "invalid_timestamp"
 INVALID_VALUE = "invalid_value"
 
-SUMMARY_STATISTICS = frozenset(STATISTICS)
 AVERAGE = "Average"  # not streamed: sum / count, as YACE users query it
 MIN_TIMESTAMP_MS = 946_684_800_000  # 2000-01-01
 MAX_TIMESTAMP_MS = 4_102_444_800_000  # 2100-01-01
@@ -61,32 +60,11 @@ _OPTIONAL = ("unit", "metric_stream_name", "account_id", "region", "dimensions")
 _optional_fields = itemgetter(*_OPTIONAL)
 
 
-def _finite(number: Any) -> bool:
-    """Whether a statistic's value can be sent: a finite float or int (not a bool)."""
-    return (type(number) is float or type(number) is int) and not number - number
-
-
 def _invalid(timestamp: Any) -> str:
     """Why a record with the right fields is skipped: its timestamp, or else one of its numbers."""
     if type(timestamp) is not int or not MIN_TIMESTAMP_MS <= timestamp < MAX_TIMESTAMP_MS:
         return INVALID_TIMESTAMP
     return INVALID_VALUE
-
-
-def quantile_of(statistic: str) -> float | None:
-    """The quantile a `pNN` statistic stands for (p99 -> 0.99, p99.9 -> 0.999), or None.
-
-    Decimal keeps the division exact: 99.9 / 100 in binary floating point is 0.9990000000000001.
-    """
-    if not statistic.startswith("p"):
-        return None
-    try:
-        percent = Decimal(statistic[1:])
-    except InvalidOperation:
-        return None
-    if not percent.is_finite() or not 0 <= percent <= 100:
-        return None
-    return float(percent.scaleb(-2))
 
 
 class Converter:
@@ -106,19 +84,23 @@ class Converter:
         self._tag_memo: dict[tuple[Any, ...], bytes] = {}
         self._memo_bytes = 0
         self._metrics: dict[tuple[str, str, str], bytes] = {}
-        self._quantiles: dict[str, tuple[float, bytes] | None] = {}
-        self._plans: dict[tuple[str, ...], tuple[list[tuple[str, bytes]], int]] = {}
+        self._quantiles = Percentiles(self._encoding, self._remember)
         self._times: dict[int, bytes] = {}
-        self.statistics_dropped = 0
+        self._gauges_dropped = 0
         self.converted = 0  # records that passed the checks
         self.oldest_timestamp_ms: int | None = None
+
+    @property
+    def statistics_dropped(self) -> int:
+        """Statistics not sent: numbers that are not finite, names that are no statistic, repeats."""
+        return self._gauges_dropped + self._quantiles.dropped
 
     def entries(self, records: Iterable[Any], skipped: Counter[str]) -> Iterator[Entry]:
         """The entries of the records that pass the checks; the others are counted in `skipped`. (One
         loop, its lookups bound to locals: it runs once per record of every object.)"""
         places, metrics, dimensions_of = self._places.get, self._metric_pieces.get, self._dimensions.get
         times_of, separator, tags = self._times.get, self._separator, self._tags
-        summary, percentiles, gauges = self._encoding.summary, self._percentiles, self._gauges
+        summary, percentiles, gauges = self._encoding.summary, self._quantiles.entries, self._gauges
         by_namespace, summaries = self._scheme.resource_by_namespace, self._scheme.kind == SUMMARY
         converted = 0
         try:
@@ -179,13 +161,9 @@ class Converter:
         counts why it is skipped. No tags: the caller takes records for them."""
         from cwotlp.formats.otel1 import record, values
 
-        places, metrics, dimensions_of = (
-            self._places.get,
-            self._metric_pieces.get,
-            self._encoded_dimensions.get,
-        )
-        times_of, separator = self._times.get, self._separator
-        summary, percentiles, gauges = self._encoding.summary, self._percentiles, self._gauges
+        places, metrics, times_of = self._places.get, self._metric_pieces.get, self._times.get
+        dimensions_of, separator = self._encoded_dimensions.get, self._separator
+        summary, percentiles, gauges = self._encoding.summary, self._quantiles.entries, self._gauges
         by_namespace, summaries = self._scheme.resource_by_namespace, self._scheme.kind == SUMMARY
         converted = 0
         try:
@@ -269,19 +247,19 @@ class Converter:
         average = (gauges.get(AVERAGE) or self._gauge(metric, AVERAGE)) if count else None
         taken = [average]
         for statistic, number in value.items():
-            if not _finite(number):
-                self.statistics_dropped += 1
+            if not finite(number):
+                self._gauges_dropped += 1
                 continue
             header = gauges.get(statistic) or self._gauge(metric, statistic)
             if header in taken:
-                self.statistics_dropped += 1
+                self._gauges_dropped += 1
                 continue
             taken.append(header)
             found.append((resource, header, gauge(attributes, times, number)))
         if average is not None:
             number = total / count
             if number - number:  # infinite: a tiny count under a huge sum
-                self.statistics_dropped += 1
+                self._gauges_dropped += 1
             else:
                 found.append((resource, average, gauge(attributes, times, number)))
         return found
@@ -341,11 +319,10 @@ class Converter:
                 self._encoded_dimensions,
                 self._tag_memo,
                 self._metrics,
-                self._quantiles,
-                self._plans,
                 self._times,
             ):
                 memo.clear()
+            self._quantiles.forget()
             self._memo_bytes = 0
 
     def _tagged(
@@ -395,73 +372,3 @@ class Converter:
         if self.oldest_timestamp_ms is None or timestamp < self.oldest_timestamp_ms:
             self.oldest_timestamp_ms = timestamp
         return times
-
-    def _percentiles(self, value: dict[str, Any]) -> bytes:
-        """Quantile entries for the pNN statistics, in increasing order; counts the others dropped.
-
-        The records of a stream name the same statistics, so which of them are sent, and in what
-        order, is worked out once per set of names (a plan). A record with a number that cannot be
-        sent gets a plan of its own without that statistic, so its place goes to the next one.
-        """
-        names = tuple(value)
-        plan = self._plans.get(names)
-        if plan is None:
-            plan = self._plans[names] = self._plan(names)
-            self._remember(100 + 150 * len(names))
-        entries = self._quantile_entries(plan[0], value)
-        if entries is None:
-            sendable = tuple(
-                name for name, number in value.items() if name in SUMMARY_STATISTICS or _finite(number)
-            )
-            self.statistics_dropped += len(names) - len(sendable)
-            plan = self._plan(sendable)
-            entries = self._quantile_entries(plan[0], value)
-            assert entries is not None  # every number of the plan can be sent
-        self.statistics_dropped += plan[1]
-        return entries
-
-    def _quantile_entries(self, sent: list[tuple[str, bytes]], value: dict[str, Any]) -> bytes | None:
-        """The encoded quantile entries of the statistics `sent`, or None if a number cannot be sent."""
-        quantile_value = self._encoding.quantile_value
-        out = []
-        for statistic, prefix in sent:
-            number = value[statistic]
-            if not _finite(number):
-                return None
-            out.append(prefix + quantile_value(number))
-        return b"".join(out)
-
-    def _plan(self, names: tuple[str, ...]) -> tuple[list[tuple[str, bytes]], int]:
-        """Which of the statistics `names` are sent as quantiles, in order, each with the encoded start
-        of its entry; and how many of the others are dropped."""
-        found: list[tuple[float, str, bytes]] = []
-        dropped = 0
-        for statistic in names:
-            if statistic in SUMMARY_STATISTICS:
-                continue
-            quantile = self._quantile(statistic)
-            if quantile is None:
-                dropped += 1
-            else:
-                found.append((quantile[0], statistic, quantile[1]))
-        found.sort()
-        sent = []
-        previous = 0.0
-        for position, statistic, prefix in found:
-            # min and max already stand for quantiles 0 and 1; keep the sequence strictly increasing.
-            if previous < position < 1.0:
-                sent.append((statistic, prefix))
-                previous = position
-            else:
-                dropped += 1
-        return sent, dropped
-
-    def _quantile(self, statistic: str) -> tuple[float, bytes] | None:
-        """The quantile of a statistic and the encoded start of its entry, or None if it is no pNN."""
-        if statistic not in self._quantiles:
-            quantile = quantile_of(statistic)
-            found = None if quantile is None else (quantile, self._encoding.quantile_prefix(quantile))
-            self._quantiles[statistic] = found
-            self._remember(150 + len(statistic))
-            return found
-        return self._quantiles[statistic]
