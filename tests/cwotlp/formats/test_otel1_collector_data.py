@@ -1,6 +1,7 @@
 """The OpenTelemetry Collector's own test data for the OpenTelemetry 1.0 stream format
 (tests/fixtures/otel-contrib-otel1, see SOURCES.md), read by the records path and forwarded by the
-passthrough, checked against the collector's golden files."""
+passthrough, checked against the collector's golden files; and converted by the fast path as by the
+records path."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from typing import Any
 import pytest
 import yaml
 from google.protobuf.json_format import ParseDict
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.metrics.v1.metrics_pb2 import MetricsData
 
-from conftest import FIXTURES, convert_object, make_settings, varint
-from cwotlp.formats.otel1 import records
+from conftest import FIXTURES, convert_object, converted_both_ways, frame, make_settings, varint
+from cwotlp.formats.otel1 import frames, records
 from cwotlp.otlp.naming import Naming
 
 DATA = FIXTURES / "otel-contrib-otel1"
@@ -165,3 +167,38 @@ def test_the_passthrough_forwards_them_as_the_collector_reads_them(
     assert conversion.units == len(inputs)  # a part per frame: a frame's resources fit in one
     if datapoints is not None:  # counted by the Namespace attribute CloudWatch gives every datapoint
         assert conversion.records == datapoints
+
+
+INPUTS = [
+    ["extension/valid_metric.yaml", "extension/valid_metric.yaml"],
+    ["extension/stream/valid_metric_3.yaml", "extension/stream/valid_metric_2.yaml"],
+    ["receiver/single_record.yaml"],
+    ["receiver/multiple_records.yaml"],
+]
+YEARS_2024_NS = 1_704_067_200_000_000_000  # added to their 1970 times, so that the converter takes them
+
+
+def moved_to_2024(data: bytes) -> bytes:
+    """An object of the test data with every datapoint's times moved from 1970 to 2024."""
+    moved = b""
+    for payload in frames([data], Counter()):
+        request = ExportMetricsServiceRequest.FromString(payload)
+        for resource_metrics in request.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    for point in metric.summary.data_points:
+                        point.start_time_unix_nano += YEARS_2024_NS
+                        point.time_unix_nano += YEARS_2024_NS
+        moved += frame(request)
+    return moved
+
+
+@pytest.mark.parametrize("scheme", ["cloudwatch", "otel", "native", "prometheus"])
+@pytest.mark.parametrize("inputs", INPUTS, ids=lambda inputs: inputs[-1].rpartition("/")[2])
+def test_the_fast_path_converts_them_as_their_records_convert(inputs: list[str], scheme: str) -> None:
+    naming = Naming(scheme=scheme)
+    for data in (record_of(*inputs), moved_to_2024(record_of(*inputs))):
+        fast, straightforward = converted_both_ways(data, naming, "protobuf")
+        assert fast == straightforward
+    if inputs[0] == "extension/valid_metric.yaml":  # the only datapoints with CloudWatch's attributes
+        assert fast[2][0] == 2

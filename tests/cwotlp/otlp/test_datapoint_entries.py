@@ -1,10 +1,12 @@
 """The converter's fast path for OpenTelemetry 1.0 objects (`Converter.datapoint_entries`) makes exactly
 what the straightforward one makes (`Converter.entries` on the records the datapoints stand for):
 the same entries byte for byte, the same skipped counts and the same converted, dropped and oldest
-figures, under every naming and encoding, on generated, realistic and hostile objects."""
+figures, under every naming and encoding, on generated, realistic, hostile and damaged objects and
+on the fixtures (the OpenTelemetry Collector's own 1.0 test data: test_otel1_collector_data.py)."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Callable
@@ -14,7 +16,14 @@ from typing import Any
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
-from conftest import converted_both_ways, frame, only_percentiles, otel1_frames, otel1_request
+from conftest import (
+    converted_both_ways,
+    fixture_bytes,
+    frame,
+    only_percentiles,
+    otel1_frames,
+    otel1_request,
+)
 from cwotlp.formats import otel1
 from cwotlp.formats.otel1 import read_varint
 from cwotlp.otlp import convert
@@ -236,3 +245,29 @@ def test_random_datapoints_at_the_edges_convert_alike(naming: str, encoding: str
                     if rng.random() < 0.5:
                         _shuffle(rng, point)
         assert_same(frame(request), naming, encoding)
+
+
+# The repository's fixtures (tests/fixtures, see SOURCES.md): the JSON ones' metric records as CloudWatch's
+# 1.0 output would carry them.
+JSON_FIXTURES = [
+    "otel-contrib-cwmetricstream/multiple_records",
+    "otel-contrib-cwmetricstream/some_invalid_records",
+    "otel-contrib-encoding-json/valid_metric_with_percentiles.json",
+    "otel-contrib-encoding-json/valid_metric_with_unsupported_stats.json",
+    "telegraf-cloudwatch-metric-streams/decoded.jsonl",
+]
+
+
+def fixture_records(name: str) -> list[dict[str, Any]]:
+    data = fixture_bytes(name)
+    lines = [data] if name.endswith(".json") else data.splitlines()
+    parsed = [json.loads(line) for line in lines if line.strip()]
+    return [only_percentiles(record) for record in parsed if "metric_name" in record]
+
+
+@pytest.mark.parametrize("name", JSON_FIXTURES)
+@pytest.mark.parametrize(("naming", "encoding"), EVERY_WAY)
+def test_the_fixtures_convert_alike(name: str, naming: str, encoding: str) -> None:
+    records = fixture_records(name)
+    _, skipped, (converted, _, _) = assert_same(b"".join(otel1_frames(records, 7)), naming, encoding)
+    assert converted == len(records) and not skipped
