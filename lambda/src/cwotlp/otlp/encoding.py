@@ -143,7 +143,6 @@ def field(number: int, payload: bytes) -> bytes:
 # Tags (number << 3 | wire type) of opentelemetry-proto's metrics messages.
 _COUNT_SUM = struct.Struct("<BQBd").pack  # SummaryDataPoint count 4 (fixed64), sum 5 (double)
 _QUANTILE = struct.Struct("<BBBdBd").pack  # quantile_values 6: ValueAtQuantile{quantile 1, value 2}
-_MIN_MAX = struct.Struct("<BQBdBBBdBdBBBdBd").pack  # count, sum, quantiles 0 and 1
 _DOUBLE = struct.Struct("<Bd").pack
 _FIXED64 = struct.Struct("<BQ").pack
 _DATA_FIELD = {SUMMARY: 11, GAUGE: 5}  # Metric's oneof data
@@ -201,14 +200,6 @@ class ProtobufEncoding:
     ) -> bytes:
         if not count:
             return attributes + times + _COUNT_SUM(0x21, 0, 0x29, total)
-        if not quantiles:  # most datapoints: the same bytes as below, packed in one call
-            return (
-                attributes
-                + times
-                + _MIN_MAX(
-                    0x21, count, 0x29, total, 0x32, 18, 9, 0.0, 0x11, low, 0x32, 18, 9, 1.0, 0x11, high
-                )
-            )
         return b"".join(
             (
                 attributes,
