@@ -57,7 +57,6 @@ class Conversion:
         self._encoding = encoding_named(settings.encoding)
         self._forward = record_filter(settings.rules)
         self._converter = Converter(settings.naming, self._encoding, tags)
-        self._tagged = tags is not None
         naming = settings.naming
         self.passthrough = (
             self.format == OPENTELEMETRY_1_0
@@ -96,7 +95,7 @@ class Conversion:
             forwarder = FrameForwarder(extra, limit // 4, self._forward)
             parts = self._points(forwarder.parts(self.source, self.skipped))
             return self._counted(part_batches(self._resumed(parts), limit, self._resume_from))
-        if self.format == OPENTELEMETRY_1_0 and self._forward is None and not self._tagged:
+        if self.format == OPENTELEMETRY_1_0 and self._forward is None:  # rules take records
             from cwotlp.formats.otel1 import datapoints
 
             entries = self._converter.datapoint_entries(datapoints(self.source, self.skipped), self.skipped)

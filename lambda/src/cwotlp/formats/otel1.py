@@ -33,7 +33,7 @@ from decimal import Decimal
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
-from cwotlp.otlp.units import FROM_UCUM
+from cwotlp.otlp.units import from_ucum
 
 if TYPE_CHECKING:
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -226,14 +226,13 @@ def _resource_datapoints(
     counted."""
     place = _place(resource_metrics.resource.SerializeToString())
     found = 0
-    known, read, units = memo.known, memo.read, FROM_UCUM.get
+    known, read = memo.known, memo.read
     for scope_metrics in resource_metrics.scope_metrics:
         for metric in scope_metrics.metrics:
             if metric.WhichOneof("data") != "summary":
                 skipped[NOT_A_SUMMARY] += 1
                 continue
-            unit = metric.unit
-            unit = units(unit, unit)
+            unit = from_ucum(metric.unit)
             points = metric.summary.data_points
             found += len(points)
             for point in points:
@@ -254,18 +253,15 @@ def _resource_datapoints(
 
 def records(chunks: Iterable[bytes], skipped: Counter[str]) -> Iterator[dict[str, Any]]:
     """The CloudWatch record behind every summary datapoint of every frame (see `record`)."""
-    for place, unit, namespace, metric_name, dimensions, _, point in datapoints(chunks, skipped):
-        yield record(place, unit, namespace, metric_name, dimensions, point)
+    return map(record, datapoints(chunks, skipped))
 
 
-def record(
-    place: tuple[str, str, str], unit: str, namespace: Any, metric_name: Any, dimensions: Any, point: Any
-) -> dict[str, Any]:
+def record(datapoint: Datapoint) -> dict[str, Any]:
     """The CloudWatch record a datapoint stands for, what the JSON format would hold for it: names and
     dimensions from its Namespace, MetricName and Dimensions attributes, account and region from the
     resource, the stream's name from aws.exporter.arn, the unit translated back from UCUM, `timestamp`
     the period's start, and the values (`values`)."""
-    stream, account_id, region = place
+    (stream, account_id, region), unit, namespace, metric_name, dimensions, _, point = datapoint
     return {
         "metric_stream_name": stream,
         "account_id": account_id,

@@ -155,10 +155,20 @@ class Converter:
 
     def datapoint_entries(self, datapoints: Iterable[Datapoint], skipped: Counter[str]) -> Iterator[Entry]:
         """The entries of OpenTelemetry 1.0 datapoints (`cwotlp.formats.otel1.datapoints`): exactly what
-        entries() makes of their records, without making the records. A protobuf datapoint's fields
-        have their types already, so what is left to check is ranges; a datapoint that fails a check,
-        or whose names or dimensions are no metric's, goes through entries() as its record, which
-        counts why it is skipped. No tags: the caller takes records for them."""
+        entries() makes of their records, without making the records, unless there are tags to look
+        up (by record)."""
+        from cwotlp.formats.otel1 import record
+
+        if self._tags is not None:
+            return self.entries(map(record, datapoints), skipped)
+        return self._untagged_datapoint_entries(datapoints, skipped)
+
+    def _untagged_datapoint_entries(
+        self, datapoints: Iterable[Datapoint], skipped: Counter[str]
+    ) -> Iterator[Entry]:
+        """A protobuf datapoint's fields have their types already, so what is left to check is ranges; a
+        datapoint that fails a check, or whose names or dimensions are no metric's, goes through
+        entries() as its record, which counts why it is skipped."""
         from cwotlp.formats.otel1 import record, values
 
         places, metrics, times_of = self._places.get, self._metric_pieces.get, self._times.get
@@ -167,7 +177,8 @@ class Converter:
         by_namespace, summaries = self._scheme.resource_by_namespace, self._scheme.kind == SUMMARY
         converted = 0
         try:
-            for place_of, unit, namespace, metric_name, dimensions, encoded, point in datapoints:
+            for datapoint in datapoints:
+                place_of, unit, namespace, metric_name, dimensions, encoded, point = datapoint
                 count, total, quantile_values = point.count, point.sum, point.quantile_values
                 value = low = high = None  # a summary of min and max alone needs no dict
                 if summaries and len(quantile_values) == 2:
@@ -195,8 +206,7 @@ class Converter:
                     or high - high
                     or count >= COUNT_BOUND
                 ):
-                    unusable = record(place_of, unit, namespace, metric_name, dimensions, point)
-                    yield from self.entries((unusable,), skipped)
+                    yield from self.entries((record(datapoint),), skipped)
                     continue
                 converted += 1
                 if metric[1]:  # as in entries()
