@@ -63,7 +63,7 @@ class Lane:
 
     def terraform(self, example: Path, variables: dict[str, str]) -> Terraform:
         env = clean_environment(self.settings.cli_config, variables)
-        return Terraform(example, env, self.work / "terraform.log")
+        return Terraform(example, env, self.work / "terraform.log", self.work / "moto.log")
 
 
 @contextlib.contextmanager
@@ -132,10 +132,11 @@ def assert_secret_kept_out(
 
 
 def destroy(lane: Lane, tf: Terraform) -> None:
-    if tf.destroy():
+    twice = tf.destroy()
+    if twice:
         lane.say(
-            "the destroy's DeleteSecret was refused: the secret was already scheduled for deletion; a second "
-            "destroy ran"
+            f"the destroy's {', '.join(twice)} was refused after moto had carried it out: the request "
+            "arrived twice (moto.log); a second destroy ran"
         )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import json
 import signal
 import sys
@@ -33,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import parse_qs
 
 from moto.awslambda.models import LambdaFunction
 from moto.cloudwatch.exceptions import ResourceNotFoundException
@@ -132,13 +134,30 @@ def _answer_logging_config(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 _request = threading.local()
+# The largest query-protocol body read for its Action; the provider's are a few hundred bytes.
+QUERY_BODY_LIMIT = 1 << 20
+
+
+def query_action(environ: dict[str, Any]) -> str:
+    """The Action of a query-protocol request (CloudWatch, IAM, SQS, STS): from the query string, or from a
+    form-encoded body, which is read and put back for moto."""
+    action = parse_qs(environ.get("QUERY_STRING", "")).get("Action", [""])[0]
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    form = environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
+    if action or not form or not 0 < length <= QUERY_BODY_LIMIT:
+        return action
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    return parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
 
 
 def transport_noted(app: Callable[..., Any]) -> Callable[..., Any]:
-    """WSGI middleware that notes, for the bucket policy check below, whether the request came over TLS."""
+    """WSGI middleware that notes, for the bucket policy check below, whether the request came over TLS,
+    and, for the log, the query protocol's Action."""
 
     def noting(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         _request.secure = environ.get("wsgi.url_scheme") == "https"
+        _request.action = query_action(environ)
         return app(environ, start_response)
 
     return noting
@@ -185,8 +204,9 @@ def install_shims() -> None:
 
 class Handler(WSGIRequestHandler):
     """Tells the application that the request came over TLS (the socket is wrapped below), and logs one
-    short line per request: method, path, the JSON protocol's operation and the status, so that a failed
-    deployment's moto.log shows which calls arrived, and how often (never a body, where secrets travel)."""
+    short line per request: method, path, the operation (the JSON protocol's target or the query protocol's
+    Action) and the status, so that a failed deployment's moto.log shows which calls arrived, and how often
+    (never a body, where secrets travel)."""
 
     def make_environ(self) -> Any:
         environ = super().make_environ()
@@ -195,6 +215,7 @@ class Handler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         operation = self.headers.get("X-Amz-Target", "") if self.headers else ""
+        operation, _request.action = operation or getattr(_request, "action", ""), ""
         path = self.path.split("?", 1)[0] if self.path else ""
         print(
             f"{time.strftime('%H:%M:%S')} {self.command} {path} {operation} {code}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -20,12 +21,36 @@ DROPPED_PREFIXES = ("AWS_", "TF_", "CHECKPOINT_")
 # The lanes share one plugin cache, which Terraform does not guard against concurrent installs: two inits
 # that fill it at once can fail ("mkdir ...: file exists"). One init at a time; each takes seconds.
 _INIT_LOCK = threading.Lock()
-# The provider sends DeleteSecret once and takes only "not found" as done. Once, under load, it was refused
-# with this: the secret was already scheduled for deletion (a recovery window marks it deleted), so the
-# request had reached moto before, most likely sent again by the SDK after a network error. The destroy
-# failed although the secret was gone. A second destroy reads the secret as deleted and finishes; the
-# leftover check after it still looks at what remains.
-SECRET_DELETED_TWICE = "currently marked deleted"
+# A destroy can fail although what it deletes is gone. Twice in CI, under load, a Delete call was refused
+# as if it had already run: DeleteSecret with "currently marked deleted", DeleteDashboards with 404. The
+# provider sends each Delete once, so the request reached moto twice, most likely sent again by the SDK after
+# a network error. A destroy is run once more only when the evidence says so: every error of its output is a
+# Delete call that moto's log (one line per request, deploy/moto_server.py) shows answered 200 before it
+# was refused. The leftover check after the destroy still looks at what remains.
+_FAILED_CALL = re.compile(r"operation error [^:\n]+: (\w+), https response error StatusCode: (\d+)")
+
+
+def deleted_twice(output: str, server_log: str) -> list[str]:
+    """The Delete calls that failed in `output` after moto had answered the same call 200 before; empty
+    unless that explains every error of `output`."""
+    failed = _FAILED_CALL.findall(output)
+    errors = sum(line.startswith("Error: ") for line in output.splitlines())
+    if not failed or len(failed) != errors:
+        return []
+    answers: dict[str, list[str]] = {}
+    for line in server_log.splitlines():
+        fields = line.split()
+        if len(fields) == 5:
+            answers.setdefault(fields[3].rsplit(".", 1)[-1], []).append(fields[4])
+    for operation, status in failed:
+        seen = answers.get(operation, [])
+        if (
+            not operation.startswith("Delete")
+            or "200" not in seen
+            or status not in seen[seen.index("200") + 1 :]
+        ):
+            return []
+    return [operation for operation, _ in failed]
 
 
 def clean_environment(cli_config: Path, variables: dict[str, str]) -> dict[str, str]:
@@ -40,6 +65,7 @@ class Terraform:
     directory: Path
     env: dict[str, str]
     log: Path
+    server_log: Path | None = None
 
     def __call__(self, *args: str, ok: Iterable[int] = (0,), stdout: Path | None = None) -> int:
         status = run(
@@ -76,16 +102,19 @@ class Terraform:
         document: dict[str, Any] = json.loads(text)
         return document, text
 
-    def destroy(self) -> bool:
-        """Destroys everything; True when it took a second run, after a DeleteSecret refused (above)."""
+    def destroy(self) -> list[str]:
+        """Destroys everything; returns the Delete calls that moto received twice (above) when that made a
+        second run necessary, else an empty list."""
         try:
             self("destroy", "-input=false", "-auto-approve")
-            return False
+            return []
         except ProcessError as error:
-            if "DeleteSecret" not in str(error) or SECRET_DELETED_TWICE not in str(error):
+            log = self.server_log.read_text(errors="replace") if self.server_log else ""
+            twice = deleted_twice(str(error), log)
+            if not twice:
                 raise
         self("destroy", "-input=false", "-auto-approve")
-        return True
+        return twice
 
 
 def resources(state: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -21,7 +21,7 @@ from deploy import processes
 from deploy.aws import Aws
 from deploy.forwarder import kept_by_rules
 from deploy.lanes import RELEASES, upgrade_summary
-from deploy.terraform import SECRET_DELETED_TWICE, Terraform, leaked, plan_file_texts
+from deploy.terraform import Terraform, deleted_twice, leaked, plan_file_texts
 from deploy.workspace import ENDPOINT_SERVICES, REPO, provider_block
 
 ACCOUNT = "123456789012"
@@ -261,6 +261,26 @@ def test_the_server_logs_each_request_without_its_body(aws: Aws, moto_work: Path
     assert "s3cr3t" not in log
 
 
+def test_the_server_logs_the_query_protocols_action_and_still_reads_the_body(
+    aws: Aws, moto_work: Path
+) -> None:
+    """The query protocol (IAM here; CloudWatch for the provider) names its operation in the form body, which
+    the log line reads and puts back: moto must still see every parameter."""
+    before = len((moto_work / "moto.log").read_text())
+    iam = aws.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole"}]}
+    iam.create_role(RoleName="logged-role", AssumeRolePolicyDocument=json.dumps(trust), Description="kept")
+    assert iam.get_role(RoleName="logged-role")["Role"]["Description"] == "kept"
+    iam.delete_role(RoleName="logged-role")
+    with pytest.raises(ClientError, match="NoSuchEntity"):
+        iam.delete_role(RoleName="logged-role")
+    log = (moto_work / "moto.log").read_text()[before:]
+    assert log.count(" POST / CreateRole 200") == 1
+    assert log.count(" POST / DeleteRole 200") == 1
+    assert log.count(" POST / DeleteRole 404") == 1
+    assert "logged-role" not in log
+
+
 def _terraform_failing(tmp_path: Path, outputs: list[str]) -> tuple[Terraform, Path]:
     """A stand-in `terraform` whose n-th run prints outputs[n] and exits 1 when it is not empty, 0 when it
     is; each run leaves a line in the returned file."""
@@ -278,35 +298,109 @@ def _terraform_failing(tmp_path: Path, outputs: list[str]) -> tuple[Terraform, P
     return Terraform(tmp_path, {"PATH": f"{bin_dir}:/usr/bin:/bin"}, tmp_path / "terraform.log"), runs
 
 
-DELETED_TWICE = (
+MOTO_LOG_TWICE = (
+    "21:41:30 POST / secretsmanager.DeleteSecret 200\n21:41:31 POST / DeleteDashboards 200\n"
+    "21:41:32 POST / secretsmanager.DeleteSecret 400\n21:41:33 POST / DeleteDashboards 404\n"
+)
+SECRET_TWICE = (
     "Error: deleting Secrets Manager Secret (arn:aws:secretsmanager:us-east-1:123456789012:secret:x): "
     "operation error Secrets Manager: DeleteSecret, https response error StatusCode: 400, "
-    "InvalidRequestException: You tried to perform the operation on a secret that's "
-    f"{SECRET_DELETED_TWICE}.\n"
+    "InvalidRequestException: You tried to perform the operation on a secret that's currently marked "
+    "deleted.\n"
+)
+DASHBOARD_TWICE = (
+    "Error: deleting CloudWatch Dashboard (cwotlp): operation error CloudWatch: DeleteDashboards, https "
+    "response error StatusCode: 404, RequestID: 4c, ResourceNotFound: The specified dashboard does not "
+    "exist.\n"
 )
 OTHER_ERROR = "Error: deleting S3 Bucket (b): operation error S3: DeleteBucket, BucketNotEmpty\n"
+QUEUE_REFUSED = (
+    "Error: deleting SQS Queue (q): operation error SQS: DeleteQueue, https response error StatusCode: 400, "
+    "RequestID: 1, AccessDenied\n"
+)
 
 
 @pytest.mark.parametrize(
-    ("outputs", "second_run", "runs"),
-    [([""], False, 1), ([DELETED_TWICE, ""], True, 2)],
+    ("output", "log", "twice"),
+    [
+        (SECRET_TWICE, MOTO_LOG_TWICE, ["DeleteSecret"]),
+        (DASHBOARD_TWICE, MOTO_LOG_TWICE, ["DeleteDashboards"]),
+        (SECRET_TWICE + DASHBOARD_TWICE, MOTO_LOG_TWICE, ["DeleteSecret", "DeleteDashboards"]),
+        # moto never answered 200 before: the first request was refused.
+        (DASHBOARD_TWICE, "21:41:33 POST / DeleteDashboards 404\n", []),
+        (SECRET_TWICE, "21:41:32 POST / secretsmanager.DeleteSecret 400\n", []),
+        # a 200 after the refusal is no earlier success.
+        (
+            SECRET_TWICE,
+            "21:41:32 POST / secretsmanager.DeleteSecret 400\n21:41:40 POST / DeleteSecret 200\n",
+            [],
+        ),
+        # one error that the log explains is not enough when another one is there too.
+        (DASHBOARD_TWICE + OTHER_ERROR, MOTO_LOG_TWICE, []),
+        (
+            QUEUE_REFUSED,
+            MOTO_LOG_TWICE + "21:41:34 POST / DeleteQueue 200\n21:41:35 POST / DeleteQueue 400\n",
+            ["DeleteQueue"],
+        ),
+        (OTHER_ERROR, MOTO_LOG_TWICE, []),
+        ("", MOTO_LOG_TWICE, []),
+    ],
 )
-def test_a_destroy_runs_again_only_after_a_secret_deleted_twice(
-    tmp_path: Path, outputs: list[str], second_run: bool, runs: int
+def test_a_delete_counts_as_sent_twice_only_on_the_servers_evidence(
+    output: str, log: str, twice: list[str]
 ) -> None:
-    tf, run_file = _terraform_failing(tmp_path, outputs)
-    assert tf.destroy() is second_run
+    assert deleted_twice(output, log) == twice
+
+
+def test_only_a_delete_call_counts_as_sent_twice() -> None:
+    output = "Error: X: operation error CloudWatch: PutDashboard, https response error StatusCode: 400\n"
+    log = "21:41:31 POST / PutDashboard 200\n21:41:33 POST / PutDashboard 400\n"
+    assert deleted_twice(output, log) == []
+
+
+def _stand_in(tmp_path: Path, outputs: list[str], log: str) -> tuple[Terraform, Path]:
+    tf, runs = _terraform_failing(tmp_path, outputs)
+    tf.server_log = tmp_path / "moto.log"
+    tf.server_log.write_text(log)
+    return tf, runs
+
+
+@pytest.mark.parametrize(
+    ("outputs", "twice", "runs"),
+    [
+        ([""], [], 1),
+        ([SECRET_TWICE, ""], ["DeleteSecret"], 2),
+        ([DASHBOARD_TWICE, ""], ["DeleteDashboards"], 2),
+    ],
+)
+def test_a_destroy_runs_again_only_after_a_delete_sent_twice(
+    tmp_path: Path, outputs: list[str], twice: list[str], runs: int
+) -> None:
+    tf, run_file = _stand_in(tmp_path, outputs, MOTO_LOG_TWICE)
+    assert tf.destroy() == twice
     assert len(run_file.read_text().splitlines()) == runs
 
 
 @pytest.mark.parametrize(
-    ("outputs", "runs"),
-    [([OTHER_ERROR, ""], 1), ([DELETED_TWICE, DELETED_TWICE, ""], 2), ([DELETED_TWICE, OTHER_ERROR, ""], 2)],
+    ("outputs", "log", "runs"),
+    [
+        ([OTHER_ERROR, ""], MOTO_LOG_TWICE, 1),
+        ([DASHBOARD_TWICE, ""], "", 1),
+        ([SECRET_TWICE, SECRET_TWICE, ""], MOTO_LOG_TWICE, 2),
+        ([SECRET_TWICE, OTHER_ERROR, ""], MOTO_LOG_TWICE, 2),
+    ],
 )
 def test_a_destroy_fails_on_any_other_error_and_on_a_second_failure(
-    tmp_path: Path, outputs: list[str], runs: int
+    tmp_path: Path, outputs: list[str], log: str, runs: int
 ) -> None:
-    tf, run_file = _terraform_failing(tmp_path, outputs)
+    tf, run_file = _stand_in(tmp_path, outputs, log)
     with pytest.raises(processes.ProcessError, match="terraform destroy"):
         tf.destroy()
     assert len(run_file.read_text().splitlines()) == runs
+
+
+def test_a_destroy_without_a_server_log_never_runs_again(tmp_path: Path) -> None:
+    tf, run_file = _terraform_failing(tmp_path, [SECRET_TWICE, ""])
+    with pytest.raises(processes.ProcessError, match="terraform destroy"):
+        tf.destroy()
+    assert len(run_file.read_text().splitlines()) == 1
