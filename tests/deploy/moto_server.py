@@ -205,8 +205,9 @@ def install_shims() -> None:
 class Handler(WSGIRequestHandler):
     """Tells the application that the request came over TLS (the socket is wrapped below), and logs one
     short line per request: method, path, the operation (the JSON protocol's target or the query protocol's
-    Action) and the status, so that a failed deployment's moto.log shows which calls arrived, and how often
-    (never a body, where secrets travel)."""
+    Action; "-" for the REST protocols) and the status, and "attempt=N" when the SDK marked the request as
+    its N-th attempt, so that a failed deployment's moto.log shows which calls arrived, how often, and
+    whether a client sent them again (never a body, where secrets travel)."""
 
     def make_environ(self) -> Any:
         environ = super().make_environ()
@@ -214,11 +215,14 @@ class Handler(WSGIRequestHandler):
         return environ
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        operation = self.headers.get("X-Amz-Target", "") if self.headers else ""
-        operation, _request.action = operation or getattr(_request, "action", ""), ""
+        headers = self.headers or {}
+        operation, _request.action = headers.get("X-Amz-Target") or getattr(_request, "action", ""), ""
         path = self.path.split("?", 1)[0] if self.path else ""
+        # The AWS SDKs number each attempt of a call ("attempt=2; max=25"): a retry is marked as one.
+        attempt = headers.get("amz-sdk-request", "").split(";", 1)[0].strip()
+        retry = f" {attempt}" if attempt.startswith("attempt=") and attempt != "attempt=1" else ""
         print(
-            f"{time.strftime('%H:%M:%S')} {self.command} {path} {operation} {code}",
+            f"{time.strftime('%H:%M:%S')} {self.command} {path} {operation or '-'} {code}{retry}",
             file=sys.stderr,
             flush=True,
         )

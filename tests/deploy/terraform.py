@@ -30,6 +30,15 @@ _INIT_LOCK = threading.Lock()
 _FAILED_CALL = re.compile(r"operation error [^:\n]+: (\w+), https response error StatusCode: (\d+)")
 
 
+def logged_calls(server_log: str) -> Iterator[tuple[str, str, str]]:
+    """(operation, status, line) of each request in moto's log; the operation without its service's
+    prefix (DeleteSecret for secretsmanager.DeleteSecret)."""
+    for line in server_log.splitlines():
+        fields = line.split()
+        if len(fields) >= 5:
+            yield fields[3].rsplit(".", 1)[-1], fields[4], line
+
+
 def deleted_twice(output: str, server_log: str) -> list[str]:
     """The Delete calls that failed in `output` after moto had answered the same call 200 before; empty
     unless that explains every error of `output`."""
@@ -38,10 +47,8 @@ def deleted_twice(output: str, server_log: str) -> list[str]:
     if not failed or len(failed) != errors:
         return []
     answers: dict[str, list[str]] = {}
-    for line in server_log.splitlines():
-        fields = line.split()
-        if len(fields) == 5:
-            answers.setdefault(fields[3].rsplit(".", 1)[-1], []).append(fields[4])
+    for operation, status, _ in logged_calls(server_log):
+        answers.setdefault(operation, []).append(status)
     for operation, status in failed:
         seen = answers.get(operation, [])
         if (

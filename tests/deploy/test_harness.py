@@ -7,8 +7,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import ssl
 import subprocess
 import sys
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -279,6 +281,27 @@ def test_the_server_logs_the_query_protocols_action_and_still_reads_the_body(
     assert log.count(" POST / DeleteRole 200") == 1
     assert log.count(" POST / DeleteRole 404") == 1
     assert "logged-role" not in log
+
+
+def test_the_server_marks_a_request_the_sdk_sent_again(aws: Aws, moto_work: Path) -> None:
+    """The AWS SDKs number each attempt of a call in the amz-sdk-request header; the log marks a retry."""
+    before = len((moto_work / "moto.log").read_text())
+    context = ssl.create_default_context(cafile=str(aws.ca_bundle))
+    body = b"Action=ListRoles&Version=2010-05-08"
+    for attempt in ("attempt=1; max=3", "attempt=2; max=3", ""):
+        request = urllib.request.Request(aws.endpoint + "/", data=body, method="POST")
+        request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        request.add_header("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20261201/us-east-1/iam/aws4")
+        if attempt:
+            request.add_header("amz-sdk-request", attempt)
+        with urllib.request.urlopen(request, context=context, timeout=10) as response:
+            assert response.status == 200
+    lines = (moto_work / "moto.log").read_text()[before:].splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        "POST / ListRoles 200",
+        "POST / ListRoles 200 attempt=2",
+        "POST / ListRoles 200",
+    ]
 
 
 def _terraform_failing(tmp_path: Path, outputs: list[str]) -> tuple[Terraform, Path]:
