@@ -205,14 +205,19 @@ def install_shims() -> None:
 class Handler(WSGIRequestHandler):
     """Tells the application that the request came over TLS (the socket is wrapped below), and logs one
     short line per request: method, path, the operation (the JSON protocol's target or the query protocol's
-    Action; "-" for the REST protocols) and the status, and "attempt=N" when the SDK marked the request as
-    its N-th attempt, so that a failed deployment's moto.log shows which calls arrived, how often, and
-    whether a client sent them again (never a body, where secrets travel)."""
+    Action; "-" for the REST protocols), the status, the seconds since the connection was accepted, and
+    "attempt=N" when the SDK marked the request as its N-th attempt, so that a failed deployment's moto.log
+    shows which calls arrived, how often, how slowly, and whether a client sent them again (never a body,
+    where secrets travel)."""
 
     def make_environ(self) -> Any:
         environ = super().make_environ()
         environ["wsgi.url_scheme"] = "https"
         return environ
+
+    def setup(self) -> None:
+        self.accepted = time.monotonic()
+        super().setup()
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         headers = self.headers or {}
@@ -221,11 +226,12 @@ class Handler(WSGIRequestHandler):
         # The AWS SDKs number each attempt of a call ("attempt=2; max=25"): a retry is marked as one.
         attempt = headers.get("amz-sdk-request", "").split(";", 1)[0].strip()
         retry = f" {attempt}" if attempt.startswith("attempt=") and attempt != "attempt=1" else ""
-        print(
-            f"{time.strftime('%H:%M:%S')} {self.command} {path} {operation or '-'} {code}{retry}",
-            file=sys.stderr,
-            flush=True,
-        )
+        now = time.time()
+        took = time.monotonic() - self.accepted  # from the connection's accept: handshake and handling
+        stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
+        # One write per line, so that the lines of concurrent requests never interleave.
+        sys.stderr.write(f"{stamp} {self.command} {path} {operation or '-'} {code} {took:.3f}s{retry}\n")
+        sys.stderr.flush()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -297,11 +298,15 @@ def test_the_server_marks_a_request_the_sdk_sent_again(aws: Aws, moto_work: Path
         with urllib.request.urlopen(request, context=context, timeout=10) as response:
             assert response.status == 200
     lines = (moto_work / "moto.log").read_text()[before:].splitlines()
-    assert [line.split(" ", 1)[1] for line in lines] == [
-        "POST / ListRoles 200",
-        "POST / ListRoles 200 attempt=2",
-        "POST / ListRoles 200",
+    fields = [line.split() for line in lines]
+    assert [f[1:5] + f[6:] for f in fields] == [
+        ["POST", "/", "ListRoles", "200"],
+        ["POST", "/", "ListRoles", "200", "attempt=2"],
+        ["POST", "/", "ListRoles", "200"],
     ]
+    assert all(
+        re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3}", f[0]) and re.fullmatch(r"\d+\.\d{3}s", f[5]) for f in fields
+    )
 
 
 def _terraform_failing(tmp_path: Path, outputs: list[str]) -> tuple[Terraform, Path]:
@@ -322,8 +327,10 @@ def _terraform_failing(tmp_path: Path, outputs: list[str]) -> tuple[Terraform, P
 
 
 MOTO_LOG_TWICE = (
-    "21:41:30 POST / secretsmanager.DeleteSecret 200\n21:41:31 POST / DeleteDashboards 200\n"
-    "21:41:32 POST / secretsmanager.DeleteSecret 400\n21:41:33 POST / DeleteDashboards 404\n"
+    "21:41:30.001 POST / secretsmanager.DeleteSecret 200 0.020s\n"
+    "21:41:31.100 POST / DeleteDashboards 200 3.500s\n"
+    "21:41:32.002 POST / secretsmanager.DeleteSecret 400 0.011s attempt=2\n"
+    "21:41:33.003 POST / DeleteDashboards 404 0.010s attempt=2\n"
 )
 SECRET_TWICE = (
     "Error: deleting Secrets Manager Secret (arn:aws:secretsmanager:us-east-1:123456789012:secret:x): "
