@@ -139,8 +139,9 @@ QUERY_BODY_LIMIT = 1 << 20
 
 
 def query_action(environ: dict[str, Any]) -> str:
-    """The Action of a query-protocol request (CloudWatch, IAM, SQS, STS): from the query string, or from a
-    form-encoded body, which is read and put back for moto."""
+    """The Action of a query-protocol request (the provider's CloudWatch, IAM, SNS and STS calls; its SQS
+    calls are JSON): from the query string, or from a form-encoded body, which is read and put back for
+    moto."""
     action = parse_qs(environ.get("QUERY_STRING", "")).get("Action", [""])[0]
     length = int(environ.get("CONTENT_LENGTH") or 0)
     form = environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
