@@ -6,10 +6,19 @@ Usage: python3 build.py --output PATH.zip [--arch arm64|x86_64] [--python-versio
 Needs only the Python standard library and pip, so Terraform can run it with the system python3.
 pip downloads the wheels pinned in requirements.txt for the Lambda platform (manylinux2014, CPython
 of the requested version); the wheels are unpacked here rather than installed, so no installer writes
-scripts, bytecode or machine-specific metadata. The zip is deterministic: the same inputs (and the same
-zlib) give the same bytes, because entries are sorted, every timestamp is 1980-01-01 00:00:00, modes are
-fixed (0644 files, 0755 directories and executables), compression is fixed, __pycache__ and *.pyc are
-left out, and installer-only files are dropped (with their lines in *.dist-info/RECORD).
+scripts or machine-specific metadata.
+
+Bytecode: /var/task is read-only, so a Lambda compiles every module it imports at each cold start unless
+the package holds the bytecode (about a tenth of a second for the forwarder). When a CPython of the
+requested version is at hand (the one running this script, or `python3.13` on PATH for 3.13), every
+module is compiled with it, as unchecked-hash .pyc files (valid whatever the files' times after
+unpacking) named for /var/task; without one, the package has no bytecode and a line on stderr says so.
+
+The zip is deterministic: the same inputs (and the same zlib and interpreters) give the same bytes,
+because entries are sorted, every timestamp is 1980-01-01 00:00:00, modes are fixed (0644 files, 0755
+directories and executables), compression is fixed, bytecode comes only from the compilation above
+(the wheels' own __pycache__ and *.pyc are left out), and installer-only files are dropped (with their
+lines in *.dist-info/RECORD).
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import importlib.util
 import io
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -35,6 +45,8 @@ SOURCE = HERE / "src" / "cwotlp"
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 PLATFORMS = {"arm64": "aarch64", "x86_64": "x86_64"}
 INSTALLER_FILES = {"INSTALLER", "REQUESTED", "direct_url.json"}
+LAMBDA_TASK_ROOT = "/var/task"  # where Lambda unpacks the package: the source paths the bytecode names
+COMPILE_TIMEOUT_SECONDS = 300
 
 # archive path -> (content, executable)
 Files = dict[str, tuple[bytes, bool]]
@@ -126,6 +138,69 @@ def add_source(source: Path, files: Files) -> None:
             add(files, rel, path.read_bytes(), bool(path.stat().st_mode & 0o111))
 
 
+def interpreter(python_version: str) -> str | None:
+    """A CPython of the given version (3.13) to compile with: this one, or python3.13 on PATH; None if
+    neither is one."""
+    tag = f"cpython-{python_version.replace('.', '')}"
+    candidates = [sys.executable, shutil.which(f"python{python_version}")]
+    for candidate in dict.fromkeys(c for c in candidates if c):
+        try:
+            result = subprocess.run(
+                [candidate, "-I", "-c", "import sys; print(sys.implementation.cache_tag)"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if result.returncode == 0 and result.stdout.strip() == tag:
+            return candidate
+    return None
+
+
+def add_bytecode(files: Files, python_version: str) -> None:
+    """Adds the bytecode of every module in files, compiled by a CPython of python_version (see the
+    module's docstring); without one, says on stderr that the package has none."""
+    executable = interpreter(python_version)
+    if executable is None:
+        print(
+            f"build.py: no CPython {python_version} here ({sys.executable} is not one, nor is a "
+            f"python{python_version} on PATH): the package has no bytecode, so the Lambda compiles its "
+            "modules at each cold start",
+            file=sys.stderr,
+        )
+        return
+    tag = f"cpython-{python_version.replace('.', '')}"
+    sources = [path for path in files if path.endswith(".py")]
+    with tempfile.TemporaryDirectory(prefix="cwotlp-bytecode-") as tmp:
+        root = Path(tmp)
+        for path in sources:
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_bytes(files[path][0])
+        command = [executable, "-s", "-m", "compileall", "-q", "-r", "100", "--invalidation-mode"]
+        command += ["unchecked-hash", "-d", LAMBDA_TASK_ROOT, str(root)]
+        # No PYTHON* setting of this machine may change what is written or where (PYTHONOPTIMIZE would
+        # drop docstrings and name the files .opt-1.pyc, PYTHONPYCACHEPREFIX would write them elsewhere).
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=COMPILE_TIMEOUT_SECONDS,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise BuildError(f"{executable} could not compile the package: {result.stdout.strip()[-2000:]}")
+        for path in sources:
+            directory, _, name = path.rpartition("/")
+            compiled = f"{directory}/__pycache__/{name[:-3]}.{tag}.pyc".lstrip("/")
+            if not (root / compiled).is_file():
+                raise BuildError(f"{executable} wrote no {compiled}")
+            add(files, compiled, (root / compiled).read_bytes(), False)
+
+
 def write_zip(files: Files, output: Path) -> None:
     directories = {path.rsplit("/", i)[0] + "/" for path in files for i in range(1, path.count("/") + 1)}
     buffer = io.BytesIO()
@@ -160,6 +235,7 @@ def build(output: Path, arch: str, python_version: str, requirements: Path, sour
         for wheel in download_wheels(requirements, arch, python_version, Path(tmp)):
             unpack_wheel(wheel, files)
     add_source(source, files)
+    add_bytecode(files, python_version)
     write_zip(files, output)
     return base64.b64encode(hashlib.sha256(output.read_bytes()).digest()).decode()
 

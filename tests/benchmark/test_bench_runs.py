@@ -38,4 +38,7 @@ def test_the_bench_runs_every_part_on_a_small_object() -> None:
     assert sum(label.startswith("cwotlp convert") for label in labels) == 7, labels
     assert all(int(rate.replace(",", "")) > 0 for _, rate in measured)
     assert re.search(r"fresh interpreter to the first object delivered\s+[\d.]+ / ", output)
+    for variant in ("with bytecode", "without bytecode"):  # the deployment package for this machine
+        assert re.search(rf"{variant}: import cwotlp.handler\s+\d+ / \d+ / \d+ ms", output)
+        assert re.search(rf"{variant}: and what a 1.0 object loads\s+\d+ / \d+ / \d+ ms", output)
     assert re.search(r"GB-seconds per million datapoints .*\s+[\d.]+ / [\d.]+ / [\d.]+", output)

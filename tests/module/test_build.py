@@ -1,12 +1,16 @@
-"""lambda/build.py: the deployment package is reproducible, complete, for the right platform and importable.
+"""lambda/build.py: the deployment package is reproducible, complete, for the right platform and importable,
+with bytecode when a CPython of the runtime's version is at hand.
 
-The builds are shared by all tests (three in all: arm64 twice, and once for this machine's interpreter).
+The builds are shared by all tests (four in all: arm64 for Python 3.13 twice, with no CPython 3.13 on PATH,
+and twice for this machine's interpreter, which compiles the bytecode).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
+import marshal
 import os
 import platform
 import subprocess
@@ -22,12 +26,18 @@ REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "lambda" / "build.py"
 HOST_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 HOST_ARCH = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+HOST_TAG = sys.implementation.cache_tag
+_spec = importlib.util.spec_from_file_location("build", BUILD)
+assert _spec is not None and _spec.loader is not None
+build_script = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(build_script)
 
 
 @dataclass
 class Build:
     path: Path
     stdout: str
+    stderr: str
     infos: list[zipfile.ZipInfo]
     contents: dict[str, bytes]
 
@@ -45,18 +55,22 @@ def run_build(
     )
 
 
-def build(output: Path, *args: str) -> Build:
-    result = run_build(output, *args)
+def build(output: Path, *args: str, env: dict[str, str] | None = None) -> Build:
+    result = run_build(output, *args, env=env)
     assert result.returncode == 0, result.stderr
     with zipfile.ZipFile(output) as archive:
         infos = archive.infolist()
-        return Build(output, result.stdout, infos, {i.filename: archive.read(i) for i in infos})
+        return Build(
+            output, result.stdout, result.stderr, infos, {i.filename: archive.read(i) for i in infos}
+        )
 
 
 @pytest.fixture(scope="session")
 def arm64_builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Build, Build]:
-    first = build(tmp_path_factory.mktemp("first") / "cwotlp.zip")
-    second = build(tmp_path_factory.mktemp("second") / "cwotlp.zip", "--arch", "arm64")
+    # PATH names an empty directory, so that no python3.13 is found whatever the machine has.
+    env = os.environ | {"PATH": str(tmp_path_factory.mktemp("empty-path"))}
+    first = build(tmp_path_factory.mktemp("first") / "cwotlp.zip", env=env)
+    second = build(tmp_path_factory.mktemp("second") / "cwotlp.zip", "--arch", "arm64", env=env)
     return first, second
 
 
@@ -66,14 +80,25 @@ def arm64_build(arm64_builds: tuple[Build, Build]) -> Build:
 
 
 @pytest.fixture(scope="session")
-def host_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
-    output = tmp_path_factory.mktemp("host") / "cwotlp.zip"
-    return build(output, "--arch", HOST_ARCH, "--python-version", HOST_VERSION)
+def host_builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Build, Build]:
+    args = ("--arch", HOST_ARCH, "--python-version", HOST_VERSION)
+    builds = []
+    for seed in ("1", "2"):  # hash seeds that differ, as between two machines
+        env = os.environ | {"PYTHONHASHSEED": seed}
+        builds.append(build(tmp_path_factory.mktemp(f"host{seed}") / "cwotlp.zip", *args, env=env))
+    return builds[0], builds[1]
 
 
-def test_builds_are_byte_identical(arm64_builds: tuple[Build, Build]) -> None:
-    first, second = arm64_builds
-    assert first.path.read_bytes() == second.path.read_bytes()
+@pytest.fixture(scope="session")
+def host_build(host_builds: tuple[Build, Build]) -> Build:
+    return host_builds[0]
+
+
+def test_builds_are_byte_identical(
+    arm64_builds: tuple[Build, Build], host_builds: tuple[Build, Build]
+) -> None:
+    for first, second in (arm64_builds, host_builds):
+        assert first.path.read_bytes() == second.path.read_bytes()
 
 
 def test_prints_path_and_code_sha256(arm64_build: Build) -> None:
@@ -90,12 +115,34 @@ def test_contains_package_and_dependencies(arm64_build: Build) -> None:
     assert not any(name.startswith("boto3/") for name in names)
 
 
-def test_leaves_out_bytecode_and_installer_files(arm64_build: Build) -> None:
+def test_without_a_cpython_of_the_version_no_bytecode_and_says_so(arm64_build: Build) -> None:
     for name in arm64_build.contents:
         assert "__pycache__" not in name.split("/")
         assert not name.endswith((".pyc", ".pyo"))
         assert name.rsplit("/", 1)[-1] not in ("INSTALLER", "REQUESTED", "direct_url.json")
         assert not name.startswith("bin/")
+    assert "no CPython 3.13 here" in arm64_build.stderr
+    assert "the package has no bytecode" in arm64_build.stderr
+
+
+def test_bytecode_of_every_module_for_the_runtime(host_build: Build) -> None:
+    contents = host_build.contents
+    sources = [name for name in contents if name.endswith(".py")]
+    compiled = [name for name in contents if name.endswith(".pyc")]
+    assert "cwotlp/handler.py" in sources and any(name.startswith("google/protobuf/") for name in sources)
+    expected = {
+        f"{d}/__pycache__/{n[:-3]}.{HOST_TAG}.pyc".lstrip("/")
+        for d, _, n in (s.rpartition("/") for s in sources)
+    }
+    assert set(compiled) == expected
+    for name in compiled:
+        data = contents[name]
+        assert data[:4] == importlib.util.MAGIC_NUMBER
+        assert int.from_bytes(data[4:8], "little") == 0b01  # hash-based, source not checked
+        source = name.replace("__pycache__/", "").replace(f".{HOST_TAG}.pyc", ".py")
+        assert data[8:16] == importlib.util.source_hash(contents[source])
+    code = marshal.loads(contents[f"cwotlp/__pycache__/handler.{HOST_TAG}.pyc"][16:])
+    assert code.co_filename == "/var/task/cwotlp/handler.py"
 
 
 def test_orjson_is_built_for_the_requested_platform(arm64_build: Build) -> None:
@@ -115,33 +162,47 @@ def test_entries_are_sorted_with_fixed_times_and_modes(arm64_build: Build) -> No
         assert info.external_attr >> 16 in (0o100644, 0o100755, 0o40755), info.filename
 
 
-def test_no_paths_of_the_build_machine(arm64_build: Build) -> None:
+@pytest.mark.parametrize("which", ["arm64_build", "host_build"])
+def test_no_paths_of_the_build_machine(which: str, request: pytest.FixtureRequest) -> None:
+    built: Build = request.getfixturevalue(which)
     needles = {
         str(REPO),
-        str(arm64_build.path.parent),
+        str(built.path.parent),
         f"{tempfile.gettempdir()}/cwotlp-build-",
+        f"{tempfile.gettempdir()}/cwotlp-bytecode-",
         str(Path.home() / ".cache"),
         sys.prefix,
         sys.base_prefix,
     }
-    for name, data in arm64_build.contents.items():
+    for name, data in built.contents.items():
         for needle in needles:
             assert needle.encode() not in data, f"{name} contains {needle}"
 
 
-def test_handler_imports_in_a_clean_interpreter(host_build: Build, tmp_path: Path) -> None:
+def test_handler_imports_in_a_clean_interpreter_from_the_bytecode(host_build: Build, tmp_path: Path) -> None:
     with zipfile.ZipFile(host_build.path) as archive:
         archive.extractall(tmp_path)
+    # Sources that would fail if read: the bytecode is what runs, as in /var/task, which nothing can write.
+    for module in ("cwotlp/handler.py", "cwotlp/__init__.py", "orjson/__init__.py"):
+        if (tmp_path / module).exists():
+            (tmp_path / module).write_text(
+                "raise SystemExit('the source was compiled, not the bytecode used')\n"
+            )
     code = (
         f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import cwotlp.handler, orjson, certifi; "
         "assert orjson.__file__.startswith(sys.path[0]) and certifi.where().startswith(sys.path[0]); "
         "print(orjson.dumps({'ok': True}).decode())"
     )
     result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=False, timeout=60
+        [sys.executable, "-I", "-S", "-B", "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == '{"ok":true}'
+    assert not list(tmp_path.glob("cwotlp/__pycache__/*.pyc.*"))  # nothing written beside the bytecode
 
 
 def test_pip_failure_is_a_clear_error(tmp_path: Path) -> None:
@@ -154,3 +215,65 @@ def test_pip_failure_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
     assert not output.exists()
+
+
+MODULE = (
+    b'"""A docstring, which optimisation would drop."""\n\ndef known(word):\n    return word in {"a", "b"}\n'
+)
+
+
+def test_bytecode_does_not_depend_on_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    compiled = []
+    for environment in (
+        {},
+        {"PYTHONHASHSEED": "7", "PYTHONOPTIMIZE": "2", "PYTHONPYCACHEPREFIX": "/nonexistent/pycache"},
+    ):
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        files = {"words/known.py": (MODULE, False)}
+        build_script.add_bytecode(files, HOST_VERSION)
+        assert sorted(files) == ["words/__pycache__/known." + HOST_TAG + ".pyc", "words/known.py"]
+        compiled.append(files[f"words/__pycache__/known.{HOST_TAG}.pyc"][0])
+    assert compiled[0] == compiled[1]
+    assert marshal.loads(compiled[0][16:]).co_consts[0] == "A docstring, which optimisation would drop."
+
+
+def test_a_syntax_error_is_a_clear_error() -> None:
+    files = {"broken/module.py": (b"def broken(:\n", False)}
+    with pytest.raises(build_script.BuildError, match="could not compile the package"):
+        build_script.add_bytecode(files, HOST_VERSION)
+
+
+def fake_python(directory: Path, name: str, body: str) -> None:
+    script = directory / name
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+
+
+def test_an_interpreter_on_path_is_asked_its_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert build_script.interpreter(HOST_VERSION) == sys.executable
+    assert build_script.interpreter("3.13") is None  # none on PATH
+    fake_python(tmp_path, "python3.13", f'exec {sys.executable} "$@"')  # named 3.13, is this one
+    assert build_script.interpreter("3.13") is None
+    fake_python(tmp_path, "python3.13", "exit 1")
+    assert build_script.interpreter("3.13") is None
+
+
+def test_bytecode_missing_after_compiling_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interpreter on PATH that says it is CPython 3.13 is used; it is checked that it wrote the 3.13
+    bytecode (this one writes its own version's)."""
+    fake_python(
+        tmp_path,
+        "python3.13",
+        f'case "$*" in *cache_tag*) echo cpython-313 ;; *) exec {sys.executable} "$@" ;; esac',
+    )
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert build_script.interpreter("3.13") == str(tmp_path / "python3.13")
+    files = {"cwotlp/module.py": (b"ANSWER = 42\n", False)}
+    with pytest.raises(
+        build_script.BuildError, match=r"wrote no cwotlp/__pycache__/module\.cpython-313\.pyc"
+    ):
+        build_script.add_bytecode(files, "3.13")
