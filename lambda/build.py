@@ -183,14 +183,19 @@ def add_bytecode(files: Files, python_version: str) -> None:
         # No PYTHON* setting of this machine may change what is written or where (PYTHONOPTIMIZE would
         # drop docstrings and name the files .opt-1.pyc, PYTHONPYCACHEPREFIX would write them elsewhere).
         environment = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-        result = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            env=environment,
-            timeout=COMPILE_TIMEOUT_SECONDS,
-            check=False,
-        )
+        try:
+            result = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                env=environment,
+                timeout=COMPILE_TIMEOUT_SECONDS,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise BuildError(
+                f"{executable} took more than {COMPILE_TIMEOUT_SECONDS} s to compile the package"
+            ) from None
         if result.returncode != 0:
             raise BuildError(f"{executable} could not compile the package: {result.stdout.strip()[-2000:]}")
         for path in sources:

@@ -277,3 +277,14 @@ def test_bytecode_missing_after_compiling_is_an_error(
         build_script.BuildError, match=r"wrote no cwotlp/__pycache__/module\.cpython-313\.pyc"
     ):
         build_script.add_bytecode(files, "3.13")
+
+
+def test_a_compiler_that_hangs_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_python(
+        tmp_path, "python3.13", 'case "$*" in *cache_tag*) echo cpython-313 ;; *) exec sleep 30 ;; esac'
+    )
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.defpath}")  # sleep
+    monkeypatch.setattr(build_script, "COMPILE_TIMEOUT_SECONDS", 1)
+    files = {"cwotlp/module.py": (b"ANSWER = 42\n", False)}
+    with pytest.raises(build_script.BuildError, match="took more than 1 s to compile the package"):
+        build_script.add_bytecode(files, "3.13")
