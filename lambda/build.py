@@ -10,9 +10,10 @@ scripts or machine-specific metadata.
 
 Bytecode: /var/task is read-only, so a Lambda compiles every module it imports at each cold start unless
 the package holds the bytecode (about a tenth of a second for the forwarder). When a CPython of the
-requested version is at hand (the one running this script, or `python3.13` on PATH for 3.13), every
-module is compiled with it, as unchecked-hash .pyc files (valid whatever the files' times after
-unpacking) named for /var/task; without one, the package has no bytecode and a line on stderr says so.
+requested version is at hand (the one running this script, `python3.13` on PATH for 3.13, or a 3.13.N
+that pyenv installed), every module is compiled with it, as unchecked-hash .pyc files (valid whatever
+the files' times after unpacking) named for /var/task; without one, the package has no bytecode and a
+line on stderr says so.
 
 The zip is deterministic: the same inputs (and the same zlib and interpreters) give the same bytes,
 because entries are sorted, every timestamp is 1980-01-01 00:00:00, modes are fixed (0644 files, 0755
@@ -139,10 +140,10 @@ def add_source(source: Path, files: Files) -> None:
 
 
 def interpreter(python_version: str) -> str | None:
-    """A CPython of the given version (3.13) to compile with: this one, or python3.13 on PATH; None if
-    neither is one."""
+    """A CPython of the given version (3.13) to compile with: this one, python3.13 on PATH, or pyenv's
+    newest 3.13.N (its shims run only the versions it was told to); None if none is one."""
     tag = f"cpython-{python_version.replace('.', '')}"
-    candidates = [sys.executable, shutil.which(f"python{python_version}")]
+    candidates = [sys.executable, shutil.which(f"python{python_version}"), *pyenv_pythons(python_version)]
     for candidate in dict.fromkeys(c for c in candidates if c):
         try:
             result = subprocess.run(
@@ -159,14 +160,30 @@ def interpreter(python_version: str) -> str | None:
     return None
 
 
+def pyenv_pythons(python_version: str) -> list[str]:
+    """The interpreters of pyenv's released versions of python_version (3.13.N, no 3.13-dev or 3.13.0rc1),
+    newest first."""
+    try:
+        root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    except RuntimeError:  # no home directory to look in
+        return []
+    release = re.compile(re.escape(python_version) + r"\.(\d+)")
+    found = []
+    for executable in root.glob(f"versions/{python_version}.*/bin/python{python_version}"):
+        number = release.fullmatch(executable.parents[1].name)
+        if number:
+            found.append((int(number[1]), str(executable)))
+    return [executable for _, executable in sorted(found, reverse=True)]
+
+
 def add_bytecode(files: Files, python_version: str) -> None:
     """Adds the bytecode of every module in files, compiled by a CPython of python_version (see the
     module's docstring); without one, says on stderr that the package has none."""
     executable = interpreter(python_version)
     if executable is None:
         print(
-            f"build.py: no CPython {python_version} here ({sys.executable} is not one, nor is a "
-            f"python{python_version} on PATH): the package has no bytecode, so the Lambda compiles its "
+            f"build.py: no CPython {python_version} here ({sys.executable} is not one, and neither PATH nor "
+            f"pyenv has a python{python_version}): the package has no bytecode, so the Lambda compiles its "
             "modules at each cold start",
             file=sys.stderr,
         )

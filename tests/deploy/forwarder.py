@@ -77,6 +77,31 @@ def unpack_package(zip_path: Path, code_sha256: str, dest: Path) -> Path:
     return dest
 
 
+def package_files(code: Path) -> dict[str, str]:
+    """Every file of an unpacked package, by its path, with its SHA-256."""
+    return {
+        path.relative_to(code).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in code.rglob("*")
+        if path.is_file()
+    }
+
+
+def check_bytecode(files: dict[str, str], runtime: str) -> int:
+    """The number of modules in the package, each of which must have its bytecode for the runtime
+    (python3.13: __pycache__/NAME.cpython-313.pyc), as lambda/build.py compiles it."""
+    tag = "cpython-" + runtime.removeprefix("python").replace(".", "")
+    sources = [name for name in files if name.endswith(".py")]
+    missing = [
+        name
+        for name in sources
+        if f"{name.rpartition('/')[0]}/__pycache__/{name.rpartition('/')[2][:-3]}.{tag}.pyc".lstrip("/")
+        not in files
+    ]
+    if missing or not sources:
+        raise AssertionError(f"the package has no {tag} bytecode for {len(missing)} modules: {missing[:5]}")
+    return len(sources)
+
+
 def runtime_libraries(dest: Path) -> Path:
     """A directory with only the libraries Lambda's runtime provides, linked from this environment."""
     dest.mkdir(parents=True)

@@ -163,8 +163,14 @@ def run_forwarder(
     event = forwarder.put_object(lane.aws(), d.bucket, e.name, e.output_format, records)
     env = forwarder.handler_environment(function, lane.aws(), work, local.ca_bundle)
     key = event["Records"][0]["s3"]["object"]["key"]
+    unpacked = forwarder.package_files(code)
+    modules = forwarder.check_bytecode(unpacked, lane.settings.runtime)
     lane.say(f"running the deployed handler ({lane.settings.python} -I -S) on {key}")
     forwarder.invoke(lane.settings.python, function, code, runtime, env, event, work)
+    changed = sorted(set(forwarder.package_files(code).items()) ^ set(unpacked.items()))
+    if changed:  # Python wrote bytecode: the package's was missing, stale or for another version
+        raise AssertionError(f"{lane.name}: the handler's run changed the package: {changed[:5]}")
+    lane.say(f"the handler ran from the package's bytecode ({modules} modules), compiling none")
     expected = forwarder.expected_datapoints(records, forwarder.kept_by_rules(e.rules))
     received = forwarder.received_datapoints(local.collector)
     if received != expected or local.collector.errors:

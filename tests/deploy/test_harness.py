@@ -22,10 +22,10 @@ from botocore.exceptions import ClientError
 
 from deploy import processes
 from deploy.aws import Aws
-from deploy.forwarder import kept_by_rules
+from deploy.forwarder import check_bytecode, kept_by_rules, package_files
 from deploy.lanes import RELEASES, upgrade_summary
 from deploy.terraform import Terraform, deleted_twice, leaked, plan_file_texts
-from deploy.workspace import ENDPOINT_SERVICES, REPO, provider_block
+from deploy.workspace import ENDPOINT_SERVICES, REPO, find_python, provider_block
 
 ACCOUNT = "123456789012"
 TLS_ONLY = {
@@ -434,3 +434,23 @@ def test_a_destroy_without_a_server_log_never_runs_again(tmp_path: Path) -> None
     with pytest.raises(processes.ProcessError, match="terraform destroy"):
         tf.destroy()
     assert len(run_file.read_text().splitlines()) == 1
+
+
+def test_the_package_must_hold_the_runtimes_bytecode_for_every_module(tmp_path: Path) -> None:
+    for name in ("cwotlp/__init__.py", "cwotlp/__pycache__/__init__.cpython-313.pyc", "top.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(name.encode())
+    files = package_files(tmp_path)
+    with pytest.raises(AssertionError, match=r"no cpython-313 bytecode for 1 modules: \['top.py'\]"):
+        check_bytecode(files, "python3.13")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "top.cpython-313.pyc").write_bytes(b"compiled")
+    assert check_bytecode(package_files(tmp_path), "python3.13") == 2
+    with pytest.raises(AssertionError, match="no cpython-312 bytecode for 2 modules"):
+        check_bytecode(package_files(tmp_path), "python3.12")
+
+
+def test_the_handlers_python_is_the_one_the_build_compiles_with() -> None:
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert find_python(version) == sys.executable
+    assert find_python("2.1") is None

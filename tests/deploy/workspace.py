@@ -4,6 +4,7 @@ point an example's provider at moto. The examples themselves are never edited.""
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import platform
@@ -170,18 +171,11 @@ def host_architecture() -> str:
 
 
 def find_python(version: str) -> str | None:
-    """An interpreter of this Python version (3.13, say): on PATH, or installed by pyenv."""
-    candidates = [shutil.which(f"python{version}")]
-    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    candidates += [str(path) for path in sorted(pyenv.glob(f"{version}.*/bin/python{version}"), reverse=True)]
-    for candidate in filter(None, candidates):
-        probe = subprocess.run(
-            [candidate, "-I", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        )
-        if probe.returncode == 0 and probe.stdout.strip() == version:
-            return candidate
-    return None
+    """An interpreter of this Python version (3.13, say): the one lambda/build.py compiles the package's
+    bytecode with (this one, on PATH, or installed by pyenv)."""
+    spec = importlib.util.spec_from_file_location("cwotlp_build", REPO / "lambda" / "build.py")
+    assert spec is not None and spec.loader is not None
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    found: str | None = build.interpreter(version)
+    return found

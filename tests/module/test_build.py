@@ -1,8 +1,9 @@
 """lambda/build.py: the deployment package is reproducible, complete, for the right platform and importable,
 with bytecode when a CPython of the runtime's version is at hand.
 
-The builds are shared by all tests (four in all: arm64 for Python 3.13 twice, with no CPython 3.13 on PATH,
-and twice for this machine's interpreter, which compiles the bytecode).
+The builds are shared by all tests (five in all: arm64 for Python 3.13 twice, with no CPython 3.13 to be
+found; twice for this machine's interpreter, which compiles the bytecode; and once for Python 3.13 on
+this machine's architecture, compiled by the CPython 3.13 that the deploy test runs its handler with too).
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ def build(output: Path, *args: str, env: dict[str, str] | None = None) -> Build:
 
 @pytest.fixture(scope="session")
 def arm64_builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Build, Build]:
-    # PATH names an empty directory, so that no python3.13 is found whatever the machine has.
-    env = os.environ | {"PATH": str(tmp_path_factory.mktemp("empty-path"))}
+    # PATH and PYENV_ROOT name an empty directory, so that no python3.13 is found whatever the machine has.
+    empty = str(tmp_path_factory.mktemp("empty"))
+    env = os.environ | {"PATH": empty, "PYENV_ROOT": empty}
     first = build(tmp_path_factory.mktemp("first") / "cwotlp.zip", env=env)
     second = build(tmp_path_factory.mktemp("second") / "cwotlp.zip", "--arch", "arm64", env=env)
     return first, second
@@ -92,6 +94,21 @@ def host_builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Build, Build]
 @pytest.fixture(scope="session")
 def host_build(host_builds: tuple[Build, Build]) -> Build:
     return host_builds[0]
+
+
+@pytest.fixture(scope="session")
+def python313() -> str:
+    found = build_script.interpreter("3.13")
+    assert found, "these tests, like the deploy test, need a CPython 3.13: on PATH, or installed by pyenv"
+    return found
+
+
+@pytest.fixture(scope="session")
+def runtime_build(tmp_path_factory: pytest.TempPathFactory, python313: str) -> Build:
+    """The package for the module's default runtime, Python 3.13, on this machine's architecture."""
+    return build(
+        tmp_path_factory.mktemp("py313") / "cwotlp.zip", "--arch", HOST_ARCH, "--python-version", "3.13"
+    )
 
 
 def test_builds_are_byte_identical(
@@ -179,30 +196,39 @@ def test_no_paths_of_the_build_machine(which: str, request: pytest.FixtureReques
             assert needle.encode() not in data, f"{name} contains {needle}"
 
 
-def test_handler_imports_in_a_clean_interpreter_from_the_bytecode(host_build: Build, tmp_path: Path) -> None:
-    with zipfile.ZipFile(host_build.path) as archive:
-        archive.extractall(tmp_path)
-    # Sources that would fail if read: the bytecode is what runs, as in /var/task, which nothing can write.
+def imports_from_the_bytecode(built: Build, python: str, directory: Path) -> None:
+    """Unpacks the package and imports the handler with `python` in a clean interpreter, with sources
+    that would fail if read: the bytecode is what runs, as in /var/task, which nothing can write."""
+    with zipfile.ZipFile(built.path) as archive:
+        archive.extractall(directory)
     for module in ("cwotlp/handler.py", "cwotlp/__init__.py", "orjson/__init__.py"):
-        if (tmp_path / module).exists():
-            (tmp_path / module).write_text(
+        if (directory / module).exists():
+            (directory / module).write_text(
                 "raise SystemExit('the source was compiled, not the bytecode used')\n"
             )
     code = (
-        f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import cwotlp.handler, orjson, certifi; "
+        f"import sys; sys.path.insert(0, {str(directory)!r}); import cwotlp.handler, orjson, certifi; "
         "assert orjson.__file__.startswith(sys.path[0]) and certifi.where().startswith(sys.path[0]); "
         "print(orjson.dumps({'ok': True}).decode())"
     )
     result = subprocess.run(
-        [sys.executable, "-I", "-S", "-B", "-c", code],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
+        [python, "-I", "-S", "-B", "-c", code], capture_output=True, text=True, check=False, timeout=60
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == '{"ok":true}'
-    assert not list(tmp_path.glob("cwotlp/__pycache__/*.pyc.*"))  # nothing written beside the bytecode
+
+
+def test_handler_imports_in_a_clean_interpreter_from_the_bytecode(host_build: Build, tmp_path: Path) -> None:
+    imports_from_the_bytecode(host_build, sys.executable, tmp_path)
+
+
+def test_python_3_13_package_runs_from_its_bytecode(
+    runtime_build: Build, python313: str, tmp_path: Path
+) -> None:
+    assert "no CPython" not in runtime_build.stderr
+    assert "cwotlp/__pycache__/handler.cpython-313.pyc" in runtime_build.contents
+    assert "google/protobuf/__pycache__/message.cpython-313.pyc" in runtime_build.contents
+    imports_from_the_bytecode(runtime_build, python313, tmp_path)
 
 
 def test_pip_failure_is_a_clear_error(tmp_path: Path) -> None:
@@ -252,6 +278,7 @@ def fake_python(directory: Path, name: str, body: str) -> None:
 
 def test_an_interpreter_on_path_is_asked_its_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
     assert build_script.interpreter(HOST_VERSION) == sys.executable
     assert build_script.interpreter("3.13") is None  # none on PATH
     fake_python(tmp_path, "python3.13", f'exec {sys.executable} "$@"')  # named 3.13, is this one
@@ -271,6 +298,7 @@ def test_bytecode_missing_after_compiling_is_an_error(
         f'case "$*" in *cache_tag*) echo cpython-313 ;; *) exec {sys.executable} "$@" ;; esac',
     )
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
     assert build_script.interpreter("3.13") == str(tmp_path / "python3.13")
     files = {"cwotlp/module.py": (b"ANSWER = 42\n", False)}
     with pytest.raises(
@@ -284,7 +312,26 @@ def test_a_compiler_that_hangs_is_a_clear_error(tmp_path: Path, monkeypatch: pyt
         tmp_path, "python3.13", 'case "$*" in *cache_tag*) echo cpython-313 ;; *) exec sleep 30 ;; esac'
     )
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.defpath}")  # sleep
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
     monkeypatch.setattr(build_script, "COMPILE_TIMEOUT_SECONDS", 1)
     files = {"cwotlp/module.py": (b"ANSWER = 42\n", False)}
     with pytest.raises(build_script.BuildError, match="took more than 1 s to compile the package"):
         build_script.add_bytecode(files, "3.13")
+
+
+def test_pyenv_versions_are_found_newest_release_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyenv's shims run only the versions it was told to, so its versions directory is looked in."""
+    claims = 'case "$*" in *cache_tag*) echo cpython-313 ;; *) exit 3 ;; esac'
+    for version in ("3.13.2", "3.13.10", "3.13-dev", "3.13.0rc1", "3.12.9"):
+        directory = tmp_path / "versions" / version / "bin"
+        directory.mkdir(parents=True)
+        fake_python(directory, f"python{version[:4]}", claims)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    newest, older = (str(tmp_path / "versions" / v / "bin" / "python3.13") for v in ("3.13.10", "3.13.2"))
+    assert build_script.pyenv_pythons("3.13") == [newest, older]
+    assert build_script.interpreter("3.13") == newest
+    (tmp_path / "versions" / "3.13.10" / "bin" / "python3.13").write_text("#!/bin/sh\nexit 1\n")
+    assert build_script.interpreter("3.13") == older  # one that fails is passed over
