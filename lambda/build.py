@@ -12,8 +12,9 @@ Bytecode: /var/task is read-only, so a Lambda compiles every module it imports a
 the package holds the bytecode (about a tenth of a second for the forwarder). When a CPython of the
 requested version is at hand (the one running this script, `python3.13` on PATH for 3.13, or a 3.13.N
 that pyenv installed), every module is compiled with it, as unchecked-hash .pyc files (valid whatever
-the files' times after unpacking) named for /var/task; without one, the package has no bytecode and a
-line on stderr says so.
+the files' times after unpacking) named for /var/task. Bytecode only saves time, so it never fails the
+build: without such an interpreter the package has none, and a module the interpreter cannot compile
+goes without; a line on stderr says so either way.
 
 The zip is deterministic: the same inputs (and the same zlib and interpreters) give the same bytes,
 because entries are sorted, every timestamp is 1980-01-01 00:00:00, modes are fixed (0644 files, 0755
@@ -178,7 +179,8 @@ def pyenv_pythons(python_version: str) -> list[str]:
 
 def add_bytecode(files: Files, python_version: str) -> None:
     """Adds the bytecode of every module in files, compiled by a CPython of python_version (see the
-    module's docstring); without one, says on stderr that the package has none."""
+    module's docstring). Bytecode only saves time, so nothing about it fails the build: without such an
+    interpreter, or for modules it could not compile, a warning on stderr says what has none."""
     executable = interpreter(python_version)
     if executable is None:
         print(
@@ -190,37 +192,55 @@ def add_bytecode(files: Files, python_version: str) -> None:
         return
     tag = f"cpython-{python_version.replace('.', '')}"
     sources = [path for path in files if path.endswith(".py")]
+    missing = []
     with tempfile.TemporaryDirectory(prefix="cwotlp-bytecode-") as tmp:
         root = Path(tmp)
         for path in sources:
             (root / path).parent.mkdir(parents=True, exist_ok=True)
             (root / path).write_bytes(files[path][0])
-        command = [executable, "-s", "-m", "compileall", "-q", "-r", "100", "--invalidation-mode"]
-        command += ["unchecked-hash", "-d", LAMBDA_TASK_ROOT, str(root)]
-        # No PYTHON* setting of this machine may change what is written or where (PYTHONOPTIMIZE would
-        # drop docstrings and name the files .opt-1.pyc, PYTHONPYCACHEPREFIX would write them elsewhere).
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-        try:
-            result = subprocess.run(
-                command,
-                capture_output=True,
-                text=True,
-                env=environment,
-                timeout=COMPILE_TIMEOUT_SECONDS,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise BuildError(
-                f"{executable} took more than {COMPILE_TIMEOUT_SECONDS} s to compile the package"
-            ) from None
-        if result.returncode != 0:
-            raise BuildError(f"{executable} could not compile the package: {result.stdout.strip()[-2000:]}")
+        problem = compile_tree(executable, root)
         for path in sources:
             directory, _, name = path.rpartition("/")
             compiled = f"{directory}/__pycache__/{name[:-3]}.{tag}.pyc".lstrip("/")
-            if not (root / compiled).is_file():
-                raise BuildError(f"{executable} wrote no {compiled}")
-            add(files, compiled, (root / compiled).read_bytes(), False)
+            if (root / compiled).is_file():
+                add(files, compiled, (root / compiled).read_bytes(), False)
+            else:
+                missing.append(path)
+    if problem or missing:
+        cause = problem or f"{executable} wrote no {tag} bytecode for them"
+        listed = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        print(
+            f"build.py: warning: {cause}; {len(missing)} of {len(sources)} modules are packaged without "
+            f"bytecode{': ' + listed if missing else ''}",
+            file=sys.stderr,
+        )
+
+
+def compile_tree(executable: str, root: Path) -> str | None:
+    """Compiles every module under root with executable, as unchecked-hash .pyc named for /var/task; what
+    went wrong, or None."""
+    command = [executable, "-s", "-m", "compileall", "-q", "-r", "100", "--invalidation-mode"]
+    command += ["unchecked-hash", "-d", LAMBDA_TASK_ROOT, str(root)]
+    # No PYTHON* setting of this machine may change what is written or where (PYTHONOPTIMIZE would drop
+    # docstrings and name the files .opt-1.pyc, PYTHONPYCACHEPREFIX would write them elsewhere).
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    try:
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=COMPILE_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"{executable} took more than {COMPILE_TIMEOUT_SECONDS} s to compile the package"
+    except OSError as exc:
+        return f"{executable} could not be run ({exc.strerror})"
+    if result.returncode != 0:
+        output = " ".join(result.stdout.split())[-1000:]
+        return f"{executable} could not compile every module ({output.replace(str(root), '')})"
+    return None
 
 
 def write_zip(files: Files, output: Path) -> None:
