@@ -140,11 +140,24 @@ def add_source(source: Path, files: Files) -> None:
             add(files, rel, path.read_bytes(), bool(path.stat().st_mode & 0o111))
 
 
+def cache_tag(python_version: str) -> str:
+    """The tag in the names of CPython's bytecode files: cpython-313 for 3.13."""
+    return f"cpython-{python_version.replace('.', '')}"
+
+
+def bytecode_path(source: str, tag: str) -> str:
+    """Where CPython looks for a module's bytecode: a/b.py -> a/__pycache__/b.cpython-313.pyc."""
+    directory, _, name = source.rpartition("/")
+    return f"{directory}/__pycache__/{name.removesuffix('.py')}.{tag}.pyc".lstrip("/")
+
+
 def interpreter(python_version: str) -> str | None:
     """A CPython of the given version (3.13) to compile with: this one, python3.13 on PATH, or pyenv's
     newest 3.13.N (its shims run only the versions it was told to); None if none is one."""
-    tag = f"cpython-{python_version.replace('.', '')}"
-    candidates = [sys.executable, shutil.which(f"python{python_version}"), *pyenv_pythons(python_version)]
+    tag = cache_tag(python_version)
+    if sys.implementation.cache_tag == tag:
+        return sys.executable
+    candidates = [shutil.which(f"python{python_version}"), *pyenv_pythons(python_version)]
     for candidate in dict.fromkeys(c for c in candidates if c):
         try:
             result = subprocess.run(
@@ -190,7 +203,7 @@ def add_bytecode(files: Files, python_version: str) -> None:
             file=sys.stderr,
         )
         return
-    tag = f"cpython-{python_version.replace('.', '')}"
+    tag = cache_tag(python_version)
     sources = [path for path in files if path.endswith(".py")]
     missing = []
     with tempfile.TemporaryDirectory(prefix="cwotlp-bytecode-") as tmp:
@@ -200,8 +213,7 @@ def add_bytecode(files: Files, python_version: str) -> None:
             (root / path).write_bytes(files[path][0])
         problem = compile_tree(executable, root)
         for path in sources:
-            directory, _, name = path.rpartition("/")
-            compiled = f"{directory}/__pycache__/{name[:-3]}.{tag}.pyc".lstrip("/")
+            compiled = bytecode_path(path, tag)
             if (root / compiled).is_file():
                 add(files, compiled, (root / compiled).read_bytes(), False)
             else:

@@ -27,6 +27,7 @@ from cwotlp_local.otel1 import otel1_object
 from cwotlp_local.token_server import TokenServer
 
 from .aws import CREDENTIALS, Aws
+from .workspace import build_script
 
 # What Lambda's Python runtime provides besides the standard library: boto3 and what it needs.
 RUNTIME_LIBRARIES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
@@ -89,14 +90,10 @@ def package_files(code: Path) -> dict[str, str]:
 def check_bytecode(files: dict[str, str], runtime: str) -> int:
     """The number of modules in the package, each of which must have its bytecode for the runtime
     (python3.13: __pycache__/NAME.cpython-313.pyc), as lambda/build.py compiles it."""
-    tag = "cpython-" + runtime.removeprefix("python").replace(".", "")
+    build = build_script()
+    tag = build.cache_tag(runtime.removeprefix("python"))
     sources = [name for name in files if name.endswith(".py")]
-    missing = [
-        name
-        for name in sources
-        if f"{name.rpartition('/')[0]}/__pycache__/{name.rpartition('/')[2][:-3]}.{tag}.pyc".lstrip("/")
-        not in files
-    ]
+    missing = [name for name in sources if build.bytecode_path(name, tag) not in files]
     if missing or not sources:
         raise AssertionError(f"the package has no {tag} bytecode for {len(missing)} modules: {missing[:5]}")
     return len(sources)

@@ -109,19 +109,20 @@ class Terraform:
         document: dict[str, Any] = json.loads(text)
         return document, text
 
-    def destroy(self) -> list[str]:
-        """Destroys everything; returns the Delete calls that moto received twice (above) when that made a
-        second run necessary, else an empty list."""
+    def destroy(self) -> dict[str, list[str]]:
+        """Destroys everything; when a second run was needed because moto received Delete calls twice
+        (above), returns those calls with their lines of moto's log, else nothing."""
         try:
             self("destroy", "-input=false", "-auto-approve")
-            return []
+            return {}
         except ProcessError as error:
             log = self.server_log.read_text(errors="replace") if self.server_log else ""
             twice = deleted_twice(str(error), log)
             if not twice:
                 raise
         self("destroy", "-input=false", "-auto-approve")
-        return twice
+        calls = list(logged_calls(log))
+        return {operation: [line for called, _, line in calls if called == operation] for operation in twice}
 
 
 def resources(state: dict[str, Any]) -> Iterator[dict[str, Any]]:

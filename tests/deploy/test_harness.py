@@ -407,7 +407,10 @@ def test_a_destroy_runs_again_only_after_a_delete_sent_twice(
     tmp_path: Path, outputs: list[str], twice: list[str], runs: int
 ) -> None:
     tf, run_file = _stand_in(tmp_path, outputs, MOTO_LOG_TWICE)
-    assert tf.destroy() == twice
+    evidence = tf.destroy()
+    assert list(evidence) == twice
+    for operation, lines in evidence.items():  # the log's two lines of that call, and only those
+        assert len(lines) == 2 and all(line.split()[3].endswith(operation) for line in lines)
     assert len(run_file.read_text().splitlines()) == runs
 
 

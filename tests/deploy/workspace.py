@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tarfile
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[2]
 # What a copy of the working tree leaves out: local state, caches, builds and virtual environments.
@@ -170,12 +171,17 @@ def host_architecture() -> str:
     return "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
 
 
-def find_python(version: str) -> str | None:
-    """An interpreter of this Python version (3.13, say): the one lambda/build.py compiles the package's
-    bytecode with (this one, on PATH, or installed by pyenv)."""
+def build_script() -> ModuleType:
+    """lambda/build.py, loaded as a module (it is a script, in no package)."""
     spec = importlib.util.spec_from_file_location("cwotlp_build", REPO / "lambda" / "build.py")
     assert spec is not None and spec.loader is not None
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
-    found: str | None = build.interpreter(version)
+    return build
+
+
+def find_python(version: str) -> str | None:
+    """An interpreter of this Python version (3.13, say): the one lambda/build.py compiles the package's
+    bytecode with (this one, on PATH, or installed by pyenv)."""
+    found: str | None = build_script().interpreter(version)
     return found
