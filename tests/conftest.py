@@ -271,19 +271,58 @@ def resource_metrics_of(part: bytes) -> ResourceMetrics:
     return request.resource_metrics[0]
 
 
-def converted_both_ways(data: bytes, naming: Any, encoding: str = "protobuf") -> tuple[Any, Any]:
-    """An OpenTelemetry 1.0 object converted by the fast path (the converter on the frames' datapoints)
-    and by the straightforward one (the same converter on the records they stand for): each as the
-    entries, what was skipped, and the converter's counts."""
+def namings() -> dict[str, Any]:
+    """A naming of each scheme, and the variants that change what a datapoint carries."""
+    from cwotlp.otlp.naming import Naming
+
+    return {
+        "cloudwatch": Naming(),
+        "cloudwatch-dimensions": Naming(dimension_attributes=True, account_region_attributes=True),
+        "otel": Naming(scheme="otel"),
+        "native": Naming(scheme="native", exporter_account="111122223333"),
+        "prometheus": Naming(scheme="prometheus"),
+        "prometheus-no-place": Naming(scheme="prometheus", account_region_attributes=False),
+    }
+
+
+EVERY_WAY = [(name, encoding) for name in namings() for encoding in ("protobuf", "json")]
+
+
+def assert_converted_alike(
+    data: bytes, naming: str, encoding: str = "protobuf", stream_format: str = "opentelemetry1.0"
+) -> tuple[Any, Any, Any]:
+    """converted_both_ways under the naming of that name, asserting that the two ways agree on
+    everything; what they made (entries, skipped, counts)."""
+    fast, straightforward = converted_both_ways(data, namings()[naming], encoding, stream_format)
+    assert fast[1] == straightforward[1]  # skipped
+    assert fast[2] == straightforward[2]  # converted, statistics dropped, oldest timestamp
+    assert fast[0] == straightforward[0]  # the entries, byte for byte
+    return fast
+
+
+def converted_both_ways(
+    data: bytes, naming: Any, encoding: str = "protobuf", stream_format: str = "opentelemetry1.0"
+) -> tuple[Any, Any]:
+    """An object converted by the fast path (the converter on the frames' datapoints, or on `json`
+    lines decoded into typed records) and by the straightforward one (the same converter on the
+    records they stand for): each as the entries, what was skipped, and the converter's counts. A
+    `json` object without a final line end is read as truncated."""
+    from cwotlp.formats import json_lines
+    from cwotlp.formats.json_typed import TypedLines
     from cwotlp.formats.otel1 import datapoints, records
     from cwotlp.otlp.convert import Converter
     from cwotlp.otlp.encoding import encoding_named
 
+    truncated = lambda: not data.endswith(b"\n")  # noqa: E731
     found = []
     for fast in (True, False):
         converter, skipped = Converter(naming, encoding_named(encoding)), Counter()
         chunks = chunked(data, 4096)
-        if fast:
+        if stream_format == "json" and fast:
+            entries = list(converter.line_entries(TypedLines(chunks, skipped, truncated), skipped))
+        elif stream_format == "json":
+            entries = list(converter.entries(json_lines.records(chunks, skipped, truncated), skipped))
+        elif fast:
             entries = list(converter.datapoint_entries(datapoints(chunks, skipped), skipped))
         else:
             entries = list(converter.entries(records(chunks, skipped), skipped))

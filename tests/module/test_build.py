@@ -128,7 +128,8 @@ def test_contains_package_and_dependencies(arm64_build: Build) -> None:
     for name in ("cwotlp/__init__.py", "cwotlp/environment.json", "cwotlp/py.typed", "certifi/cacert.pem"):
         assert name in names
     assert not any(name.startswith("requests/") for name in names)  # the forwarder speaks http.client
-    assert any(name.startswith("orjson/orjson.") and name.endswith(".so") for name in names)
+    for extension in ("orjson/orjson.", "msgspec/_core."):
+        assert any(name.startswith(extension) and name.endswith(".so") for name in names)
     assert not any(name.startswith("boto3/") for name in names)
 
 
@@ -162,13 +163,16 @@ def test_bytecode_of_every_module_for_the_runtime(host_build: Build) -> None:
     assert code.co_filename == "/var/task/cwotlp/handler.py"
 
 
-def test_orjson_is_built_for_the_requested_platform(arm64_build: Build) -> None:
+@pytest.mark.parametrize(("wheel", "extension"), [("orjson", "orjson/orjson"), ("msgspec", "msgspec/_core")])
+def test_compiled_wheels_are_built_for_the_requested_platform(
+    arm64_build: Build, wheel: str, extension: str
+) -> None:
     names = arm64_build.contents.keys()
-    wheel = next(n for n in names if n.startswith("orjson-") and n.endswith(".dist-info/WHEEL"))
-    metadata = arm64_build.contents[wheel].decode().splitlines()
+    found = next(n for n in names if n.startswith(f"{wheel}-") and n.endswith(".dist-info/WHEEL"))
+    metadata = arm64_build.contents[found].decode().splitlines()
     tags = [line.removeprefix("Tag:").strip() for line in metadata if line.startswith("Tag:")]
     assert tags and all(t.startswith("cp313-cp313-manylinux") and t.endswith("_aarch64") for t in tags), tags
-    assert "orjson/orjson.cpython-313-aarch64-linux-gnu.so" in names
+    assert f"{extension}.cpython-313-aarch64-linux-gnu.so" in names
 
 
 def test_entries_are_sorted_with_fixed_times_and_modes(arm64_build: Build) -> None:
@@ -201,15 +205,25 @@ def imports_from_the_bytecode(built: Build, python: str, directory: Path) -> Non
     that would fail if read: the bytecode is what runs, as in /var/task, which nothing can write."""
     with zipfile.ZipFile(built.path) as archive:
         archive.extractall(directory)
-    for module in ("cwotlp/handler.py", "cwotlp/__init__.py", "orjson/__init__.py"):
+    for module in (
+        "cwotlp/handler.py",
+        "cwotlp/__init__.py",
+        "cwotlp/formats/json_typed.py",
+        "orjson/__init__.py",
+        "msgspec/__init__.py",
+    ):
         if (directory / module).exists():
             (directory / module).write_text(
                 "raise SystemExit('the source was compiled, not the bytecode used')\n"
             )
     code = (
         f"import sys; sys.path.insert(0, {str(directory)!r}); import cwotlp.handler, orjson, certifi; "
-        "assert orjson.__file__.startswith(sys.path[0]) and certifi.where().startswith(sys.path[0]); "
-        "print(orjson.dumps({'ok': True}).decode())"
+        "import msgspec; from cwotlp.formats.json_typed import TypedLines; "
+        "assert all(m.__file__.startswith(sys.path[0]) for m in (orjson, msgspec)); "
+        "assert certifi.where().startswith(sys.path[0]); "
+        'record = TypedLines([], {}, bool).decode(b\'{"namespace":"N","metric_name":"M",\''
+        'b\'"timestamp":1,"value":{"count":1}}\'); '
+        "print(orjson.dumps({'ok': record.value == {'count': 1}}).decode())"
     )
     result = subprocess.run(
         [python, "-I", "-S", "-B", "-c", code], capture_output=True, text=True, check=False, timeout=60

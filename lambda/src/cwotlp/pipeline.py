@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from cwotlp.deadline import Deadline
 from cwotlp.errors import ConfigError, DeliveryError
-from cwotlp.formats import OPENTELEMETRY_1_0, stream_format
+from cwotlp.formats import JSON, OPENTELEMETRY_1_0, stream_format
 from cwotlp.otlp.batch import Batch, batches, part_batches
-from cwotlp.otlp.convert import Converter, Entry
+from cwotlp.otlp.convert import Converter
 from cwotlp.otlp.encoding import encoding_named
+from cwotlp.otlp.pieces import Entry
 from cwotlp.report import ObjectReport
 from cwotlp.rules import DROPPED_BY_RULE, record_filter
 from cwotlp.source import CHUNK_BYTES, Decompressed, ObjectRef, body_of, content_tag
@@ -99,6 +100,11 @@ class Conversion:
             from cwotlp.formats.otel1 import datapoints
 
             entries = self._converter.datapoint_entries(datapoints(self.source, self.skipped), self.skipped)
+        elif self.format == JSON and self._forward is None:  # rules take records
+            from cwotlp.formats.json_typed import TypedLines
+
+            lines = TypedLines(self.source, self.skipped, lambda: self.source.truncated)
+            entries = self._converter.line_entries(lines, self.skipped)
         else:
             records = stream_format(self.format).records(
                 self.source, self.skipped, lambda: self.source.truncated

@@ -10,9 +10,10 @@ import pytest
 
 from conftest import datapoints, decode, fixture_bytes, parse_request
 from cwotlp.otlp.batch import Batch, PartsLayout, batches, part_batches
-from cwotlp.otlp.convert import Converter, Entry
+from cwotlp.otlp.convert import Converter
 from cwotlp.otlp.encoding import Encoding, JsonEncoding, ProtobufEncoding
 from cwotlp.otlp.naming import Naming
+from cwotlp.otlp.pieces import Entry
 
 DATA = fixture_bytes("telegraf-cloudwatch-metric-streams/decoded.jsonl")
 ENCODINGS = [JsonEncoding(), ProtobufEncoding()]

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from conftest import attributes, convert_object, datapoints, fixture_bytes, make_settings
-from cwotlp.otlp import convert
+from cwotlp.otlp import pieces
 from cwotlp.otlp.convert import (
     INVALID_TIMESTAMP,
     INVALID_VALUE,
@@ -298,7 +298,7 @@ def test_the_memos_are_bounded_without_changing_the_output(
     data = b"\n".join(orjson.dumps(r) for r in generate_records(600, seed=3))
     settings = make_settings(max_request_bytes=50_000, naming=Naming(scheme=scheme), encoding=encoding)
     _, unbounded, _ = convert_object(data, settings)
-    monkeypatch.setattr(convert, "MEMO_BYTES", 2000)  # every memo starts over every few records
+    monkeypatch.setattr(pieces, "MEMO_BYTES", 2000)  # every memo starts over every few records
     _, bounded, _ = convert_object(data, settings)
     assert bounded == unbounded
 
@@ -308,10 +308,10 @@ def test_many_distinct_metrics_stay_within_the_memo_bound(monkeypatch: pytest.Mo
     records must stay near MEMO_BYTES (here 2 MiB, to keep the test short), not grow with the object."""
     import tracemalloc
 
-    monkeypatch.setattr(convert, "MEMO_BYTES", 2 << 20)
+    monkeypatch.setattr(pieces, "MEMO_BYTES", 2 << 20)
     template = next(iter(generate_records(1, seed=1)))
     records = ({**template, "metric_name": f"Metric{n:06d}"} for n in range(20_000))
-    converter = convert.Converter(Naming(scheme="prometheus"))
+    converter = Converter(Naming(scheme="prometheus"))
     skipped: Counter[str] = Counter()
     tracemalloc.start()
     try:

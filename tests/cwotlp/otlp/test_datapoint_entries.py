@@ -1,8 +1,9 @@
 """The converter's fast path for OpenTelemetry 1.0 objects (`Converter.datapoint_entries`) makes exactly
 what the straightforward one makes (`Converter.entries` on the records the datapoints stand for):
 the same entries byte for byte, the same skipped counts and the same converted, dropped and oldest
-figures, under every naming and encoding, on generated, realistic, hostile and damaged objects and
-on the fixtures (the OpenTelemetry Collector's own 1.0 test data: test_otel1_collector_data.py)."""
+figures, on hostile and damaged objects under every naming and encoding, and on the fixtures (the
+OpenTelemetry Collector's own 1.0 test data: test_otel1_collector_data.py; generated and realistic
+objects: test_fast_paths.py)."""
 
 from __future__ import annotations
 
@@ -10,75 +11,29 @@ import json
 import math
 import random
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from conftest import (
-    converted_both_ways,
+    EVERY_WAY,
+    assert_converted_alike,
     fixture_bytes,
     frame,
     only_percentiles,
     otel1_frames,
     otel1_request,
 )
-from cwotlp.formats import otel1
 from cwotlp.formats.otel1 import read_varint
-from cwotlp.otlp import convert
-from cwotlp.otlp.naming import Naming
 from cwotlp_local.generator import generate_records
-from cwotlp_local.realistic import OTEL1, cached_object
 
 RECORDS = [only_percentiles(record) for record in generate_records(400, seed=9)]
 OBJECT = b"".join(otel1_frames(RECORDS, 50))
-NAMINGS = {
-    "cloudwatch": Naming(),
-    "cloudwatch-dimensions": Naming(dimension_attributes=True, account_region_attributes=True),
-    "otel": Naming(scheme="otel"),
-    "native": Naming(scheme="native", exporter_account="111122223333"),
-    "prometheus": Naming(scheme="prometheus"),
-    "prometheus-no-place": Naming(scheme="prometheus", account_region_attributes=False),
-}
-EVERY_WAY = [(name, encoding) for name in NAMINGS for encoding in ("protobuf", "json")]
 
 
-def assert_same(data: bytes, naming: str, encoding: str) -> tuple[Any, Any]:
-    fast, straightforward = converted_both_ways(data, NAMINGS[naming], encoding)
-    assert fast[1] == straightforward[1]  # skipped
-    assert fast[2] == straightforward[2]  # converted, statistics dropped, oldest timestamp
-    assert fast[0] == straightforward[0]  # the entries, byte for byte
-    return fast
-
-
-@pytest.mark.parametrize(("naming", "encoding"), EVERY_WAY)
-def test_generated_objects_convert_alike(naming: str, encoding: str) -> None:
-    entries, skipped, (converted, _, _) = assert_same(OBJECT, naming, encoding)
-    assert converted == len(RECORDS) and not skipped
-    assert len(entries) >= len(RECORDS)
-
-
-@pytest.fixture(scope="module")
-def realistic(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    directory: Path = tmp_path_factory.mktemp("realistic")
-    return cached_object(directory, 1 << 20, seed=3, output_format=OTEL1).read_bytes()
-
-
-@pytest.mark.parametrize(("naming", "encoding"), EVERY_WAY)
-def test_realistic_objects_convert_alike(realistic: bytes, naming: str, encoding: str) -> None:
-    _, skipped, (converted, _, _) = assert_same(realistic, naming, encoding)
-    assert converted > 2000 and not skipped
-
-
-@pytest.mark.parametrize("naming", ["cloudwatch", "prometheus"])
-def test_alike_when_every_memo_starts_over_again_and_again(
-    monkeypatch: pytest.MonkeyPatch, realistic: bytes, naming: str
-) -> None:
-    monkeypatch.setattr(convert, "MEMO_BYTES", 4096)
-    monkeypatch.setattr(otel1, "ATTRIBUTE_MEMO_BYTES", 2048)
-    _, skipped, (converted, _, _) = assert_same(realistic, naming, "protobuf")
-    assert converted > 2000 and not skipped
+def assert_same(data: bytes, naming: str, encoding: str) -> tuple[Any, ...]:
+    return assert_converted_alike(data, naming, encoding)
 
 
 # Hostile datapoints: each change is made to a datapoint of its own in one request.

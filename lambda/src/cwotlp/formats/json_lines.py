@@ -5,6 +5,8 @@ fine, and runs of blank lines cost next to nothing. A UTF-8 byte order mark at t
 line that is not valid JSON is counted under MALFORMED_JSON and skipped; a line longer than
 MAX_LINE_BYTES is counted under LINE_TOO_LONG and skipped without being held in memory. The converter
 judges whether valid JSON is a metric record.
+
+The same lines are read for the converter's typed path by `cwotlp.formats.json_typed`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class Lines:
 
     def __init__(self, chunks: Iterable[bytes], skipped: Counter[str]) -> None:
         self._chunks = chunks
-        self._skipped = skipped
+        self.skipped = skipped
         self.unterminated = False
 
     def __iter__(self) -> Iterator[bytes]:
@@ -49,7 +51,7 @@ class Lines:
             text = tail + chunk if tail else chunk
             lines, tail = _split(text)
             if len(tail) > MAX_LINE_BYTES:
-                self._skipped[LINE_TOO_LONG] += 1
+                self.skipped[LINE_TOO_LONG] += 1
                 tail, skipping = b"", True
             if len(text) > MAX_LINE_BYTES and max(map(len, lines), default=0) > MAX_LINE_BYTES:
                 lines = self._usable(lines)
@@ -62,7 +64,7 @@ class Lines:
     def _usable(self, lines: list[bytes]) -> list[bytes]:
         """The lines that are not too long; those too long are counted."""
         usable = [line for line in lines if len(line) <= MAX_LINE_BYTES]
-        self._skipped[LINE_TOO_LONG] += len(lines) - len(usable)
+        self.skipped[LINE_TOO_LONG] += len(lines) - len(usable)
         return usable
 
 
@@ -130,6 +132,11 @@ def records(chunks: Iterable[bytes], skipped: Counter[str], truncated: Callable[
             try:
                 yield loads(line)
             except orjson.JSONDecodeError:
-                if line.strip():
-                    cut = reader.unterminated and truncated()
-                    skipped[TRUNCATED_LINE if cut else MALFORMED_JSON] += 1
+                count_failure(reader, line, truncated)
+
+
+def count_failure(reader: Lines, line: bytes, truncated: Callable[[], bool]) -> None:
+    """Counts a line that does not parse, unless it is blank."""
+    if line.strip():
+        cut = reader.unterminated and truncated()
+        reader.skipped[TRUNCATED_LINE if cut else MALFORMED_JSON] += 1

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
-from cwotlp.otlp.convert import Entry
 from cwotlp.otlp.encoding import Groups, ProtobufEncoding
+from cwotlp.otlp.pieces import Entry
 
 
 class Layout(Protocol):

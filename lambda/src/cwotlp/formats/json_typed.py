@@ -1,0 +1,80 @@
+"""The `json` stream format read for the converter's typed path (`Converter.line_entries`).
+
+A line that is exactly a CloudWatch record, every field of the type CloudWatch writes it with, is decoded
+straight into a `Record`: it costs less than parsing it into a dict (`cwotlp.formats.json_lines`), and
+its fields need no checks of types. Any other line is parsed as `json_lines.records` parses it, so that
+the converter judges it, and counts it, as it judges every record. The decoder must never accept a line
+that orjson rejects, nor read one differently: the tests compare the two on hostile lines.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Annotated, Any
+
+import msgspec
+import orjson
+
+from cwotlp.formats import json_lines
+from cwotlp.formats.json_lines import Lines, count_failure
+
+if TYPE_CHECKING:
+    from msgspec.json import Decoder
+
+# An integer of 64 signed bits at most: orjson reads some wider ones as floats, so a line with one goes
+# through `TypedLines.parsed`, as does every line that the two might read differently.
+Integer = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+
+
+class Record(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A CloudWatch record exactly as CloudWatch writes it. No field is skipped unread (an unknown one
+    fails the line): orjson rejects a line for bytes anywhere in it, so the typed decoder must see
+    them all to reject it too."""
+
+    namespace: str
+    metric_name: str
+    timestamp: int
+    value: dict[str, Integer | float]
+    metric_stream_name: str | None = None
+    account_id: str | None = None
+    region: str | None = None
+    dimensions: dict[str, str] | None = None
+    unit: str | None = None
+
+
+@functools.cache
+def _decoder() -> Decoder[Record]:
+    return msgspec.json.Decoder(Record)  # made when first needed: it costs a few milliseconds
+
+
+class TypedLines:
+    """A body's non-blank lines for the typed path (`runs`, as `json_lines.Lines` cuts them): `decode`
+    makes a Record of a line or raises `error`; `parsed` reads any other line as `json_lines.records`
+    does, counting it when it does not parse."""
+
+    # ValidationError is one. Nothing is nested deeper than a Record's fields, so the decoder stops at
+    # the first level that is too deep: it never runs into Python's recursion limit, where orjson would
+    # still read the line (the tests nest values deep in each field).
+    error = msgspec.DecodeError
+
+    def __init__(self, chunks: Iterable[bytes], skipped: Counter[str], truncated: Callable[[], bool]) -> None:
+        self.decode = _decoder().decode
+        self._chunks, self._skipped, self._truncated = chunks, skipped, truncated
+        self._reader = Lines(chunks, skipped)
+
+    def runs(self) -> Iterator[list[bytes]]:
+        return self._reader.runs()
+
+    def parsed(self, line: bytes) -> tuple[Any, ...]:
+        """The line's value, alone in a tuple, or nothing when it does not parse."""
+        try:
+            return (orjson.loads(line),)
+        except orjson.JSONDecodeError:
+            count_failure(self._reader, line, self._truncated)
+            return ()
+
+    def records(self) -> Iterator[Any]:
+        """The body's records as `json_lines.records` reads them, instead of the lines."""
+        return json_lines.records(self._chunks, self._skipped, self._truncated)
