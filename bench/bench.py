@@ -202,44 +202,53 @@ import sys, time
 started = time.perf_counter()
 import cwotlp.handler
 imported = time.perf_counter()
-import cwotlp.pipeline, cwotlp.secret, cwotlp.delivery.export, cwotlp.delivery.progress, cwotlp.formats.otel1
-cwotlp.formats.otel1.lazy_message_class()
+import cwotlp.pipeline, cwotlp.secret, cwotlp.delivery.export, cwotlp.delivery.progress
+if sys.argv[2] == "json":
+    import cwotlp.formats.json_typed, msgspec as loaded_module
+    cwotlp.formats.json_typed._decoder()
+else:
+    import cwotlp.formats.otel1, google.protobuf.message as loaded_module
+    cwotlp.formats.otel1.lazy_message_class()
 loaded = time.perf_counter()
-from google.protobuf import message
-for module in (cwotlp, message):
+for module in (cwotlp, loaded_module):
     assert module.__file__.startswith(sys.argv[1]), module.__file__
 print(imported - started, loaded - started)
 """
+LOADS = {"json": "a JSON object", "1.0": "a 1.0 object"}  # what each object's format loads
 
 
 def print_import_time() -> None:
     """Imports from this machine's deployment package (lambda/build.py, for its Python and architecture),
     unpacked as Lambda unpacks it, with its bytecode and without it: a package has bytecode when it was
     built with a CPython of its runtime at hand. boto3 comes from this environment, as from Lambda's."""
-    print(f"\nhandler import (in {IMPORT_RUNS} fresh interpreters, from the deployment package)")
+    print(f"\nhandler import (in {IMPORT_RUNS} fresh interpreters a format, from the deployment package)")
     with tempfile.TemporaryDirectory(prefix="cwotlp-import-") as scratch:
         with_bytecode, without = unpacked_packages(Path(scratch))
         environment = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
         for label, directory in (("with bytecode", with_bytecode), ("without bytecode", without)):
-            command = [sys.executable, "-B", "-c", IMPORT_CODE, str(directory)]  # -B: nothing writes any
-            runs = [
-                subprocess.run(
-                    command,
-                    env=environment | {"PYTHONPATH": str(directory)},
-                    capture_output=True,
-                    check=True,
-                    timeout=60,
-                )
-                for _ in range(IMPORT_RUNS)
-            ]
-            handler, loaded = zip(*(map(float, run.stdout.split()) for run in runs), strict=True)
-            handler_ms, loaded_ms = [1000 * t for t in handler], [1000 * t for t in loaded]
+            times = {
+                kind: [import_times(directory, kind, environment) for _ in range(IMPORT_RUNS)]
+                for kind in LOADS
+            }
+            handler_ms = [1000 * handler for runs in times.values() for handler, _ in runs]
             verdict = "met" if statistics.median(handler_ms) <= IMPORT_TARGET_MS else "NOT met"
             target = f"target <= {IMPORT_TARGET_MS:g} ms: median {verdict}"
             print(f"  {label + ': import cwotlp.handler':<54} {spread(handler_ms, '.0f')} ms   {target}")
-            print(
-                f"  {label + ': and what a 1.0 object loads':<54} {spread(loaded_ms, '.0f')} ms   (no target)"
-            )
+            for kind, runs in times.items():
+                loaded_ms = [1000 * loaded for _, loaded in runs]
+                what = f"{label}: and what {LOADS[kind]} loads"
+                print(f"  {what:<54} {spread(loaded_ms, '.0f')} ms   (no target)")
+
+
+def import_times(directory: Path, kind: str, environment: dict[str, str]) -> tuple[float, float]:
+    """Seconds to import the handler, and to load what an object of that kind needs, in a fresh
+    interpreter importing from `directory`."""
+    command = [sys.executable, "-B", "-c", IMPORT_CODE, str(directory), kind]  # -B: nothing writes any
+    finished = subprocess.run(
+        command, env=environment | {"PYTHONPATH": str(directory)}, capture_output=True, check=True, timeout=60
+    )
+    handler, loaded = map(float, finished.stdout.split())
+    return handler, loaded
 
 
 def unpacked_packages(scratch: Path) -> tuple[Path, Path]:
