@@ -7,7 +7,9 @@ test_fast_paths.py)."""
 
 from __future__ import annotations
 
+import math
 import random
+import struct
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -220,3 +222,27 @@ def test_a_json_object_takes_the_typed_path_unless_rules_need_records(rules: Any
     assert (after.hits + after.misses > before.hits + before.misses) is typed
     assert sum(len(batch.entries) for batch in batches) == len(RECORDS)
     assert conversion.records == len(RECORDS) and not conversion.skipped
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_the_typed_decoder_reads_every_number_as_orjson_does(seed: int) -> None:
+    """Random doubles written the ways a writer might (shortest, 17 digits, 25 digits, fixed, as an
+    integer): where the typed decoder reads a line, its number is orjson's, of the same type; where it
+    refuses one that orjson reads, the line goes the straightforward way (integers past 64 bits)."""
+    rng = random.Random(seed)
+    decode, refused = json_typed.TypedLines([], Counter(), bool).decode, 0
+    for _ in range(3000):
+        number = struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0]
+        if not math.isfinite(number):
+            continue
+        for text in (repr(number), f"{number:.17e}", f"{number:.25g}", f"{number:.30f}", f"{int(number)}"):
+            line = (HEAD + f'"value":{{"count":1,"sum":{text},"min":1,"max":1}}}}').encode()
+            expected = orjson.loads(line)["value"]["sum"]
+            try:
+                found = decode(line).value["sum"]
+            except json_typed.TypedLines.error:
+                refused += 1
+                assert abs(expected) >= 2**63 and text.lstrip("-").isdigit(), text
+                continue
+            assert type(found) is type(expected) and repr(found) == repr(expected), text
+    assert refused  # integers past 64 bits were met, and refused
