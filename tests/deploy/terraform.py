@@ -60,6 +60,44 @@ def deleted_twice(output: str, server_log: str) -> list[str]:
     return [operation for operation, _ in failed]
 
 
+def created_twice(output: str, server_log: str) -> dict[str, list[str]]:
+    """The Create calls that failed in `output` because the SDK sent them again: each refusal is a line of
+    moto's log marked as a later attempt (`attempt=2`) of a call moto answered 200 before; by operation,
+    with its lines of the log. Empty unless that explains every error of `output`.
+
+    Seen once in CI, under load: CreateRole answered 200, its answer lost, the same call sent again and
+    refused with 409 EntityAlreadyExists. The role exists in moto but not in Terraform's state, so no
+    later apply can succeed; only a fresh start can (`deploy.__main__`).
+    """
+    failed = _FAILED_CALL.findall(output)
+    errors = sum(line.startswith("Error: ") for line in output.splitlines())
+    if not failed or len(failed) != errors:
+        return {}
+    calls = list(logged_calls(server_log))
+    found: dict[str, list[str]] = {}
+    for operation, status in failed:
+        lines = [(answer, line) for called, answer, line in calls if called == operation]
+        answers = [answer for answer, _ in lines]
+        resent = [
+            index
+            for index, (answer, line) in enumerate(lines)
+            if answer == status and re.search(r" attempt=([2-9]|\d\d+)$", line)
+        ]
+        if not operation.startswith("Create") or not resent or "200" not in answers[: resent[-1]]:
+            return {}
+        found[operation] = [line for _, line in lines]
+    return found
+
+
+class SentTwice(ProcessError):
+    """A terraform apply failed only because moto received some of its Create calls twice (`calls`: by
+    operation, their lines of moto's log)."""
+
+    def __init__(self, message: str, calls: dict[str, list[str]]) -> None:
+        super().__init__(message)
+        self.calls = calls
+
+
 def clean_environment(cli_config: Path, variables: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(DROPPED_PREFIXES)}
     env |= {"TF_CLI_CONFIG_FILE": str(cli_config), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
@@ -95,7 +133,15 @@ class Terraform:
             self("init", "-input=false")
 
     def apply(self, plan: str | None = None) -> None:
-        self("apply", "-input=false", *([plan] if plan else ["-auto-approve"]))
+        """Applies; SentTwice when it failed only because moto received Create calls twice (above)."""
+        try:
+            self("apply", "-input=false", *([plan] if plan else ["-auto-approve"]))
+        except ProcessError as error:
+            log = self.server_log.read_text(errors="replace") if self.server_log else ""
+            twice = created_twice(str(error), log)
+            if twice:
+                raise SentTwice(str(error), twice) from error
+            raise
 
     def plan(self, out: str) -> bool:
         """Plans into the file `out`; True when it holds changes."""

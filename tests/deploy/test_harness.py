@@ -21,10 +21,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from deploy import processes
+from deploy.__main__ import run_lanes
 from deploy.aws import Aws
 from deploy.forwarder import check_bytecode, kept_by_rules, package_files
-from deploy.lanes import RELEASES, upgrade_summary
-from deploy.terraform import Terraform, deleted_twice, leaked, plan_file_texts
+from deploy.lanes import LANES, RELEASES, Settings, upgrade_summary
+from deploy.terraform import SentTwice, Terraform, created_twice, deleted_twice, leaked, plan_file_texts
 from deploy.workspace import ENDPOINT_SERVICES, REPO, find_python, provider_block
 
 ACCOUNT = "123456789012"
@@ -457,3 +458,72 @@ def test_the_handlers_python_is_the_one_the_build_compiles_with() -> None:
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     assert find_python(version) == sys.executable
     assert find_python("2.1") is None
+
+
+ROLE_TWICE = (
+    "Error: creating IAM Role (cwotlp-forwarder): operation error IAM: CreateRole, https response error "
+    "StatusCode: 409, RequestID: 47U8, EntityAlreadyExists: Role with name cwotlp-forwarder already exists.\n"
+)
+MOTO_LOG_CREATED_TWICE = (
+    "02:38:16.752 POST / CreateRole 200 0.158s\n"
+    "02:38:16.765 POST / CreateRole 200 0.174s\n"
+    "02:38:16.960 POST / GetRole 200 0.019s attempt=2\n"
+    "02:38:17.045 POST / CreateRole 409 0.101s attempt=2\n"
+    "02:38:17.056 POST / CreateRole 200 0.011s\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("output", "log", "twice"),
+    [
+        (ROLE_TWICE, MOTO_LOG_CREATED_TWICE, {"CreateRole": 4}),
+        # the refusal is the call's first attempt: the role was there before, not sent twice.
+        (ROLE_TWICE, MOTO_LOG_CREATED_TWICE.replace(" attempt=2\n02:38:17.056", "\n02:38:17.056"), {}),
+        (ROLE_TWICE, "02:38:17.045 POST / CreateRole 409 0.101s attempt=2\n", {}),  # no earlier success
+        (ROLE_TWICE + OTHER_ERROR, MOTO_LOG_CREATED_TWICE, {}),  # another error too
+        (ROLE_TWICE, "", {}),
+        (SECRET_TWICE, MOTO_LOG_TWICE, {}),  # a Delete: the destroy's own rule (deleted_twice)
+    ],
+)
+def test_a_create_counts_as_sent_twice_only_when_moto_saw_a_resent_attempt(
+    output: str, log: str, twice: dict[str, int]
+) -> None:
+    assert {operation: len(lines) for operation, lines in created_twice(output, log).items()} == twice
+
+
+@pytest.mark.parametrize(("outputs", "raised"), [([ROLE_TWICE], SentTwice), ([OTHER_ERROR], None)])
+def test_an_apply_that_failed_on_a_create_sent_twice_says_so(
+    tmp_path: Path, outputs: list[str], raised: type[Exception] | None
+) -> None:
+    tf, run_file = _stand_in(tmp_path, outputs, MOTO_LOG_CREATED_TWICE)
+    with pytest.raises(processes.ProcessError, match="terraform apply") as error:
+        tf.apply()
+    assert (type(error.value) is SentTwice) is (raised is SentTwice)
+    assert len(run_file.read_text().splitlines()) == 1  # never applied again: the state cannot know the role
+
+
+@pytest.mark.parametrize(
+    ("failures", "runs", "passed"),
+    [
+        ([], 1, True),
+        ([SentTwice("terraform apply", {"CreateRole": ["a 409 attempt=2"]})], 2, True),
+        ([SentTwice("terraform apply", {"CreateRole": ["line"]})] * 2, 2, False),
+        ([AssertionError("a property is wrong")], 1, False),
+    ],
+)
+def test_a_lane_runs_again_from_the_start_only_after_a_create_sent_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failures: list[Exception], runs: int, passed: bool
+) -> None:
+    started: list[int] = []
+
+    def lane(settings: Settings) -> None:
+        (settings.work / "stand-in").mkdir()  # as deploy.lanes.moto makes the lane's directory
+        started.append(len(started))
+        if len(started) <= len(failures):
+            raise failures[len(started) - 1]
+
+    monkeypatch.setitem(LANES, "stand-in", lane)
+    config = Settings(tmp_path, tmp_path / "terraformrc", "x86_64", "python3.13", sys.executable)
+    assert run_lanes(["stand-in"], config) == ([] if passed else ["stand-in"])
+    assert len(started) == runs
+    assert (tmp_path / "stand-in.first-run").is_dir() is (runs == 2)
