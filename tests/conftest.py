@@ -303,29 +303,24 @@ def assert_converted_alike(
 def converted_both_ways(
     data: bytes, naming: Any, encoding: str = "protobuf", stream_format: str = "opentelemetry1.0"
 ) -> tuple[Any, Any]:
-    """An object converted by the fast path (the converter on the frames' datapoints, or on `json`
-    lines decoded into typed records) and by the straightforward one (the same converter on the
-    records they stand for): each as the entries, what was skipped, and the converter's counts. A
+    """An object converted by the format's fast path (`entries`: the converter on the frames' datapoints,
+    or on `json` lines decoded into typed records) and by the straightforward one (the same converter on
+    the records they stand for): each as the entries, what was skipped, and the converter's counts. A
     `json` object without a final line end is read as truncated."""
-    from cwotlp.formats import json_lines
-    from cwotlp.formats.json_typed import TypedLines
-    from cwotlp.formats.otel1 import datapoints, records
+    from cwotlp import formats
     from cwotlp.otlp.convert import Converter
     from cwotlp.otlp.encoding import encoding_named
 
+    stream = formats.stream_format(stream_format)
     truncated = lambda: not data.endswith(b"\n")  # noqa: E731
     found = []
     for fast in (True, False):
         converter, skipped = Converter(naming, encoding_named(encoding)), Counter()
         chunks = chunked(data, 4096)
-        if stream_format == "json" and fast:
-            entries = list(converter.line_entries(TypedLines(chunks, skipped, truncated), skipped))
-        elif stream_format == "json":
-            entries = list(converter.entries(json_lines.records(chunks, skipped, truncated), skipped))
-        elif fast:
-            entries = list(converter.datapoint_entries(datapoints(chunks, skipped), skipped))
+        if fast:
+            entries = list(stream.entries(converter, chunks, skipped, truncated))
         else:
-            entries = list(converter.entries(records(chunks, skipped), skipped))
+            entries = list(converter.entries(stream.records(chunks, skipped, truncated), skipped))
         counts = (converter.converted, converter.statistics_dropped, converter.oldest_timestamp_ms)
         found.append((entries, skipped, counts))
     return found[0], found[1]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from cwotlp.deadline import Deadline
 from cwotlp.errors import ConfigError, DeliveryError
-from cwotlp.formats import JSON, OPENTELEMETRY_1_0, stream_format
+from cwotlp.formats import OPENTELEMETRY_1_0, stream_format
 from cwotlp.otlp.batch import Batch, batches, part_batches
 from cwotlp.otlp.convert import Converter
 from cwotlp.otlp.encoding import encoding_named
@@ -96,21 +96,11 @@ class Conversion:
             forwarder = FrameForwarder(extra, limit // 4, self._forward)
             parts = self._points(forwarder.parts(self.source, self.skipped))
             return self._counted(part_batches(self._resumed(parts), limit, self._resume_from))
-        if self.format == OPENTELEMETRY_1_0 and self._forward is None:  # rules take records
-            from cwotlp.formats.otel1 import datapoints
-
-            entries = self._converter.datapoint_entries(datapoints(self.source, self.skipped), self.skipped)
-        elif self.format == JSON and self._forward is None:  # rules take records
-            from cwotlp.formats.json_typed import TypedLines
-
-            lines = TypedLines(self.source, self.skipped, lambda: self.source.truncated)
-            entries = self._converter.line_entries(lines, self.skipped)
-        else:
-            records = stream_format(self.format).records(
-                self.source, self.skipped, lambda: self.source.truncated
-            )
-            if self._forward is not None:
-                records = self._kept(records)
+        stream, truncated = stream_format(self.format), lambda: self.source.truncated
+        if self._forward is None:
+            entries = stream.entries(self._converter, self.source, self.skipped, truncated)
+        else:  # rules take records
+            records = self._kept(stream.records(self.source, self.skipped, truncated))
             entries = self._converter.entries(records, self.skipped)
         return self._counted(batches(self._resumed(entries), limit, self._encoding, self._resume_from))
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cwotlp.formats import json_lines
+
+if TYPE_CHECKING:
+    from cwotlp.otlp.convert import Converter
+    from cwotlp.otlp.pieces import Entry
 
 JSON = "json"
 OPENTELEMETRY_1_0 = "opentelemetry1.0"
@@ -24,6 +28,18 @@ class StreamFormat(Protocol):
         self, chunks: Iterable[bytes], skipped: Counter[str], truncated: Callable[[], bool]
     ) -> Iterator[Any]: ...
 
+    def entries(
+        self,
+        converter: Converter,
+        chunks: Iterable[bytes],
+        skipped: Counter[str],
+        truncated: Callable[[], bool],
+    ) -> Iterator[Entry]:
+        """What converter.entries() makes of the records, made without the records where the format
+        allows (typed lines, 1.0 datapoints); for objects without drop or keep rules, which take
+        records."""
+        ...
+
 
 class JsonLines:
     name = JSON
@@ -32,6 +48,17 @@ class JsonLines:
         self, chunks: Iterable[bytes], skipped: Counter[str], truncated: Callable[[], bool]
     ) -> Iterator[Any]:
         return json_lines.records(chunks, skipped, truncated)
+
+    def entries(
+        self,
+        converter: Converter,
+        chunks: Iterable[bytes],
+        skipped: Counter[str],
+        truncated: Callable[[], bool],
+    ) -> Iterator[Entry]:
+        from cwotlp.formats.json_typed import TypedLines  # msgspec, for the objects that need it
+
+        return converter.line_entries(TypedLines(chunks, skipped, truncated), skipped)
 
 
 class OpenTelemetry10:
@@ -43,6 +70,17 @@ class OpenTelemetry10:
         from cwotlp.formats import otel1  # protobuf's modules, for the objects that need them
 
         return otel1.records(chunks, skipped)
+
+    def entries(
+        self,
+        converter: Converter,
+        chunks: Iterable[bytes],
+        skipped: Counter[str],
+        truncated: Callable[[], bool],
+    ) -> Iterator[Entry]:
+        from cwotlp.formats import otel1
+
+        return converter.datapoint_entries(otel1.datapoints(chunks, skipped), skipped)
 
 
 FORMATS: dict[str, StreamFormat] = {JSON: JsonLines(), OPENTELEMETRY_1_0: OpenTelemetry10()}

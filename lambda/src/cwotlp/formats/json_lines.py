@@ -61,6 +61,13 @@ class Lines:
             self.unterminated = True
             yield [tail]
 
+    def failed(self, line: bytes, truncated: Callable[[], bool]) -> None:
+        """Counts a line that does not parse, unless it is blank: as TRUNCATED_LINE when it is the
+        unterminated last line of a body that turned out truncated (`truncated()`), else MALFORMED_JSON."""
+        if line.strip():
+            cut = self.unterminated and truncated()
+            self.skipped[TRUNCATED_LINE if cut else MALFORMED_JSON] += 1
+
     def _usable(self, lines: list[bytes]) -> list[bytes]:
         """The lines that are not too long; those too long are counted."""
         usable = [line for line in lines if len(line) <= MAX_LINE_BYTES]
@@ -120,11 +127,7 @@ def _without_bom(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 
 def records(chunks: Iterable[bytes], skipped: Counter[str], truncated: Callable[[], bool]) -> Iterator[Any]:
-    """The parsed value of every line, counting the lines that fail into `skipped`.
-
-    When the body turns out truncated (`truncated()`), its unterminated last line counts as
-    TRUNCATED_LINE rather than MALFORMED_JSON if it does not parse.
-    """
+    """The parsed value of every line, counting the lines that fail into `skipped` (`Lines.failed`)."""
     loads = orjson.loads
     reader = Lines(chunks, skipped)
     for lines in reader.runs():
@@ -132,11 +135,4 @@ def records(chunks: Iterable[bytes], skipped: Counter[str], truncated: Callable[
             try:
                 yield loads(line)
             except orjson.JSONDecodeError:
-                count_failure(reader, line, truncated)
-
-
-def count_failure(reader: Lines, line: bytes, truncated: Callable[[], bool]) -> None:
-    """Counts a line that does not parse, unless it is blank."""
-    if line.strip():
-        cut = reader.unterminated and truncated()
-        reader.skipped[TRUNCATED_LINE if cut else MALFORMED_JSON] += 1
+                reader.failed(line, truncated)

@@ -18,7 +18,7 @@ import msgspec
 import orjson
 
 from cwotlp.formats import json_lines
-from cwotlp.formats.json_lines import Lines, count_failure
+from cwotlp.formats.json_lines import Lines
 
 if TYPE_CHECKING:
     from msgspec.json import Decoder
@@ -49,7 +49,7 @@ def _decoder() -> Decoder[Record]:
     return msgspec.json.Decoder(Record)  # made when first needed: it costs a few milliseconds
 
 
-class TypedLines:
+class TypedLines(Lines):
     """A body's non-blank lines for the typed path (`runs`, as `json_lines.Lines` cuts them): `decode`
     makes a Record of a line or raises `error`; `parsed` reads any other line as `json_lines.records`
     does, counting it when it does not parse."""
@@ -60,21 +60,18 @@ class TypedLines:
     error = msgspec.DecodeError
 
     def __init__(self, chunks: Iterable[bytes], skipped: Counter[str], truncated: Callable[[], bool]) -> None:
+        super().__init__(chunks, skipped)
         self.decode = _decoder().decode
-        self._chunks, self._skipped, self._truncated = chunks, skipped, truncated
-        self._reader = Lines(chunks, skipped)
-
-    def runs(self) -> Iterator[list[bytes]]:
-        return self._reader.runs()
+        self._truncated = truncated
 
     def parsed(self, line: bytes) -> tuple[Any, ...]:
         """The line's value, alone in a tuple, or nothing when it does not parse."""
         try:
             return (orjson.loads(line),)
         except orjson.JSONDecodeError:
-            count_failure(self._reader, line, self._truncated)
+            self.failed(line, self._truncated)
             return ()
 
     def records(self) -> Iterator[Any]:
         """The body's records as `json_lines.records` reads them, instead of the lines."""
-        return json_lines.records(self._chunks, self._skipped, self._truncated)
+        return json_lines.records(self._chunks, self.skipped, self._truncated)
