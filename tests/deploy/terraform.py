@@ -21,12 +21,11 @@ DROPPED_PREFIXES = ("AWS_", "TF_", "CHECKPOINT_")
 # The lanes share one plugin cache, which Terraform does not guard against concurrent installs: two inits
 # that fill it at once can fail ("mkdir ...: file exists"). One init at a time; each takes seconds.
 _INIT_LOCK = threading.Lock()
-# A destroy can fail although what it deletes is gone. Twice in CI, under load, a Delete call was refused
-# as if it had already run: DeleteSecret with "currently marked deleted", DeleteDashboards with 404. The
-# provider sends each Delete once, so the request reached moto twice, most likely sent again by the SDK after
-# a network error. A destroy is run once more only when the evidence says so: every error of its output is a
-# Delete call that moto's log (one line per request, deploy/moto_server.py) shows answered 200 before it
-# was refused. The leftover check after the destroy still looks at what remains.
+# A call can fail because the provider's SDK sent it twice: moto carried out the first, its answer was lost
+# (a network error under load), and the SDK's second attempt was refused. Seen in CI with DeleteSecret
+# ("currently marked deleted") and DeleteDashboards (404) in a destroy, and with CreateRole (409
+# EntityAlreadyExists) in an apply. Only moto's log (one line per request, deploy/moto_server.py, which
+# marks a later attempt "attempt=N") tells this from a real failure: see sent_twice.
 _FAILED_CALL = re.compile(r"operation error [^:\n]+: (\w+), https response error StatusCode: (\d+)")
 
 
@@ -39,36 +38,11 @@ def logged_calls(server_log: str) -> Iterator[tuple[str, str, str]]:
             yield fields[3].rsplit(".", 1)[-1], fields[4], line
 
 
-def deleted_twice(output: str, server_log: str) -> list[str]:
-    """The Delete calls that failed in `output` after moto had answered the same call 200 before; empty
-    unless that explains every error of `output`."""
-    failed = _FAILED_CALL.findall(output)
-    errors = sum(line.startswith("Error: ") for line in output.splitlines())
-    if not failed or len(failed) != errors:
-        return []
-    answers: dict[str, list[str]] = {}
-    for operation, status, _ in logged_calls(server_log):
-        answers.setdefault(operation, []).append(status)
-    for operation, status in failed:
-        seen = answers.get(operation, [])
-        if (
-            not operation.startswith("Delete")
-            or "200" not in seen
-            or status not in seen[seen.index("200") + 1 :]
-        ):
-            return []
-    return [operation for operation, _ in failed]
-
-
-def created_twice(output: str, server_log: str) -> dict[str, list[str]]:
-    """The Create calls that failed in `output` because the SDK sent them again: each refusal is a line of
-    moto's log marked as a later attempt (`attempt=2`) of a call moto answered 200 before; by operation,
-    with its lines of the log. Empty unless that explains every error of `output`.
-
-    Seen once in CI, under load: CreateRole answered 200, its answer lost, the same call sent again and
-    refused with 409 EntityAlreadyExists. The role exists in moto but not in Terraform's state, so no
-    later apply can succeed; only a fresh start can (`deploy.__main__`).
-    """
+def sent_twice(output: str, server_log: str, kind: str) -> dict[str, list[str]]:
+    """The `kind` calls (Delete, Create) that failed in `output` because the SDK sent them again: by
+    operation, its lines of moto's log. Each refusal must be in the log as a later attempt of the SDK's,
+    after moto had answered the same operation 200. Empty unless that explains every error of `output`,
+    so that any other failure stays one."""
     failed = _FAILED_CALL.findall(output)
     errors = sum(line.startswith("Error: ") for line in output.splitlines())
     if not failed or len(failed) != errors:
@@ -78,12 +52,11 @@ def created_twice(output: str, server_log: str) -> dict[str, list[str]]:
     for operation, status in failed:
         lines = [(answer, line) for called, answer, line in calls if called == operation]
         answers = [answer for answer, _ in lines]
-        resent = [
-            index
+        resent = any(
+            answer == status and " attempt=" in line and "200" in answers[:index]
             for index, (answer, line) in enumerate(lines)
-            if answer == status and re.search(r" attempt=([2-9]|\d\d+)$", line)
-        ]
-        if not operation.startswith("Create") or not resent or "200" not in answers[: resent[-1]]:
+        )
+        if not operation.startswith(kind) or not resent:
             return {}
         found[operation] = [line for _, line in lines]
     return found
@@ -138,8 +111,8 @@ class Terraform:
             self("apply", "-input=false", *([plan] if plan else ["-auto-approve"]))
         except ProcessError as error:
             log = self.server_log.read_text(errors="replace") if self.server_log else ""
-            twice = created_twice(str(error), log)
-            if twice:
+            twice = sent_twice(str(error), log, "Create")
+            if twice:  # moto has what the state lacks: only a fresh start can apply (deploy.__main__)
                 raise SentTwice(str(error), twice) from error
             raise
 
@@ -157,18 +130,17 @@ class Terraform:
 
     def destroy(self) -> dict[str, list[str]]:
         """Destroys everything; when a second run was needed because moto received Delete calls twice
-        (above), returns those calls with their lines of moto's log, else nothing."""
+        (above: what they deleted is gone), returns those calls with their lines of moto's log."""
         try:
             self("destroy", "-input=false", "-auto-approve")
             return {}
         except ProcessError as error:
             log = self.server_log.read_text(errors="replace") if self.server_log else ""
-            twice = deleted_twice(str(error), log)
+            twice = sent_twice(str(error), log, "Delete")
             if not twice:
                 raise
         self("destroy", "-input=false", "-auto-approve")
-        calls = list(logged_calls(log))
-        return {operation: [line for called, _, line in calls if called == operation] for operation in twice}
+        return twice
 
 
 def resources(state: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -25,7 +25,7 @@ from deploy.__main__ import run_lanes
 from deploy.aws import Aws
 from deploy.forwarder import check_bytecode, kept_by_rules, package_files
 from deploy.lanes import LANES, RELEASES, Settings, upgrade_summary
-from deploy.terraform import SentTwice, Terraform, created_twice, deleted_twice, leaked, plan_file_texts
+from deploy.terraform import SentTwice, Terraform, leaked, plan_file_texts, sent_twice
 from deploy.workspace import ENDPOINT_SERVICES, REPO, find_python, provider_block
 
 ACCOUNT = "123456789012"
@@ -344,6 +344,19 @@ DASHBOARD_TWICE = (
     "response error StatusCode: 404, RequestID: 4c, ResourceNotFound: The specified dashboard does not "
     "exist.\n"
 )
+ROLE_TWICE = (
+    "Error: creating IAM Role (cwotlp-forwarder): operation error IAM: CreateRole, https response error "
+    "StatusCode: 409, RequestID: 47U8, EntityAlreadyExists: Role with name cwotlp-forwarder already exists.\n"
+)
+MOTO_LOG_CREATED_TWICE = (
+    "02:38:16.752 POST / CreateRole 200 0.158s\n"
+    "02:38:16.765 POST / CreateRole 200 0.174s\n"
+    "02:38:16.960 POST / GetRole 200 0.019s attempt=2\n"
+    "02:38:17.045 POST / CreateRole 409 0.101s attempt=2\n"
+    "02:38:17.056 POST / CreateRole 200 0.011s\n"
+)
+
+
 OTHER_ERROR = "Error: deleting S3 Bucket (b): operation error S3: DeleteBucket, BucketNotEmpty\n"
 QUEUE_REFUSED = (
     "Error: deleting SQS Queue (q): operation error SQS: DeleteQueue, https response error StatusCode: 400, "
@@ -352,41 +365,66 @@ QUEUE_REFUSED = (
 
 
 @pytest.mark.parametrize(
-    ("output", "log", "twice"),
+    ("output", "log", "kind", "twice"),
     [
-        (SECRET_TWICE, MOTO_LOG_TWICE, ["DeleteSecret"]),
-        (DASHBOARD_TWICE, MOTO_LOG_TWICE, ["DeleteDashboards"]),
-        (SECRET_TWICE + DASHBOARD_TWICE, MOTO_LOG_TWICE, ["DeleteSecret", "DeleteDashboards"]),
+        (SECRET_TWICE, MOTO_LOG_TWICE, "Delete", ["DeleteSecret"]),
+        (DASHBOARD_TWICE, MOTO_LOG_TWICE, "Delete", ["DeleteDashboards"]),
+        (SECRET_TWICE + DASHBOARD_TWICE, MOTO_LOG_TWICE, "Delete", ["DeleteSecret", "DeleteDashboards"]),
+        (ROLE_TWICE, MOTO_LOG_CREATED_TWICE, "Create", ["CreateRole"]),
         # moto never answered 200 before: the first request was refused.
-        (DASHBOARD_TWICE, "21:41:33 POST / DeleteDashboards 404\n", []),
-        (SECRET_TWICE, "21:41:32 POST / secretsmanager.DeleteSecret 400\n", []),
+        (DASHBOARD_TWICE, "21:41:33 POST / DeleteDashboards 404 0.01s attempt=2\n", "Delete", []),
+        (ROLE_TWICE, "02:38:17.045 POST / CreateRole 409 0.101s attempt=2\n", "Create", []),
         # a 200 after the refusal is no earlier success.
         (
             SECRET_TWICE,
-            "21:41:32 POST / secretsmanager.DeleteSecret 400\n21:41:40 POST / DeleteSecret 200\n",
+            "21:41:32 POST / secretsmanager.DeleteSecret 400 0.01s attempt=2\n"
+            "21:41:40 POST / DeleteSecret 200\n",
+            "Delete",
             [],
         ),
-        # one error that the log explains is not enough when another one is there too.
-        (DASHBOARD_TWICE + OTHER_ERROR, MOTO_LOG_TWICE, []),
+        # the refusal was the call's first attempt: what it created was there before, or it deleted nothing.
+        (
+            ROLE_TWICE,
+            MOTO_LOG_CREATED_TWICE.replace(" attempt=2\n02:38:17.056", "\n02:38:17.056"),
+            "Create",
+            [],
+        ),
         (
             QUEUE_REFUSED,
-            MOTO_LOG_TWICE + "21:41:34 POST / DeleteQueue 200\n21:41:35 POST / DeleteQueue 400\n",
+            "21:41:34 POST / DeleteQueue 200 0.01s\n21:41:35 POST / DeleteQueue 400 0.01s\n",
+            "Delete",
+            [],
+        ),
+        (
+            QUEUE_REFUSED,
+            "21:41:34 POST / DeleteQueue 200 0.01s\n21:41:35 POST / DeleteQueue 400 0.01s attempt=2\n",
+            "Delete",
             ["DeleteQueue"],
         ),
-        (OTHER_ERROR, MOTO_LOG_TWICE, []),
-        ("", MOTO_LOG_TWICE, []),
+        # one error that the log explains is not enough when another one is there too.
+        (DASHBOARD_TWICE + OTHER_ERROR, MOTO_LOG_TWICE, "Delete", []),
+        (ROLE_TWICE + OTHER_ERROR, MOTO_LOG_CREATED_TWICE, "Create", []),
+        (OTHER_ERROR, MOTO_LOG_TWICE, "Delete", []),
+        ("", MOTO_LOG_TWICE, "Delete", []),
+        (ROLE_TWICE, "", "Create", []),
+        # only calls of the kind asked for: a destroy's Deletes, an apply's Creates.
+        (SECRET_TWICE, MOTO_LOG_TWICE, "Create", []),
+        (ROLE_TWICE, MOTO_LOG_CREATED_TWICE, "Delete", []),
+        (
+            "Error: X: operation error CloudWatch: PutDashboard, https response error StatusCode: 400\n",
+            "21:41:31 POST / PutDashboard 200\n21:41:33 POST / PutDashboard 400 0.01s attempt=2\n",
+            "Delete",
+            [],
+        ),
     ],
 )
-def test_a_delete_counts_as_sent_twice_only_on_the_servers_evidence(
-    output: str, log: str, twice: list[str]
+def test_a_call_counts_as_sent_twice_only_on_the_servers_evidence(
+    output: str, log: str, kind: str, twice: list[str]
 ) -> None:
-    assert deleted_twice(output, log) == twice
-
-
-def test_only_a_delete_call_counts_as_sent_twice() -> None:
-    output = "Error: X: operation error CloudWatch: PutDashboard, https response error StatusCode: 400\n"
-    log = "21:41:31 POST / PutDashboard 200\n21:41:33 POST / PutDashboard 400\n"
-    assert deleted_twice(output, log) == []
+    found = sent_twice(output, log, kind)
+    assert list(found) == twice
+    for operation, lines in found.items():  # the log's lines of that call, and only those
+        assert lines and all(line.split()[3].endswith(operation) for line in lines)
 
 
 def _stand_in(tmp_path: Path, outputs: list[str], log: str) -> tuple[Terraform, Path]:
@@ -458,37 +496,6 @@ def test_the_handlers_python_is_the_one_the_build_compiles_with() -> None:
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     assert find_python(version) == sys.executable
     assert find_python("2.1") is None
-
-
-ROLE_TWICE = (
-    "Error: creating IAM Role (cwotlp-forwarder): operation error IAM: CreateRole, https response error "
-    "StatusCode: 409, RequestID: 47U8, EntityAlreadyExists: Role with name cwotlp-forwarder already exists.\n"
-)
-MOTO_LOG_CREATED_TWICE = (
-    "02:38:16.752 POST / CreateRole 200 0.158s\n"
-    "02:38:16.765 POST / CreateRole 200 0.174s\n"
-    "02:38:16.960 POST / GetRole 200 0.019s attempt=2\n"
-    "02:38:17.045 POST / CreateRole 409 0.101s attempt=2\n"
-    "02:38:17.056 POST / CreateRole 200 0.011s\n"
-)
-
-
-@pytest.mark.parametrize(
-    ("output", "log", "twice"),
-    [
-        (ROLE_TWICE, MOTO_LOG_CREATED_TWICE, {"CreateRole": 4}),
-        # the refusal is the call's first attempt: the role was there before, not sent twice.
-        (ROLE_TWICE, MOTO_LOG_CREATED_TWICE.replace(" attempt=2\n02:38:17.056", "\n02:38:17.056"), {}),
-        (ROLE_TWICE, "02:38:17.045 POST / CreateRole 409 0.101s attempt=2\n", {}),  # no earlier success
-        (ROLE_TWICE + OTHER_ERROR, MOTO_LOG_CREATED_TWICE, {}),  # another error too
-        (ROLE_TWICE, "", {}),
-        (SECRET_TWICE, MOTO_LOG_TWICE, {}),  # a Delete: the destroy's own rule (deleted_twice)
-    ],
-)
-def test_a_create_counts_as_sent_twice_only_when_moto_saw_a_resent_attempt(
-    output: str, log: str, twice: dict[str, int]
-) -> None:
-    assert {operation: len(lines) for operation, lines in created_twice(output, log).items()} == twice
 
 
 @pytest.mark.parametrize(("outputs", "raised"), [([ROLE_TWICE], SentTwice), ([OTHER_ERROR], None)])
