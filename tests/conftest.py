@@ -301,7 +301,11 @@ def assert_converted_alike(
 
 
 def converted_both_ways(
-    data: bytes, naming: Any, encoding: str = "protobuf", stream_format: str = "opentelemetry1.0"
+    data: bytes,
+    naming: Any,
+    encoding: str = "protobuf",
+    stream_format: str = "opentelemetry1.0",
+    tags: Any = None,
 ) -> tuple[Any, Any]:
     """An object converted by the format's fast path (`entries`: the converter on the frames' datapoints,
     or on `json` lines decoded into typed records) and by the straightforward one (the same converter on
@@ -315,7 +319,7 @@ def converted_both_ways(
     truncated = lambda: not data.endswith(b"\n")  # noqa: E731
     found = []
     for fast in (True, False):
-        converter, skipped = Converter(naming, encoding_named(encoding)), Counter()
+        converter, skipped = Converter(naming, encoding_named(encoding), tags), Counter()
         chunks = chunked(data, 4096)
         if fast:
             entries = list(stream.entries(converter, chunks, skipped, truncated))

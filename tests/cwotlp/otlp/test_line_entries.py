@@ -17,11 +17,11 @@ from typing import Any
 import orjson
 import pytest
 
-from conftest import assert_converted_alike, chunked, fixture_bytes, make_settings
+from conftest import assert_converted_alike, chunked, converted_both_ways, fixture_bytes, make_settings
 from cwotlp import pipeline
-from cwotlp.formats import json_lines, json_typed
+from cwotlp.formats import json_typed
 from cwotlp.formats.json_lines import MALFORMED_JSON, TRUNCATED_LINE
-from cwotlp.otlp.convert import INVALID_TIMESTAMP, INVALID_VALUE, NOT_A_METRIC, Converter
+from cwotlp.otlp.convert import INVALID_TIMESTAMP, INVALID_VALUE, NOT_A_METRIC
 from cwotlp.otlp.naming import Naming
 from cwotlp.rules import Rule
 from cwotlp_local.generator import generate_records
@@ -200,17 +200,9 @@ class Tags:
 
 
 def test_with_tags_the_lines_are_read_as_records() -> None:
-    found = []
-    for typed in (True, False):
-        converter, skipped = Converter(Naming(), tags=Tags()), Counter[str]()
-        chunks = chunked(OBJECT, 4096)
-        if typed:
-            entries = converter.line_entries(json_typed.TypedLines(chunks, skipped, bool), skipped)
-        else:
-            entries = converter.entries(json_lines.records(chunks, skipped, bool), skipped)
-        found.append((list(entries), skipped, converter.converted))
-    assert found[0] == found[1] and found[0][2] == len(RECORDS)
-    assert any(b"aws.tag.team" in entry[2] for entry in found[0][0])
+    fast, straightforward = converted_both_ways(OBJECT, Naming(), "json", "json", Tags())
+    assert fast == straightforward and fast[2][0] == len(RECORDS)
+    assert any(b"aws.tag.team" in entry[2] for entry in fast[0])
 
 
 @pytest.mark.parametrize(("rules", "typed"), [((), True), ((Rule("drop", namespace="AWS/Nothing"),), False)])
