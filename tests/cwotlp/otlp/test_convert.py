@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -217,6 +218,26 @@ def test_records_naming_the_same_statistics_are_each_read_with_their_own_numbers
         [(0.0, 3.0), (0.5, 3.5), (0.9, 4.5), (1.0, 5.0)],
     ]
     assert conversion.statistics_dropped == 2 + 2 + 2  # TM and p50.0, TM and p50, TM and p50.0
+
+
+@pytest.mark.parametrize("encoding", ["json", "protobuf"])
+def test_quantiles_whose_bytes_hold_a_percent_sign_are_written_exactly(encoding: str) -> None:
+    """A summary's quantile entries are %-templates (`Encoding.quantile_entry`): the eight bytes of
+    0.00023 (p0.023) and 0.00165 (p0.165) hold "%", which must come out as it is, values in place."""
+    value = {"max": 9.0, "min": 1.0, "sum": 10.0, "count": 2.0, "p0.023": 1.5, "p0.165": 2.5, "p50": 5.0}
+    assert b"%" in struct.pack("<d", 0.00023) and b"%" in struct.pack("<d", 0.00165)
+    requests, _, conversion = convert_object(
+        orjson.dumps({**RECORD, "value": value}), make_settings(encoding=encoding)
+    )
+    [(_, _, point)] = datapoints(requests[0])
+    assert [(q.quantile, q.value) for q in point.quantile_values] == [
+        (0.0, 1.0),
+        (0.00023, 1.5),
+        (0.00165, 2.5),
+        (0.5, 5.0),
+        (1.0, 9.0),
+    ]
+    assert conversion.statistics_dropped == 0
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,7 @@ def request_of(
     if kind == GAUGE:
         datapoint = encoding.gauge(points, times, 2.5)
     else:
-        middle = b"".join(encoding.quantile_prefix(q) + encoding.quantile_value(v) for q, v in quantiles)
+        middle = b"".join(encoding.quantile_entry(q) % encoding.quantile_number(v) for q, v in quantiles)
         datapoint = encoding.summary(points, times, count, 7.25, 0.5, middle, 4.0)
     return b"".join(encoding.render({resource: {metric: [datapoint]}}))
 

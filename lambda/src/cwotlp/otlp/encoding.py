@@ -75,11 +75,11 @@ class JsonEncoding:
         text = b'"timeUnixNano":"%d"' % (time_ms * 1_000_000)
         return text if start_ms is None else b'"startTimeUnixNano":"%d",' % (start_ms * 1_000_000) + text
 
-    def quantile_prefix(self, quantile: float) -> bytes:
-        return b',{"quantile":' + _dumps(quantile) + b',"value":'
+    quantile_number = staticmethod(_dumps)  # a quantile's value, for the %b of its entry
 
-    def quantile_value(self, value: float) -> bytes:
-        return _dumps(value) + b"}"
+    def quantile_entry(self, quantile: float) -> bytes:
+        """A quantile's entry in a summary, after min's: a %-template, its value's place %b."""
+        return b',{"quantile":' + _dumps(quantile) + b',"value":%b}'
 
     def summary(
         self,
@@ -182,11 +182,12 @@ class ProtobufEncoding:
         text = _FIXED64(0x19, time_ms * 1_000_000)  # time_unix_nano 3
         return text if start_ms is None else _FIXED64(0x11, start_ms * 1_000_000) + text  # start 2
 
-    def quantile_prefix(self, quantile: float) -> bytes:
-        return struct.pack("<BBBd", 0x32, 18, 0x09, quantile)
+    quantile_number = staticmethod(struct.Struct("<d").pack)
 
-    def quantile_value(self, value: float) -> bytes:
-        return _DOUBLE(0x11, value)
+    def quantile_entry(self, quantile: float) -> bytes:
+        """quantile_values 6: ValueAtQuantile{quantile 1, value 2}, as a %-template (a "%" in the packed
+        quantile doubled), its value's eight bytes at %b."""
+        return struct.pack("<BBBd", 0x32, 18, 0x09, quantile).replace(b"%", b"%%") + b"\x11%b"
 
     def summary(
         self,

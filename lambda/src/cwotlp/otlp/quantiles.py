@@ -17,7 +17,9 @@ from cwotlp.otlp.yace import STATISTICS
 
 SUMMARY_STATISTICS = frozenset(STATISTICS)  # count, sum, min, max and the like: never quantiles
 
-Plan = tuple[list[tuple[str, bytes]], int]  # (statistic, encoded start of its entry) in order; dropped
+# The statistics sent, in order; the %-template of their entries (`Encoding.quantile_entry`); how many
+# of the others are dropped.
+Plan = tuple[tuple[str, ...], bytes, int]
 
 
 def finite(number: Any) -> bool:
@@ -65,32 +67,31 @@ class Percentiles:
         if plan is None:
             plan = self._plans[names] = self._plan(names)
             self._remember(100 + 150 * len(names))
-        entries = self._entries(plan[0], value)
+        entries = self._entries(plan, value)
         if entries is None:
             sendable = tuple(
                 name for name, number in value.items() if name in SUMMARY_STATISTICS or finite(number)
             )
             self.dropped += len(names) - len(sendable)
             plan = self._plan(sendable)
-            entries = self._entries(plan[0], value)
+            entries = self._entries(plan, value)
             assert entries is not None  # every number of the plan can be sent
-        self.dropped += plan[1]
+        self.dropped += plan[2]
         return entries
 
-    def _entries(self, sent: list[tuple[str, bytes]], value: dict[str, Any]) -> bytes | None:
-        """The encoded quantile entries of the statistics `sent`, or None if a number cannot be sent."""
-        quantile_value = self._encoding.quantile_value
-        out = []
-        for statistic, prefix in sent:
-            number = value[statistic]
-            if not finite(number):
+    def _entries(self, plan: Plan, value: dict[str, Any]) -> bytes | None:
+        """The encoded quantile entries of the plan's statistics, or None if a number cannot be sent."""
+        number, numbers = self._encoding.quantile_number, []
+        for statistic in plan[0]:
+            found = value[statistic]
+            if (type(found) is not float and type(found) is not int) or found - found:  # finite(), inline
                 return None
-            out.append(prefix + quantile_value(number))
-        return b"".join(out)
+            numbers.append(number(found))
+        return plan[1] % tuple(numbers)
 
     def _plan(self, names: tuple[str, ...]) -> Plan:
-        """Which of the statistics `names` are sent as quantiles, in order, each with the encoded start
-        of its entry; and how many of the others are dropped."""
+        """Which of the statistics `names` are sent as quantiles, in order, the template of their
+        entries, and how many of the others are dropped."""
         found: list[tuple[float, str, bytes]] = []
         dropped = 0
         for statistic in names:
@@ -102,22 +103,23 @@ class Percentiles:
             else:
                 found.append((quantile[0], statistic, quantile[1]))
         found.sort()
-        sent = []
+        sent, entries = [], []
         previous = 0.0
-        for position, statistic, prefix in found:
+        for position, statistic, entry in found:
             # min and max already stand for quantiles 0 and 1; keep the sequence strictly increasing.
             if previous < position < 1.0:
-                sent.append((statistic, prefix))
+                sent.append(statistic)
+                entries.append(entry)
                 previous = position
             else:
                 dropped += 1
-        return sent, dropped
+        return tuple(sent), b"".join(entries), dropped
 
     def _quantile(self, statistic: str) -> tuple[float, bytes] | None:
-        """The quantile of a statistic and the encoded start of its entry, or None if it is no pNN."""
+        """The quantile of a statistic and its entry's template, or None if it is no pNN."""
         if statistic not in self._quantiles:
             quantile = quantile_of(statistic)
-            found = None if quantile is None else (quantile, self._encoding.quantile_prefix(quantile))
+            found = None if quantile is None else (quantile, self._encoding.quantile_entry(quantile))
             self._quantiles[statistic] = found
             self._remember(150 + len(statistic))
             return found
