@@ -176,9 +176,13 @@ def measure_size(mib: int, output_format: str, repetitions: int, plan: Plan) -> 
 
 
 def print_wire(results: dict[tuple[int, str], ObjectResult], seed: int) -> None:
+    from cwotlp.delivery.export import GZIP_LEVEL
     from cwotlp_local.realistic import cached_object
 
-    print("\nbytes on the wire: the forwarder's requests (at most 3 MiB each), each gzipped at level 1")
+    print(
+        "\nbytes on the wire: the forwarder's requests (at most 3 MiB each), each gzipped as it sends them"
+        f" (zlib-ng, level {GZIP_LEVEL})"
+    )
     print(f"  {'object':<25} {'process':<58} {'requests':>8} {'raw MiB':>9} {'gzip MiB':>9} {'gzip/S3':>8}")
     for (mib, output_format), result in results.items():
         in_s3 = cached_object(DATA_DIR, mib << 20, seed=seed, output_format=output_format, compress=True)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from objects import frames
 
-GZIP_LEVEL = 1  # the level the forwarder sends with
+from cwotlp.delivery.export import gzipped
 
 
 @dataclass(frozen=True)
@@ -30,8 +29,7 @@ def wire_bytes(stdout: Path, encoding: str) -> Wire:
     """How many bytes the requests are, and how many once each is gzipped as the forwarder sends it."""
     requests = raw = compressed = 0
     for request in requests_in(stdout.read_bytes(), encoding):
-        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # wbits 31: gzip framing
-        compressed += len(compressor.compress(request)) + len(compressor.flush())
+        compressed += len(gzipped([request])[1])
         requests += 1
         raw += len(request)
     return Wire(requests, raw, compressed)

@@ -128,7 +128,7 @@ def test_contains_package_and_dependencies(arm64_build: Build) -> None:
     for name in ("cwotlp/__init__.py", "cwotlp/environment.json", "cwotlp/py.typed", "certifi/cacert.pem"):
         assert name in names
     assert not any(name.startswith("requests/") for name in names)  # the forwarder speaks http.client
-    for extension in ("orjson/orjson.", "msgspec/_core."):
+    for extension in ("orjson/orjson.", "msgspec/_core.", "zlib_ng/zlib_ng."):
         assert any(name.startswith(extension) and name.endswith(".so") for name in names)
     assert not any(name.startswith("boto3/") for name in names)
 
@@ -163,7 +163,10 @@ def test_bytecode_of_every_module_for_the_runtime(host_build: Build) -> None:
     assert code.co_filename == "/var/task/cwotlp/handler.py"
 
 
-@pytest.mark.parametrize(("wheel", "extension"), [("orjson", "orjson/orjson"), ("msgspec", "msgspec/_core")])
+@pytest.mark.parametrize(
+    ("wheel", "extension"),
+    [("orjson", "orjson/orjson"), ("msgspec", "msgspec/_core"), ("zlib_ng", "zlib_ng/zlib_ng")],
+)
 def test_compiled_wheels_are_built_for_the_requested_platform(
     arm64_build: Build, wheel: str, extension: str
 ) -> None:
@@ -211,6 +214,7 @@ def imports_from_the_bytecode(built: Build, python: str, directory: Path) -> Non
         "cwotlp/formats/json_typed.py",
         "orjson/__init__.py",
         "msgspec/__init__.py",
+        "zlib_ng/__init__.py",
     ):
         if (directory / module).exists():
             (directory / module).write_text(
@@ -218,12 +222,14 @@ def imports_from_the_bytecode(built: Build, python: str, directory: Path) -> Non
             )
     code = (
         f"import sys; sys.path.insert(0, {str(directory)!r}); import cwotlp.handler, orjson, certifi; "
-        "import msgspec; from cwotlp.formats.json_typed import TypedLines; "
-        "assert all(m.__file__.startswith(sys.path[0]) for m in (orjson, msgspec)); "
+        "import msgspec, zlib_ng, gzip; from cwotlp.formats.json_typed import TypedLines; "
+        "from cwotlp.source import Decompressed; "
+        "assert all(m.__file__.startswith(sys.path[0]) for m in (orjson, msgspec, zlib_ng)); "
         "assert certifi.where().startswith(sys.path[0]); "
         'record = TypedLines([], {}, bool).decode(b\'{"namespace":"N","metric_name":"M",\''
         'b\'"timestamp":1,"value":{"count":1}}\'); '
-        "print(orjson.dumps({'ok': record.value == {'count': 1}}).decode())"
+        "plain = b''.join(Decompressed([gzip.compress(b'line')])); "
+        "print(orjson.dumps({'ok': record.value == {'count': 1} and plain == b'line'}).decode())"
     )
     result = subprocess.run(
         [python, "-I", "-S", "-B", "-c", code], capture_output=True, text=True, check=False, timeout=60

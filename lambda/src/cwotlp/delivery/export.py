@@ -12,11 +12,11 @@ nothing that follows (a strange answer body, a progress write) makes it be sent 
 from __future__ import annotations
 
 import logging
-import zlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import orjson
+from zlib_ng import zlib_ng
 
 from cwotlp import __version__
 from cwotlp.deadline import Deadline
@@ -27,10 +27,13 @@ from cwotlp.errors import DeliveryError, redact
 from cwotlp.otlp.batch import Batch
 from cwotlp.report import ExportCounters
 from cwotlp.secret import Destination
+from cwotlp.source import GZIP_ERROR
 
 log = logging.getLogger("cwotlp")
 
-GZIP_LEVEL = 1  # about 12% of the raw size at a fraction of level 6's cost
+# zlib-ng's level 2: about 12% of the raw size, smaller than zlib's level 1 in half its time (its level
+# 1 is faster still, but about a fifth larger).
+GZIP_LEVEL = 2
 GZIP_RUN_BYTES = 256 << 10
 MAX_REFUSALS = 64  # 400 answers per object before the delivery fails
 MAX_PARTIAL_SUCCESS_BYTES = 1 << 16
@@ -296,17 +299,17 @@ def _partial_success(response: Response, request_type: str) -> tuple[int | None,
 
 def _inflate(body: bytes) -> bytes | None:
     try:
-        inflater = zlib.decompressobj(wbits=47)  # gzip or zlib
+        inflater = zlib_ng.decompressobj(wbits=47)  # gzip or zlib
         return inflater.decompress(body, MAX_PARTIAL_SUCCESS_BYTES)
-    except zlib.error:
+    except GZIP_ERROR:
         return None
 
 
 def gzipped(parts: list[bytes]) -> tuple[int, bytes]:
-    """The gzip stream of the parts joined, and their joined length, without joining them all: zlib
+    """The gzip stream of the parts joined, and their joined length, without joining them all: zlib-ng
     gets them in runs of about GZIP_RUN_BYTES joined, since a call per part (a request has thousands)
     costs more than the copy, and a run is all the memory it takes besides the parts."""
-    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # wbits 31: gzip framing, mtime 0
+    compressor = zlib_ng.compressobj(GZIP_LEVEL, zlib_ng.DEFLATED, 31)  # wbits 31: gzip framing, mtime 0
     out: list[bytes] = []
     run: list[bytes] = []
     run_bytes = 0
