@@ -4,6 +4,7 @@ bounded memory, whatever their chunking, members, truncation or garbage."""
 from __future__ import annotations
 
 import gzip
+import random
 import tracemalloc
 import zlib
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from conftest import chunked
+from cwotlp import source as source_module
 from cwotlp.source import INFLATE_STEP, Decompressed, ObjectRef, objects_in_event
 
 LINES = b"".join(b'{"line": %d, "padding": "%s"}\n' % (n, b"p" * (n % 50)) for n in range(2000))
@@ -139,6 +141,34 @@ def test_a_member_whose_checksum_does_not_match_is_truncation() -> None:
     assert source.truncated
     # zlib drops the output of the call that meets the bad checksum; what came before is kept.
     assert len(data) > 0 and LINES.startswith(data)
+
+
+def damaged_bodies(seed: int) -> Iterator[tuple[str, bytes]]:
+    """Two gzip members of varied lines, whole, cut, with a bit flipped, or cut and followed by junk."""
+    rng = random.Random(seed)
+    lines = b"".join(b'{"n":%d,"v":"%s"}\n' % (n, str(rng.random()).encode()) for n in range(3000))
+    body = gzip.compress(lines[:40_000]) + gzip.compress(lines[40_000:])
+    yield "whole", body
+    for _ in range(120):
+        at = rng.randrange(len(body))
+        flipped = bytearray(body)
+        flipped[at] ^= 1 << rng.randrange(8)
+        yield f"bit flipped at {at}", bytes(flipped)
+        yield f"cut at {at}", body[:at]
+        yield f"cut at {at}, then junk", body[:at] + rng.randbytes(rng.randrange(1, 64))
+
+
+def test_zlib_ng_inflates_exactly_as_the_zlib_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Objects are inflated with zlib-ng for its speed: whatever the damage, what a body yields, and
+    whether it counts as truncated, must be what the zlib module gives, through the same reading."""
+    bodies = list(damaged_bodies(11))
+    with_zlib_ng = [(read(chunked(body, 1000))) for _, body in bodies]
+    monkeypatch.setattr(source_module, "zlib_ng", zlib)
+    monkeypatch.setattr(source_module, "GZIP_ERROR", zlib.error)
+    for (name, body), (data, source) in zip(bodies, with_zlib_ng, strict=True):
+        expected_data, expected = read(chunked(body, 1000))
+        assert (data, source.truncated) == (expected_data, expected.truncated), name
+    assert sum(source.truncated for _, source in with_zlib_ng) > 200  # the damage is mostly found
 
 
 def zeros_member(total: int) -> bytes:
