@@ -29,7 +29,6 @@ import itertools
 import re
 from collections import Counter
 from collections.abc import Generator, Iterable, Iterator
-from decimal import Decimal
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
@@ -380,6 +379,8 @@ def _statistic(quantile: float) -> str:
     elif quantile == 1.0:
         name = "max"
     else:
+        from decimal import Decimal  # here, as in quantile_of
+
         name = f"p{Decimal(repr(quantile)).scaleb(2).normalize():f}"
     if len(_STATISTICS) < 1000:
         _STATISTICS[quantile] = name

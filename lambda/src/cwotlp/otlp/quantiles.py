@@ -9,7 +9,6 @@ name the same statistics, so the order is worked out once per set of names (a pl
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cwotlp.otlp.encoding import Encoding
@@ -34,6 +33,9 @@ def quantile_of(statistic: str) -> float | None:
     """
     if not statistic.startswith("p"):
         return None
+    # Imported here: the module takes a few milliseconds to load, and most objects never need it.
+    from decimal import Decimal, InvalidOperation
+
     try:
         percent = Decimal(statistic[1:])
     except InvalidOperation:
