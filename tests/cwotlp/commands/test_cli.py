@@ -31,6 +31,7 @@ from cwotlp.formats.otel1 import read_varint
 from cwotlp_local.collector import Collector
 from cwotlp_local.faults import Fault
 from cwotlp_local.generator import generate_records
+from cwotlp_local.otel1 import otel1_object
 from cwotlp_local.token_server import TokenServer
 
 SINGLE = FIXTURES / "otel-contrib-cwmetricstream/single_record"
@@ -436,3 +437,29 @@ def test_convert_of_json_loads_no_network_secret_or_protobuf_code() -> None:
     assert "cwotlp.pipeline" in loaded and b"resourceMetrics" in done.stdout
     unneeded = {"ssl", "http.client", "socket", "botocore", "google.protobuf", "cwotlp.secret"}
     assert loaded & unneeded == set()
+
+
+def test_forwarding_1_0_frames_as_they_are_loads_neither_msgspec_nor_decimal(tmp_path: Path) -> None:
+    """What a cold `cwotlp convert` of an OpenTelemetry 1.0 object under the native naming, with protobuf
+    requests, imports: not the JSON path's decoder, nor decimal (for the names of statistics)."""
+    path = tmp_path / "object.gz"
+    path.write_bytes(otel1_object(RECORDS))
+    argv = [
+        "convert",
+        str(path),
+        "--format",
+        "opentelemetry1.0",
+        "--naming",
+        "native",
+        "--encoding",
+        "protobuf",
+    ]
+    script = (
+        "import sys\nfrom cwotlp.commands.cli import main\n"
+        f"main({argv!r})\n"
+        "sys.stderr.write('\\n' + ' '.join(sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True, timeout=60)
+    loaded = set(done.stderr.decode().rsplit("\n", 1)[1].split())
+    assert "cwotlp.formats.otel1_forward" in loaded and len(done.stdout) > 1000
+    assert loaded & {"msgspec", "decimal", "cwotlp.formats.json_typed"} == set()
