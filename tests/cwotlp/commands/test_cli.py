@@ -424,17 +424,22 @@ def test_an_output_that_takes_no_bytes_is_an_error_not_an_endless_loop(
     assert calls == [2]
 
 
-def test_convert_of_json_loads_no_network_secret_or_protobuf_code() -> None:
-    """What a cold `cwotlp convert` of a JSON object imports: none of the HTTP, TLS, AWS, secret or
-    protobuf modules that send, replay and OpenTelemetry 1.0 objects need."""
+def convert_in_a_fresh_interpreter(*arguments: str) -> tuple[set[str], bytes]:
+    """The modules a cold `cwotlp convert ARGUMENTS` has imported when it ends, and what it wrote."""
     script = (
         "import sys\nfrom cwotlp.commands.cli import main\n"
-        f"main(['convert', {str(SINGLE)!r}])\n"
+        f"main({['convert', *arguments]!r})\n"
         "sys.stderr.write('\\n' + ' '.join(sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True, timeout=60)
-    loaded = set(done.stderr.decode().rsplit("\n", 1)[1].split())
-    assert "cwotlp.pipeline" in loaded and b"resourceMetrics" in done.stdout
+    return set(done.stderr.decode().rsplit("\n", 1)[1].split()), done.stdout
+
+
+def test_convert_of_json_loads_no_network_secret_or_protobuf_code() -> None:
+    """What a cold `cwotlp convert` of a JSON object imports: none of the HTTP, TLS, AWS, secret or
+    protobuf modules that send, replay and OpenTelemetry 1.0 objects need."""
+    loaded, output = convert_in_a_fresh_interpreter(str(SINGLE))
+    assert "cwotlp.pipeline" in loaded and b"resourceMetrics" in output
     unneeded = {"ssl", "http.client", "socket", "botocore", "google.protobuf", "cwotlp.secret"}
     assert loaded & unneeded == set()
 
@@ -444,22 +449,8 @@ def test_forwarding_1_0_frames_as_they_are_loads_neither_msgspec_nor_decimal(tmp
     requests, imports: not the JSON path's decoder, nor decimal (for the names of statistics)."""
     path = tmp_path / "object.gz"
     path.write_bytes(otel1_object(RECORDS))
-    argv = [
-        "convert",
-        str(path),
-        "--format",
-        "opentelemetry1.0",
-        "--naming",
-        "native",
-        "--encoding",
-        "protobuf",
-    ]
-    script = (
-        "import sys\nfrom cwotlp.commands.cli import main\n"
-        f"main({argv!r})\n"
-        "sys.stderr.write('\\n' + ' '.join(sys.modules))"
+    loaded, output = convert_in_a_fresh_interpreter(
+        str(path), "--format", "opentelemetry1.0", "--naming", "native", "--encoding", "protobuf"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True, timeout=60)
-    loaded = set(done.stderr.decode().rsplit("\n", 1)[1].split())
-    assert "cwotlp.formats.otel1_forward" in loaded and len(done.stdout) > 1000
+    assert "cwotlp.formats.otel1_forward" in loaded and len(output) > 1000
     assert loaded & {"msgspec", "decimal", "cwotlp.formats.json_typed"} == set()
