@@ -151,6 +151,38 @@ def test_the_hostile_lines_are_judged_as_records_are() -> None:
     assert {MALFORMED_JSON, NOT_A_METRIC, INVALID_TIMESTAMP, INVALID_VALUE} <= set(skipped)
 
 
+# The same dimensions written the ways a writer might, and dimensions that are no metric's: the typed
+# path looks attributes up by the dimensions' bytes, so each spelling, met first or again, must convert
+# as the record it parses to.
+DIMENSIONS_SPELLED = [
+    "",
+    ',"dimensions":null',
+    ',"dimensions":{}',
+    ',"dimensions":{ }',
+    ',"dimensions":{"InstanceId":"i-1","Role":"db"}',
+    ',"dimensions" : { "InstanceId" : "i-1" , "Role" : "db" }',
+    ',"dimensions":{"Role":"db","InstanceId":"i-1"}',
+    ',"dimensions":{"InstanceId":"i-\\u0031","Role":"\\u0064b"}',
+    ',"dimensions":{"InstanceId":"i-1","Role":"db","InstanceId":"i-2"}',
+    ',"dimensions":{"InstanceId":"i-1","Role":7}',
+    ',"dimensions":{"InstanceId":"i-1","Role":["db"]}',
+    ',"dimensions":{"":"db"}',
+    ',"dimensions":"InstanceId=i-1"',
+]
+
+
+@pytest.mark.parametrize(("naming", "encoding"), [("cloudwatch", "json"), ("prometheus", "protobuf")])
+def test_dimensions_convert_alike_however_they_are_written(naming: str, encoding: str) -> None:
+    lines = [f"{HEAD}{STATS}{dimensions}}}".encode() for dimensions in DIMENSIONS_SPELLED]
+    data = b"\n".join(lines + lines[::-1] + lines) + b"\n"
+    entries, skipped, (converted, _, _) = assert_same(data, naming, encoding)
+    assert converted == 3 * 9 and skipped == Counter({NOT_A_METRIC: 3 * 4})
+    # The attributes: none (four spellings); i-1 and db (three: spaces and escapes read alike); the
+    # duplicate's last, i-2; db and i-1 (the cloudwatch naming keeps the order of the dimensions).
+    attribute_sets = {entry[2].partition(b'"timeUnixNano"')[0] for entry in entries}
+    assert encoding != "json" or len(attribute_sets) == 4
+
+
 def _mutated(line: bytes, rng: random.Random) -> bytes:
     """The line with a few bytes changed, removed or put in, or a number swapped for a hostile one."""
     data = bytearray(line)

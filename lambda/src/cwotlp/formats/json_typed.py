@@ -28,10 +28,18 @@ if TYPE_CHECKING:
 Integer = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
 
+NO_DIMENSIONS = msgspec.Raw(b"null")  # a record without the field reads as `"dimensions": null`
+
+
 class Record(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """A CloudWatch record exactly as CloudWatch writes it. No field is skipped unread (an unknown one
     fails the line): orjson rejects a line for bytes anywhere in it, so the typed decoder must see
-    them all to reject it too."""
+    them all to reject it too.
+
+    The dimensions are kept as the line writes them (msgspec checks that they are well-formed JSON):
+    the converter looks their attributes up by these bytes, and decodes them (`TypedLines.dimensions`)
+    only for dimensions it has not met, which are a few in a hundred lines of a real stream.
+    """
 
     namespace: str
     metric_name: str
@@ -40,7 +48,7 @@ class Record(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     metric_stream_name: str | None = None
     account_id: str | None = None
     region: str | None = None
-    dimensions: dict[str, str] | None = None
+    dimensions: msgspec.Raw = NO_DIMENSIONS
     unit: str | None = None
 
 
@@ -49,19 +57,28 @@ def _decoder() -> Decoder[Record]:
     return msgspec.json.Decoder(Record)  # made when first needed: it costs a few milliseconds
 
 
+@functools.cache
+def _dimensions_decoder() -> Decoder[dict[str, str] | None]:
+    return msgspec.json.Decoder(dict[str, str] | None)
+
+
 class TypedLines(Lines):
     """A body's non-blank lines for the typed path (`runs`, as `json_lines.Lines` cuts them): `decode`
-    makes a Record of a line or raises `error`; `parsed` reads any other line as `json_lines.records`
+    makes a Record of a line or raises `error`; `dimensions` makes the dict of a Record's dimensions'
+    bytes (None for null) or raises `error`; `parsed` reads any other line as `json_lines.records`
     does, counting it when it does not parse."""
 
-    # ValidationError is one. Nothing is nested deeper than a Record's fields, so the decoder stops at
-    # the first level that is too deep: it never runs into Python's recursion limit, where orjson would
-    # still read the line (the tests nest values deep in each field).
-    error = msgspec.DecodeError
+    # ValidationError is a DecodeError. A Record's typed fields hold nothing nested, so the decoder
+    # stops at the first level too deep; but the dimensions' bytes are checked to their end, and a value
+    # nested past Python's recursion limit (which orjson may still read) raises RecursionError: that
+    # line, like any other the decoder refuses, is read as json_lines reads it (the tests nest values
+    # deep in each field).
+    error = (msgspec.DecodeError, RecursionError)
 
     def __init__(self, chunks: Iterable[bytes], skipped: Counter[str], truncated: Callable[[], bool]) -> None:
         super().__init__(chunks, skipped)
         self.decode = _decoder().decode
+        self.dimensions = _dimensions_decoder().decode
         self._truncated = truncated
 
     def parsed(self, line: bytes) -> tuple[Any, ...]:

@@ -126,6 +126,7 @@ class Converter(Pieces):
         record it parses to, which counts why it is skipped."""
         places, metrics, dimensions_of = self._places.get, self._metric_pieces.get, self._dimensions.get
         times_of, separator, decode, error = self._times.get, self._separator, lines.decode, lines.error
+        read_dimensions, unread = lines.dimensions, (*error, KeyError)
         summary, percentiles, gauges = self._encoding.summary, self._quantiles.entries, self._gauges
         by_namespace, summaries = self._scheme.resource_by_namespace, self._scheme.kind == SUMMARY
         converted = 0
@@ -135,7 +136,7 @@ class Converter(Pieces):
                     record = decode(line)
                     timestamp, value, namespace = record.timestamp, record.value, record.namespace
                     count, total, low, high = value["count"], value["sum"], value["min"], value["max"]
-                except (error, KeyError):
+                except unread:
                     yield from self.entries(lines.parsed(line), skipped)
                     continue
                 metric_key = (namespace, record.metric_name, record.unit)
@@ -145,10 +146,15 @@ class Converter(Pieces):
                     record.region,
                     namespace if by_namespace else None,
                 )
-                dimensions_key = _dumps(dimensions := record.dimensions or _EMPTY)
+                dimensions_key = bytes(record.dimensions)  # as the line writes them
                 place, metric = places(place_key), metrics(metric_key)
                 attributes = dimensions_of(dimensions_key)
                 if place is None or metric is None or attributes is None:
+                    try:  # the dimensions are read only when a piece is to be made
+                        dimensions = read_dimensions(dimensions_key) or _EMPTY
+                    except error:
+                        yield from self.entries(lines.parsed(line), skipped)
+                        continue
                     place, metric, attributes = self._pieces(
                         place_key, metric_key, self._dimensions, dimensions_key, dimensions
                     )
