@@ -7,9 +7,7 @@ so the other objects of an event go on.
 
 from __future__ import annotations
 
-import logging
 import time
-import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -27,8 +25,6 @@ from cwotlp.source import CHUNK_BYTES, Decompressed, ObjectRef, body_of, content
 
 if TYPE_CHECKING:
     from cwotlp.tags import ResourceTags
-
-log = logging.getLogger("cwotlp")
 
 Send = Callable[[Batch, Deadline, Callable[[Batch], None]], None]
 ExporterFactory = Callable[[ObjectReport], Send]
@@ -207,6 +203,9 @@ def forward_object(
 def _reason(error: Exception) -> str:
     """An error's message, for ours; for anything else, its type and where it happened, never its text
     (a library's message may quote a credential)."""
+    import logging
+    import traceback
+
     from botocore.exceptions import BotoCoreError, ClientError
 
     if isinstance(error, DeliveryError | ConfigError):
@@ -222,7 +221,8 @@ def _reason(error: Exception) -> str:
         if frames
         else ""
     )
-    log.error("internal error", extra={"error_type": type(error).__name__, "where": where.strip()})
+    extra = {"error_type": type(error).__name__, "where": where.strip()}
+    logging.getLogger("cwotlp").error("internal error", extra=extra)
     return f"internal error: {type(error).__name__}{where}"
 
 

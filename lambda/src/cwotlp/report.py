@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -10,8 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cwotlp.pipeline import Conversion
-
-log = logging.getLogger("cwotlp")
 
 
 @dataclass
@@ -100,6 +97,8 @@ class ObjectReport:
         return fields
 
     def log(self) -> None:
+        import logging  # here: `cwotlp convert`, which prints its reports, never loads it
+
         failed = self.status == "failed"
         level = logging.ERROR if failed else logging.INFO  # an object with nothing readable has failed
-        log.log(level, f"object {self.status}", extra={"object": self.log_fields()})
+        logging.getLogger("cwotlp").log(level, f"object {self.status}", extra={"object": self.log_fields()})

@@ -435,12 +435,13 @@ def convert_in_a_fresh_interpreter(*arguments: str) -> tuple[set[str], bytes]:
     return set(done.stderr.decode().rsplit("\n", 1)[1].split()), done.stdout
 
 
-def test_convert_of_json_loads_no_network_secret_or_protobuf_code() -> None:
+def test_convert_of_json_loads_no_network_secret_protobuf_or_logging_code() -> None:
     """What a cold `cwotlp convert` of a JSON object imports: none of the HTTP, TLS, AWS, secret or
-    protobuf modules that send, replay and OpenTelemetry 1.0 objects need."""
+    protobuf modules that send, replay and OpenTelemetry 1.0 objects need, nor logging (convert prints
+    its reports itself)."""
     loaded, output = convert_in_a_fresh_interpreter(str(SINGLE))
     assert "cwotlp.pipeline" in loaded and b"resourceMetrics" in output
-    unneeded = {"ssl", "http.client", "socket", "botocore", "google.protobuf", "cwotlp.secret"}
+    unneeded = {"ssl", "http.client", "socket", "botocore", "google.protobuf", "cwotlp.secret", "logging"}
     assert loaded & unneeded == set()
 
 
