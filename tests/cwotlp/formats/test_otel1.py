@@ -323,6 +323,43 @@ def _points(request: Any) -> list[Any]:
     ]
 
 
+def _long_fields_request() -> ExportMetricsServiceRequest:
+    """A metric of more than LISTED datapoints, one datapoint with more than LISTED attributes (its names
+    last, each given twice: the last is read) and one with more than LISTED quantiles."""
+    request = otel1_request(RECORDS[:3])
+    metric = request.resource_metrics[0].scope_metrics[0].metrics[0]
+    first = metric.summary.data_points[0]
+    for minute in range(1, otel1.LISTED + 2):
+        point = metric.summary.data_points.add()
+        point.CopyFrom(first)
+        point.start_time_unix_nano += minute * 60_000_000_000
+        point.time_unix_nano += minute * 60_000_000_000
+    names = list(first.attributes)
+    del first.attributes[:]
+    for number in range(otel1.LISTED):
+        first.attributes.add(key=f"Extra{number}").value.string_value = "x"
+    first.attributes.extend(names + names)
+    quantiles = metric.summary.data_points[1].quantile_values
+    for number in range(1, otel1.LISTED + 2):
+        quantiles.add(quantile=number / 1000, value=float(number))
+    return request
+
+
+@pytest.mark.parametrize("listed", [0, 3, 10**9])
+def test_repeated_fields_longer_than_listed_are_read_as_shorter_ones(
+    monkeypatch: pytest.MonkeyPatch, listed: int
+) -> None:
+    """Past LISTED items a metric's datapoints, a datapoint's attributes and its quantiles are read item
+    by item instead of as a list: the records are the same, whatever the bound."""
+    data = frame(_long_fields_request())
+    expected, expected_skipped = decoded(data)
+    assert len(expected) == 3 + otel1.LISTED + 1 and not expected_skipped
+    assert expected[0]["namespace"] == RECORDS[0]["namespace"] and expected[0]["dimensions"]
+    assert len(expected[1]["value"]) >= otel1.LISTED + 1
+    monkeypatch.setattr(otel1, "LISTED", listed)
+    assert decoded(data) == (expected, expected_skipped)
+
+
 def test_the_lazy_definitions_read_every_frame_as_the_official_ones() -> None:
     """Only the datapoints' attributes differ, kept as their bytes: re-encoded, every frame is the same,
     and each kept attribute is the encoding of the official message's."""

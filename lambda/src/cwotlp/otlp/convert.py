@@ -211,7 +211,7 @@ class Converter(Pieces):
                 count, total, quantile_values = point.count, point.sum, point.quantile_values
                 value = low = high = None  # a summary of min and max alone needs no dict
                 if summaries and len(quantile_values) == 2:
-                    first, last = quantile_values
+                    first, last = quantile_values[0], quantile_values[1]  # unpacking would look for a third
                     if first.quantile == 0.0 and last.quantile == 1.0:
                         low, high = first.value, last.value
                 if low is None:
