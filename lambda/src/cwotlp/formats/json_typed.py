@@ -64,9 +64,8 @@ def _dimensions_decoder() -> Decoder[dict[str, str] | None]:
 
 class TypedLines(Lines):
     """A body's non-blank lines for the typed path (`runs`, as `json_lines.Lines` cuts them): `decode`
-    makes a Record of a line or raises `error`; `dimensions` makes the dict of a Record's dimensions'
-    bytes (None for null) or raises `error`; `parsed` reads any other line as `json_lines.records`
-    does, counting it when it does not parse."""
+    makes a Record of a line or raises `error`; `dimensions` reads a Record's dimensions; `parsed` reads
+    any other line as `json_lines.records` does, counting it when it does not parse."""
 
     # ValidationError is a DecodeError. A Record's typed fields hold nothing nested, so the decoder
     # stops at the first level too deep; but the dimensions' bytes are checked to their end, and a value
@@ -78,8 +77,16 @@ class TypedLines(Lines):
     def __init__(self, chunks: Iterable[bytes], skipped: Counter[str], truncated: Callable[[], bool]) -> None:
         super().__init__(chunks, skipped)
         self.decode = _decoder().decode
-        self.dimensions = _dimensions_decoder().decode
+        self._decode_dimensions = _dimensions_decoder().decode
         self._truncated = truncated
+
+    def dimensions(self, text: bytes) -> dict[str, str] | None:
+        """The dimensions of a Record, from their bytes ({} for null); None when they are not an object
+        of strings, which the converter refuses as it refuses such a record."""
+        try:
+            return self._decode_dimensions(text) or {}
+        except self.error:
+            return None
 
     def parsed(self, line: bytes) -> tuple[Any, ...]:
         """The line's value, alone in a tuple, or nothing when it does not parse."""

@@ -150,11 +150,7 @@ class Converter(Pieces):
                 place, metric = places(place_key), metrics(metric_key)
                 attributes = dimensions_of(dimensions_key)
                 if place is None or metric is None or attributes is None:
-                    try:  # the dimensions are read only when a piece is to be made
-                        dimensions = read_dimensions(dimensions_key) or _EMPTY
-                    except error:
-                        yield from self.entries(lines.parsed(line), skipped)
-                        continue
+                    dimensions = read_dimensions(dimensions_key)  # only to make a piece; None: not strings
                     place, metric, attributes = self._pieces(
                         place_key, metric_key, self._dimensions, dimensions_key, dimensions
                     )
