@@ -142,6 +142,7 @@ def field(number: int, payload: bytes) -> bytes:
 
 # Tags (number << 3 | wire type) of opentelemetry-proto's metrics messages.
 _COUNT_SUM = struct.Struct("<BQBd").pack  # SummaryDataPoint count 4 (fixed64), sum 5 (double)
+_COUNT_SUM_MIN = struct.Struct("<BQBdBBBdBd").pack  # and the first of quantile_values: quantile 0, min
 _QUANTILE = struct.Struct("<BBBdBd").pack  # quantile_values 6: ValueAtQuantile{quantile 1, value 2}
 _DOUBLE = struct.Struct("<Bd").pack
 _FIXED64 = struct.Struct("<BQ").pack
@@ -205,8 +206,7 @@ class ProtobufEncoding:
             (
                 attributes,
                 times,
-                _COUNT_SUM(0x21, count, 0x29, total),
-                _QUANTILE(0x32, 18, 0x09, 0.0, 0x11, low),
+                _COUNT_SUM_MIN(0x21, count, 0x29, total, 0x32, 18, 0x09, 0.0, 0x11, low),
                 quantiles,
                 _QUANTILE(0x32, 18, 0x09, 1.0, 0x11, high),
             )
