@@ -235,7 +235,7 @@ def _resource_datapoints(
     known, read = memo.known, memo.read
     for scope_metrics in resource_metrics.scope_metrics:
         for metric in scope_metrics.metrics:
-            if metric.WhichOneof("data") != "summary":
+            if not metric.HasField("summary"):  # the data oneof holds another kind
                 skipped[NOT_A_SUMMARY] += 1
                 continue
             unit = from_ucum(metric.unit)
