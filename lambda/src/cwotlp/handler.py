@@ -18,6 +18,7 @@ from cwotlp import logs
 from cwotlp.config import Settings
 from cwotlp.deadline import RESERVE_SECONDS, Deadline
 from cwotlp.errors import ConfigError, DeliveryError
+from cwotlp.process import collect_cycles_less_often
 from cwotlp.report import ObjectReport
 
 log = logging.getLogger("cwotlp")
@@ -85,6 +86,7 @@ def runtime() -> Runtime:
     if _runtime is None:
         settings = Settings.from_environment(os.environ)
         logs.configure(settings.log_level)
+        collect_cycles_less_often()
         _runtime = Runtime(settings)
     return _runtime
 

@@ -33,6 +33,7 @@ from cwotlp.errors import ConfigError, DeliveryError
 from cwotlp.formats import detect
 from cwotlp.otlp.encoding import varint
 from cwotlp.pipeline import Conversion, ObjectReport
+from cwotlp.process import collect_cycles_less_often
 from cwotlp.source import CHUNK_BYTES, Decompressed, ObjectRef
 
 if TYPE_CHECKING:  # send and replay import it: convert needs no HTTP, TLS or secrets
@@ -53,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         __doc__.split("\n\n")[0] if __doc__ else "", {"convert": _convert, "send": _send, "replay": _replay}
     )
     args = parser.parse_args(argv)
+    collect_cycles_less_often()
     try:
         settings = options.settings(args)
     except ConfigError as error:
