@@ -119,6 +119,16 @@ def moto_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
 
 
+def short_backoff(monkeypatch: pytest.MonkeyPatch, base_delay: float = 0.01) -> None:
+    """Makes every RetryPolicy the forwarder creates back off from base_delay. (Setting the class
+    attribute would not do: a dataclass's __init__ holds the defaults it was made with.)"""
+    from functools import partialmethod
+
+    from cwotlp.delivery.http import RetryPolicy
+
+    monkeypatch.setattr(RetryPolicy, "__init__", partialmethod(RetryPolicy.__init__, base_delay=base_delay))
+
+
 @pytest.fixture(autouse=True)
 def _no_cached_tokens() -> Iterator[None]:
     """Tokens are cached per process on purpose; tests must not see each other's."""

@@ -21,7 +21,7 @@ import pytest
 from moto import mock_aws
 
 import cwotlp.handler
-from conftest import fixture_bytes
+from conftest import fixture_bytes, short_backoff
 from cwotlp.errors import ConfigError, DeliveryError
 from cwotlp_local.collector import Collector
 from cwotlp_local.faults import Fault
@@ -127,7 +127,7 @@ def pipeline(monkeypatch: pytest.MonkeyPatch, moto_environment: None) -> Iterato
     forwarder_log = logging.getLogger("cwotlp")  # as in Lambda, whatever ran in this process before
     monkeypatch.setattr(forwarder_log, "handlers", [])
     monkeypatch.setattr(forwarder_log, "propagate", True)
-    monkeypatch.setattr("cwotlp.delivery.http.RetryPolicy.base_delay", 0.01)
+    short_backoff(monkeypatch)
     with (
         mock_aws(),
         TokenServer(client_id="forwarder", client_secret=CLIENT_SECRET, audience="otlp") as tokens,

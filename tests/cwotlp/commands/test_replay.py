@@ -18,7 +18,7 @@ import orjson
 import pytest
 from moto import mock_aws
 
-from conftest import fixture_bytes
+from conftest import fixture_bytes, short_backoff
 from cwotlp.commands.cli import main
 from cwotlp.commands.replay import parse_failure_record
 from cwotlp.delivery.progress import DELIVERED, Marker
@@ -91,7 +91,7 @@ class Aws:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, moto_environment: None) -> Iterator[Aws]:
     monkeypatch.setenv("CWOTLP_MAX_RETRIES", "1")
-    monkeypatch.setattr("cwotlp.delivery.http.RetryPolicy.base_delay", 0.01)
+    short_backoff(monkeypatch)
     with (
         mock_aws(),
         TokenServer(client_id="replay", client_secret="replay-secret") as tokens,
