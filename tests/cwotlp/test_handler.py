@@ -436,3 +436,42 @@ def test_protobuf_requests_in_both_stream_formats(
     assert {r.content_type for r in pipeline.collector.requests} == {"application/x-protobuf"}
     identities = pipeline.identities()
     assert len(identities) == len(set(identities)) == len(records)
+
+
+def test_a_warm_process_frees_what_failed_deliveries_leave_in_cycles(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the Lambda's collector setting (cwotlp.process), a process that fails delivery after delivery
+    still frees the garbage in cycles they leave: after 450 failures, less is waiting than 150 of them
+    leave (measured first with the collector off), so it does not grow with the failures."""
+    import gc
+
+    from cwotlp.process import collect_cycles_less_often
+
+    def fail(times: int) -> None:
+        for _ in range(times):
+            with pytest.raises(DeliveryError):
+                pipeline.invoke(event)
+
+    short_backoff(monkeypatch, 0.0001)
+    pipeline.collector.inject(Fault(reset=True), times=100_000)  # a collector that drops every connection
+    event = pipeline.put(KEY, fixture_bytes("otel-contrib-cwmetricstream/multiple_records"))
+    thresholds = gc.get_threshold()
+    enabled = gc.isenabled()
+    try:
+        fail(3)  # warm: clients, session, imports
+        gc.collect()
+        gc.disable()
+        fail(20)
+        left_by_each = gc.collect() / 20
+        gc.enable()
+        collect_cycles_less_often()
+        failures = 450
+        fail(failures)
+        waiting = gc.collect()
+    finally:
+        gc.set_threshold(*thresholds)
+        if enabled:
+            gc.enable()
+    assert left_by_each > 100  # failures do leave cycles, so the measure can tell
+    assert waiting < left_by_each * 150
