@@ -251,3 +251,23 @@ def test_frames_are_delivered_as_parts(world: World) -> None:
     assert (report.status, report.format, report.counters.datapoints) == ("delivered", "opentelemetry1.0", 40)
     assert world.collector.datapoint_count() == 40
     assert report.units == world.marker("metrics/e")["position"]
+
+
+def test_a_frame_damaged_inside_a_datapoint_is_passed_over_and_the_rest_delivered(world: World) -> None:
+    """Frames forwarded as they are are walked down to their resources only: a frame damaged deeper (a
+    dimension value that is no UTF-8) goes out, the collector refuses it with 400, and the exporter
+    narrows the refusal down to the part that holds it, delivering every other part. (Converting, the
+    frame is read up to the datapoint and the rest of it counted as malformed_frame.)"""
+    records = [{**RECORDS[i % len(RECORDS)], "timestamp": 1_767_225_600_000} for i in range(60)]
+    records[25] = {**records[25], "dimensions": {"InstanceId": "i-damaged"}}
+    damaged = frame(otel1_request(records[20:40])).replace(b"i-damaged", b"i-\xffamaged")
+    data = frame(otel1_request(records[:20])) + damaged + frame(otel1_request(records[40:]))
+    world.settings = make_settings(stream_format="opentelemetry1.0", naming=NATIVE, encoding="protobuf")
+    report = world.forward(world.put("metrics/f", data))
+    assert 400 in world.collector.statuses
+    assert report.status == "delivered"
+    assert report.counters.rejected_by_collector == 20  # its frame's: one resource, so one part
+    assert report.counters.datapoints == world.collector.datapoint_count() == 40
+    identities = {datapoint_identity(*point) for point in world.collector.datapoints()}
+    assert len(identities) == 40
+    assert not any("amaged" in str(point) for *_, point in world.collector.datapoints())
