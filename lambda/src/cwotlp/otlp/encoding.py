@@ -176,7 +176,7 @@ class ProtobufEncoding:
         return resource + scope_field  # render() tells them apart by the resource field's length
 
     def metric(self, name: str, unit: str, kind: str = SUMMARY) -> bytes:
-        """Metric{name 1, unit 3}; the last byte is the tag of the data field, which render() moves."""
+        """Metric{name 1, unit 3}; the last byte is the tag of the data field, whose length render() adds."""
         return field(1, name.encode()) + field(3, unit.encode()) + bytes((_DATA_FIELD[kind] << 3 | 2,))
 
     def times(self, start_ms: int | None, time_ms: int) -> bytes:
@@ -220,24 +220,27 @@ class ProtobufEncoding:
         for header, metrics in groups.items():
             length, start = _read_varint(header, 1)  # the resource field: its tag, then its length
             resource_field, scope = header[: start + length], header[start + length :]
-            metric_fields = b"".join(
-                field(2, metric[:-1] + _tagged(metric[-1], _datapoint_fields(datapoints)))
-                for metric, datapoints in metrics.items()
-            )
+            metric_fields = b"".join([_metric_field(metric, points) for metric, points in metrics.items()])
             parts.append(field(1, resource_field + field(2, scope + metric_fields)))
         return parts
 
 
-def _datapoint_fields(datapoints: list[bytes]) -> bytes:
-    """The datapoints as the repeated data_points field (1) of a Summary or Gauge. A request holds
-    thousands of them, so the tag and length are looked up by the datapoint's size, not written out."""
+def _metric_field(metric: bytes, datapoints: list[bytes]) -> bytes:
+    """A metric as the metrics field (2) of ScopeMetrics: its header, whose last byte is the tag of its
+    data field (Summary or Gauge), then that field's length and its repeated data_points field (1).
+    A request holds thousands of datapoints and, with a gauge per statistic (prometheus), tens of
+    thousands of metrics: the datapoints' tags and lengths are looked up by their size, and a metric's
+    lengths are worked out first, so that its pieces are joined in one step, not wrapped field by field."""
     pieces = []
     prefixes = _DATAPOINT_PREFIXES
     for datapoint in datapoints:
         size = len(datapoint)
         pieces.append(prefixes.get(size) or _datapoint_prefix(size))
         pieces.append(datapoint)
-    return b"".join(pieces)
+    points = b"".join(pieces)
+    data_length = varint(len(points))
+    length = varint(len(metric) + len(data_length) + len(points))
+    return b"".join((b"\x12", length, metric, data_length, points))
 
 
 def _datapoint_prefix(size: int) -> bytes:
@@ -245,10 +248,6 @@ def _datapoint_prefix(size: int) -> bytes:
     if size < _REMEMBERED_SIZES:
         _DATAPOINT_PREFIXES[size] = prefix
     return prefix
-
-
-def _tagged(tag: int, payload: bytes) -> bytes:
-    return bytes((tag,)) + varint(len(payload)) + payload
 
 
 def _key_value(key: str, value: AttributeValue) -> bytes:
