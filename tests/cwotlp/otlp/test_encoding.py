@@ -41,7 +41,7 @@ def request_of(
     points = encoding.attributes(attributes if attributes is not None else [("Namespace", "AWS/EC2")])
     times = encoding.times(start_ms, TIME_MS)
     if kind == GAUGE:
-        datapoint = encoding.gauge(points, times, 2.5)
+        datapoint = encoding.gauge(encoding.gauge_head(points, times), 2.5)
     else:
         middle = b"".join(encoding.quantile_entry(q) % encoding.quantile_number(v) for q, v in quantiles)
         datapoint = encoding.summary(points, times, count, 7.25, 0.5, middle, 4.0)

@@ -42,7 +42,7 @@ class JsonEncoding:
         b'"quantileValues":[{"quantile":0.0,"value":%b}%b,{"quantile":1.0,"value":%b}]}'
     )
     _EMPTY_SUMMARY = b'{"attributes":[%b],%b,"count":"0","sum":%b}'
-    _GAUGE = b'{"attributes":[%b],%b,"asDouble":%b}'
+    _GAUGE_HEAD = b'{"attributes":[%b],%b,"asDouble":'
     _STRING = b'{"key":%b,"value":{"stringValue":%b}}'
     _KVLIST = b'{"key":%b,"value":{"kvlistValue":{"values":[%b]}}}'
 
@@ -95,8 +95,12 @@ class JsonEncoding:
             return self._EMPTY_SUMMARY % (attributes, times, _dumps(total))
         return self._SUMMARY % (attributes, times, count, _dumps(total), _dumps(low), quantiles, _dumps(high))
 
-    def gauge(self, attributes: bytes, times: bytes, value: float) -> bytes:
-        return self._GAUGE % (attributes, times, _dumps(value))
+    def gauge_head(self, attributes: bytes, times: bytes) -> bytes:
+        """What a record's gauges share, made once for them all: a gauge is `gauge(head, value)`."""
+        return self._GAUGE_HEAD % (attributes, times)
+
+    def gauge(self, head: bytes, value: float) -> bytes:
+        return head + _dumps(value) + b"}"
 
     def render(self, groups: Groups) -> list[bytes]:
         """The request in pieces; joined, they are the ExportMetricsServiceRequest."""
@@ -212,8 +216,11 @@ class ProtobufEncoding:
             )
         )
 
-    def gauge(self, attributes: bytes, times: bytes, value: float) -> bytes:
-        return attributes + times + _DOUBLE(0x21, value)  # NumberDataPoint.as_double 4
+    def gauge_head(self, attributes: bytes, times: bytes) -> bytes:
+        return attributes + times
+
+    def gauge(self, head: bytes, value: float) -> bytes:
+        return head + _DOUBLE(0x21, value)  # NumberDataPoint.as_double 4
 
     def render(self, groups: Groups) -> list[bytes]:
         parts = []

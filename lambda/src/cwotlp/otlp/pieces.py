@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from cwotlp.otlp.encoding import GAUGE, SUMMARY, Attribute, Encoding, JsonEncoding
 from cwotlp.otlp.naming import PERIOD_MS, Naming, scheme_for
-from cwotlp.otlp.quantiles import Percentiles, finite
+from cwotlp.otlp.quantiles import Percentiles
 from cwotlp.otlp.yace import STATISTICS
 
 AVERAGE = "Average"  # not streamed: sum / count, as YACE users query it
@@ -77,11 +77,12 @@ class Pieces:
         record has (`Sum` beside `sum`, `Average` beside the average), so that no series gets two
         values at one time.
         """
-        gauge, gauges, found = self._encoding.gauge, metric[4], []
+        gauge, head = self._encoding.gauge, self._encoding.gauge_head(attributes, times)
+        gauges, found = metric[4], []
         average = (gauges.get(AVERAGE) or self._gauge(metric, AVERAGE)) if count else None
         taken = [average]
         for statistic, number in value.items():
-            if not finite(number):
+            if (type(number) is not float and type(number) is not int) or number - number:  # finite()
                 self._gauges_dropped += 1
                 continue
             header = gauges.get(statistic) or self._gauge(metric, statistic)
@@ -89,13 +90,13 @@ class Pieces:
                 self._gauges_dropped += 1
                 continue
             taken.append(header)
-            found.append((resource, header, gauge(attributes, times, number)))
+            found.append((resource, header, gauge(head, number)))
         if average is not None:
             number = total / count
             if number - number:  # infinite: a tiny count under a huge sum
                 self._gauges_dropped += 1
             else:
-                found.append((resource, average, gauge(attributes, times, number)))
+                found.append((resource, average, gauge(head, number)))
         return found
 
     def _place(self, key: tuple[Any, ...]) -> tuple[bytes, bytes]:
