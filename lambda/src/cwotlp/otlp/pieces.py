@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from cwotlp.otlp.encoding import GAUGE, SUMMARY, Attribute, Encoding, JsonEncoding
 from cwotlp.otlp.naming import PERIOD_MS, Naming, scheme_for
-from cwotlp.otlp.quantiles import Percentiles
+from cwotlp.otlp.quantiles import Percentiles, finite
 from cwotlp.otlp.yace import STATISTICS
 
 AVERAGE = "Average"  # not streamed: sum / count, as YACE users query it
@@ -82,7 +82,7 @@ class Pieces:
         average = (gauges.get(AVERAGE) or self._gauge(metric, AVERAGE)) if count else None
         taken = [average]
         for statistic, number in value.items():
-            if (type(number) is not float and type(number) is not int) or number - number:  # finite()
+            if not finite(number):
                 self._gauges_dropped += 1
                 continue
             header = gauges.get(statistic) or self._gauge(metric, statistic)
