@@ -130,6 +130,19 @@ def short_backoff(monkeypatch: pytest.MonkeyPatch, base_delay: float = 0.01) -> 
 
 
 @pytest.fixture(autouse=True)
+def _collector_settings_restored() -> Iterator[None]:
+    """The handler's runtime() and cwotlp's main() set the garbage collector for their process
+    (cwotlp.process); run in this one, they must not change it for the tests after them."""
+    import gc
+
+    thresholds, enabled = gc.get_threshold(), gc.isenabled()
+    yield
+    gc.set_threshold(*thresholds)
+    if enabled:
+        gc.enable()
+
+
+@pytest.fixture(autouse=True)
 def _no_cached_tokens() -> Iterator[None]:
     """Tokens are cached per process on purpose; tests must not see each other's."""
     from cwotlp.delivery.auth import forget_tokens
