@@ -151,6 +151,7 @@ _QUANTILE = struct.Struct("<BBBdBd").pack  # quantile_values 6: ValueAtQuantile{
 _DOUBLE = struct.Struct("<Bd").pack
 _FIXED64 = struct.Struct("<BQ").pack
 _DATA_FIELD = {SUMMARY: 11, GAUGE: 5}  # Metric's oneof data
+_METRICS_TAG = bytes((2 << 3 | 2,))  # ScopeMetrics.metrics 2, length-delimited
 _REMEMBERED_SIZES = 1 << 14  # the sizes whose varint is at most two bytes: every datapoint's, in practice
 _DATAPOINT_PREFIXES: dict[int, bytes] = {}
 
@@ -247,7 +248,7 @@ def _metric_field(metric: bytes, datapoints: list[bytes]) -> bytes:
     points = b"".join(pieces)
     data_length = varint(len(points))
     length = varint(len(metric) + len(data_length) + len(points))
-    return b"".join((b"\x12", length, metric, data_length, points))
+    return b"".join((_METRICS_TAG, length, metric, data_length, points))
 
 
 def _datapoint_prefix(size: int) -> bytes:
